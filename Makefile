@@ -1,0 +1,51 @@
+# The front door. `make run` starts everything with demo data; `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit bench lint format docs migrate token lock clean
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	@# the repo root is the import root (shared/, services/); no build step needed
+	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/people_supervisors.pth', 'w').write(sys.argv[1])" "$(CURDIR)"
+	touch $(STAMP)
+
+run: $(STAMP)  ## start PostgreSQL, the broker, every service and demo data
+	$(PY) -m shared.devstack
+
+test: $(STAMP)  ## unit, integration and end-to-end tests against real PostgreSQL and a real broker
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+bench: $(STAMP)  ## benchmarks, each against a baseline measured in the same run
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+
+docs: $(STAMP)  ## AsyncAPI document and JSON Schemas of every event, from the contracts
+	$(PY) -m shared.events.asyncapi docs/asyncapi.json
+
+migrate: $(STAMP)  ## upgrade every service schema (DATABASE_URL must be set)
+	$(PY) -m shared.db.migrate
+
+token: $(STAMP)  ## make token ROLE=district_bureau DISTRICT=文登区
+	$(PY) -m shared.tokens --key-file .data/dev-keys.json --role $(ROLE) \
+		$(if $(DISTRICT),--district $(DISTRICT)) $(if $(OFFICE),--office $(OFFICE)) \
+		$(if $(SUPERVISOR_ID),--supervisor-id $(SUPERVISOR_ID))
+
+lock:  ## re-pin requirements.lock from pyproject.toml
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The five services: registry, selection, casework, appraisal, finance (each services/<name>/app.py)."""

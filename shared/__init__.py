@@ -1,0 +1,1 @@
+"""Platform code of every service: settings, database, events, auth, errors, calendar, audit, crypto."""

@@ -1,0 +1,173 @@
+"""create_service_app(): the one way every service is assembled (lifespan, errors, health, metrics)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import TokenVerifier
+from shared.calendar import WorkingCalendar, load_saved_years
+from shared.crypto import FieldCipher
+from shared.db import Database
+from shared.db.platform import PlatformTables
+from shared.errors import install_problem_handlers
+from shared.events.contracts import Event
+from shared.events.inbox import Handler, InboxConsumer
+from shared.events.kafka import ensure_topics
+from shared.events.outbox import Outbox, OutboxRelay
+from shared.observability import CorrelationMiddleware, Metrics, configure_logging
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its name, tables, routers and event handlers."""
+
+    name: str
+    title: str
+    metadata: MetaData
+    platform: PlatformTables
+    routers: list[APIRouter] = field(default_factory=list)
+    handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    description: str = ""
+
+
+async def _broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    """True if a TCP connection to any bootstrap server opens."""
+    for server in bootstrap.split(","):
+        parsed = urlparse(f"//{server.strip()}")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port), timeout)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
+    """Build the FastAPI app of a service; the lifespan starts the engine, outbox relay and consumer."""
+    configure_logging(spec.name, level=settings.log_level, json_logs=settings.log_json)
+    metrics = Metrics(spec.name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        relay = OutboxRelay(db, spec.platform.outbox, settings, name=spec.name)
+        consumer = (
+            InboxConsumer(name=spec.name, db=db, inbox=spec.platform.inbox, settings=settings,
+                          handlers=spec.handlers)
+            if spec.handlers else None
+        )
+        app.state.db = db
+        app.state.relay = relay
+        app.state.consumer = consumer
+        with contextlib.suppress(Exception):  # the broker may be down; relay and consumer retry
+            await ensure_topics(settings)
+        try:
+            async with db.transaction() as session:
+                await load_saved_years(session, spec.platform.calendar, app.state.calendar)
+        except Exception:
+            log.warning("could not load calendar years at start-up", exc_info=True)
+        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")]
+        if consumer:
+            tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await relay.close()
+            if consumer:
+                await consumer.close()
+            await db.dispose()
+
+    app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan, version="1.0")
+    app.state.settings = settings
+    app.state.service = spec.name
+    app.state.platform = spec.platform
+    app.state.outbox = Outbox(spec.platform.outbox, source=spec.name)
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
+    app.state.cipher = FieldCipher.from_settings(
+        settings.field_encryption_key.get_secret_value(), settings.field_hash_key.get_secret_value()
+    )
+    app.state.calendar = WorkingCalendar()
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.add_middleware(CorrelationMiddleware, metrics=metrics)
+
+    @app.get("/healthz", tags=["ops"], summary="进程存活")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["ops"], summary="数据库与消息代理可达")
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {"database": False, "broker": await _broker_reachable(settings.kafka_bootstrap_servers)}
+        with contextlib.suppress(Exception):
+            async with request.app.state.db.transaction() as session:
+                checks["database"] = (await session.scalar(text("SELECT 1"))) == 1
+        ready = all(checks.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        relay: OutboxRelay = request.app.state.relay
+        with contextlib.suppress(Exception):
+            metrics.outbox_backlog.labels(spec.name).set(await relay.backlog())
+        metrics.events_published.labels(spec.name).set(relay.published_total)
+        consumer: InboxConsumer | None = request.app.state.consumer
+        if consumer:
+            metrics.events_applied.labels(spec.name, consumer.name).set(consumer.applied_total)
+            metrics.events_dead_lettered.labels(spec.name, consumer.name).set(consumer.dead_lettered_total)
+            metrics.consumer_lag.labels(spec.name, consumer.name).set(consumer.lag)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+# --- dependencies every router uses ------------------------------------------------------------
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed before the response is sent, rolled back on any error."""
+    async with request.app.state.db.transaction() as session:
+        yield session
+
+
+def get_outbox(request: Request) -> Outbox:
+    return request.app.state.outbox
+
+
+def get_calendar(request: Request) -> WorkingCalendar:
+    return request.app.state.calendar
+
+
+def get_cipher(request: Request) -> FieldCipher:
+    return request.app.state.cipher
+
+
+# scope="function": the commit happens when the endpoint returns, before the response goes out,
+# so a client never sees success for a transaction that then failed to commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+CalendarDep = Annotated[WorkingCalendar, Depends(get_calendar)]
+CipherDep = Annotated[FieldCipher, Depends(get_cipher)]

@@ -1,0 +1,1 @@
+"""Development stack: real PostgreSQL and a Kafka-protocol broker started from wheels (no install)."""

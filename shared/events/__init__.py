@@ -1,0 +1,1 @@
+"""Integration events: envelope, versioned contracts, outbox (producing) and inbox (consuming)."""

@@ -1,0 +1,321 @@
+"""Versioned payload contracts of every integration event (EVENTS.md, version 1).
+
+These models are the contract: the AsyncAPI document and JSON Schemas are generated from them.
+A breaking change is a new class with version 2, published beside the old one; never an edit.
+"""
+
+import uuid
+from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import topics
+
+
+class Event(BaseModel):
+    """Base of every event payload: frozen, past tense, with its type, version, topic and key field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str]
+    KEY: ClassVar[str]  # the payload field whose value is the envelope subject and Kafka key
+    SUMMARY: ClassVar[str] = ""
+
+    @property
+    def subject(self) -> str:
+        return str(getattr(self, self.KEY))
+
+
+District = str
+Grade = Literal["excellent", "qualified", "basically_qualified", "unqualified"]
+
+
+# --- registry.supervisors ------------------------------------------------------------------------
+
+class SupervisorAppointed(Event):
+    TYPE = "SupervisorAppointed"
+    TOPIC = topics.REGISTRY_SUPERVISORS
+    KEY = "supervisor_id"
+    SUMMARY = "A supervisor was appointed (R4.1, R5.1)."
+
+    supervisor_id: uuid.UUID
+    name: str
+    gender: Literal["male", "female"]
+    district: District
+    specialties: list[str]
+    employer: str
+    recommending_body: str
+    term_start: date
+    term_end: date
+    certificate_no: str
+    work_card_no: str
+    eligible: bool
+
+
+class SupervisorUpdated(Event):
+    TYPE = "SupervisorUpdated"
+    TOPIC = topics.REGISTRY_SUPERVISORS
+    KEY = "supervisor_id"
+    SUMMARY = "Roster fields of a supervisor changed (R6.1)."
+
+    supervisor_id: uuid.UUID
+    changed: dict[Literal["district", "specialties", "employer", "recommending_body", "name"],
+                  str | list[str]]
+
+
+class SupervisorDismissed(Event):
+    TYPE = "SupervisorDismissed"
+    TOPIC = topics.REGISTRY_SUPERVISORS
+    KEY = "supervisor_id"
+    SUMMARY = "A supervisor was dismissed on one of the six grounds of R8.1."
+
+    supervisor_id: uuid.UUID
+    ground: int = Field(ge=1, le=6)
+    decided_at: datetime
+    permanent_ban: bool
+
+
+EligibilityReason = Literal[
+    "initial_training_pending", "dismissed", "resigned", "term_ended", "suspended"
+]
+
+
+class EligibilityChanged(Event):
+    TYPE = "EligibilityChanged"
+    TOPIC = topics.REGISTRY_SUPERVISORS
+    KEY = "supervisor_id"
+    SUMMARY = "Whether a supervisor may be drawn changed (R22.3, R8.1)."
+
+    supervisor_id: uuid.UUID
+    eligible: bool
+    reasons: list[EligibilityReason]
+
+
+# --- registry.training ---------------------------------------------------------------------------
+
+class TrainingRecorded(Event):
+    TYPE = "TrainingRecorded"
+    TOPIC = topics.REGISTRY_TRAINING
+    KEY = "supervisor_id"
+    SUMMARY = "A supervisor's attendance (and exam) of a training session was recorded (R21–R24)."
+
+    supervisor_id: uuid.UUID
+    session_id: uuid.UUID
+    kind: Literal["initial", "annual", "makeup"]
+    format: str
+    date: date
+    hours: float = Field(ge=0)
+    attended: bool
+    exam_passed: bool | None
+
+
+# --- casework.supervision-requests ---------------------------------------------------------------
+
+class LeadTimeConsent(BaseModel):
+    """The bureau's recorded consent to a shorter lead time (R10.2)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: str
+    at: datetime
+    reason: str
+
+
+class SupervisionRequested(Event):
+    TYPE = "SupervisionRequested"
+    TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
+    KEY = "request_id"
+    SUMMARY = "The procuratorate asked the bureau for supervisors for a case activity (R10.1, R10.2)."
+
+    request_id: uuid.UUID
+    activity_id: uuid.UUID
+    case_ref: str
+    activity_type: str
+    office: str
+    district: District
+    starts_at: datetime
+    ends_at: datetime
+    place: str
+    seats: int = Field(ge=1)
+    seats_local: int | None = Field(default=None, ge=0)
+    specialty: str | None = None
+    conflict_parties: list[str] = []
+    requested_at: datetime
+    lead_time_consent: LeadTimeConsent | None = None
+    procuratorate_nonce: str | None = None
+
+
+class RecusalRequested(Event):
+    TYPE = "RecusalRequested"
+    TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
+    KEY = "request_id"
+    SUMMARY = "The procuratorate or a party asked for a drawn supervisor's recusal (R13.2)."
+
+    request_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    source: Literal["procuratorate", "party"]
+    ground: str
+    requested_at: datetime
+
+
+# --- selection.assignments -----------------------------------------------------------------------
+
+class SupervisionRequestRefused(Event):
+    TYPE = "SupervisionRequestRefused"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = "The bureau refused a supervision request (e.g. lead time R10.1/R10.2, R44.1)."
+
+    request_id: uuid.UUID
+    code: str
+    earliest_allowed_date: date | None
+    detail: str
+
+
+class SupervisorDrawn(Event):
+    TYPE = "SupervisorDrawn"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = "A drawn supervisor confirmed participation; name and phone go to the procuratorate (R12.1)."
+
+    request_id: uuid.UUID
+    draw_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    name: str
+    phone: str
+    district: District
+    specialties: list[str]
+    group: Literal["local", "cross"]
+    draw_order: int = Field(ge=1)
+    confirmed_at: datetime
+
+
+class SupervisorReleased(Event):
+    TYPE = "SupervisorReleased"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = "A confirmed supervisor no longer takes part (R14.2, R13)."
+
+    request_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    reason: Literal["declined", "recused", "withdrawn"]
+    replaced_by: uuid.UUID | None = None
+
+
+class SupervisionStaffed(Event):
+    TYPE = "SupervisionStaffed"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = "Every seat of a request is confirmed (R12.1)."
+
+    request_id: uuid.UUID
+    supervisor_ids: list[uuid.UUID]
+    receipt_hash: str
+
+
+class RecusalDecided(Event):
+    TYPE = "RecusalDecided"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = "The bureau decided a recusal (R13.1, R13.2)."
+
+    request_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    granted: bool
+    decided_by: str
+    reason: str
+
+
+# --- casework.feedback ---------------------------------------------------------------------------
+
+class FeedbackSigned(Event):
+    TYPE = "FeedbackSigned"
+    TOPIC = topics.CASEWORK_FEEDBACK
+    KEY = "activity_id"
+    SUMMARY = "A supervisor signed the feedback form of an activity (R17.1); basis of subsidy and ledger."
+
+    form_id: uuid.UUID
+    activity_id: uuid.UUID
+    request_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    activity_type: str
+    activity_date: date
+    district: District
+    adopted: bool | None
+    signed_at: datetime
+    signature_hash: str
+
+
+class OpinionAdoptionNotified(Event):
+    TYPE = "OpinionAdoptionNotified"
+    TOPIC = topics.CASEWORK_FEEDBACK
+    KEY = "activity_id"
+    SUMMARY = "The procuratorate told a supervisor whether the opinion was adopted (R18.1)."
+
+    activity_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    adopted: bool
+    reason: str
+    notified_at: datetime
+
+
+# --- appraisal.results ---------------------------------------------------------------------------
+
+class AppraisalFinalized(Event):
+    TYPE = "AppraisalFinalized"
+    TOPIC = topics.APPRAISAL_RESULTS
+    KEY = "supervisor_id"
+    SUMMARY = "A supervisor's annual or term grade was finalized (R30.1, R37.1)."
+
+    round_id: uuid.UUID
+    kind: Literal["annual", "term"]
+    period: str
+    supervisor_id: uuid.UUID
+    grade: Grade
+    finalized_at: datetime
+
+
+class CommendationIssued(Event):
+    TYPE = "CommendationIssued"
+    TOPIC = topics.APPRAISAL_RESULTS
+    KEY = "supervisor_id"
+    SUMMARY = "An excellent supervisor was commended (R38.1)."
+
+    round_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    kind: Literal["annual", "term"]
+    issued_at: datetime
+
+
+# --- finance.subsidies ---------------------------------------------------------------------------
+
+class SubsidyApproved(Event):
+    TYPE = "SubsidyApproved"
+    TOPIC = topics.FINANCE_SUBSIDIES
+    KEY = "supervisor_id"
+    SUMMARY = "A subsidy line was approved for payment (R42.1)."
+
+    line_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    activity_id: uuid.UUID
+    amount_fen: int = Field(ge=0)
+    approved_by: str
+    approved_at: datetime
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, EligibilityChanged,
+    TrainingRecorded, SupervisionRequested, RecusalRequested, SupervisionRequestRefused,
+    SupervisorDrawn, SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned,
+    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved,
+)
+
+REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}
+
+
+def contract_for(event_type: str, version: int) -> type[Event] | None:
+    """The payload model of an (event type, version), or None if unknown."""
+    return REGISTRY.get((event_type, version))

@@ -1,0 +1,100 @@
+"""`make run`'s launcher: comes up, reuses its data, refuses a busy port clearly, stops without orphans."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.devstack import infra
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def launch(data_dir: Path, broker_port: int, base_port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATA_DIR": str(data_dir), "BROKER_PORT": str(broker_port),
+           "SERVICE_BASE_PORT": str(base_port)}
+    return subprocess.Popen([sys.executable, "-m", "shared.devstack"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def read_until_ready(process: subprocess.Popen, timeout: float = 120) -> str:
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.strip() == "READY":
+            return "".join(lines)
+    process.kill()
+    raise AssertionError("launcher did not become ready:\n" + "".join(lines))
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(60)
+
+
+@pytest.fixture
+def ports() -> tuple[int, int]:
+    return infra.free_port(), infra.free_port() + 0
+
+
+def postgres_running(data_dir: Path) -> bool:
+    return (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_launcher_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path, ports):
+    broker_port, base_port = ports
+    process = launch(tmp_path, broker_port, base_port)
+    banner = read_until_ready(process)
+    assert f"127.0.0.1:{broker_port}" in banner
+    assert "bureau_admin" in banner and "district_bureau" in banner and "Bearer tokens" in banner
+    children = descendants(process.pid)
+    assert any("tansu" in " ".join(c.cmdline()) for c in children)
+    with socket.create_connection(("127.0.0.1", broker_port), 2):
+        pass
+    assert postgres_running(tmp_path)
+
+    assert stop(process) == 0
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert infra.port_is_free(broker_port)
+    assert not postgres_running(tmp_path)
+
+
+def test_a_second_run_reuses_the_database_of_the_first(tmp_path, ports):
+    broker_port, base_port = ports
+    process = launch(tmp_path, broker_port, base_port)
+    read_until_ready(process)
+    server = infra.start_postgres(tmp_path / "postgres", cleanup=None)
+    server.server.psql("CREATE TABLE public.kept (x int); INSERT INTO public.kept VALUES (7);")
+    assert stop(process) == 0
+
+    process = launch(tmp_path, broker_port, base_port)
+    read_until_ready(process)
+    server = infra.start_postgres(tmp_path / "postgres", cleanup=None)
+    assert "7" in server.server.psql("SELECT x FROM public.kept;")
+    assert stop(process) == 0
+
+
+def test_a_busy_port_gives_a_clear_message_not_a_traceback(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = launch(tmp_path, port, infra.free_port())
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"Port {port}" in output and "BROKER_PORT" in output
+    assert "Traceback" not in output

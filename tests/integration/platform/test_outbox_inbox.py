@@ -1,0 +1,286 @@
+"""Outbox and inbox against real PostgreSQL and a real broker: nothing lost, everything applied once."""
+
+import asyncio
+import contextlib
+import uuid
+from datetime import date
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import func, select
+
+from shared.db import Database
+from shared.devstack import infra
+from shared.events import topics
+from shared.events.contracts import EligibilityChanged, TrainingRecorded
+from shared.events.envelope import Envelope
+from shared.events.inbox import InboxConsumer
+from shared.events.outbox import OutboxRelay
+from shared.settings import CommonSettings
+from tests.support.eventing import counting_handler, create_tables, event_schema, wait_until
+
+
+@pytest.fixture
+def broker_port() -> int:
+    return infra.free_port()
+
+
+@pytest.fixture
+def settings(settings_env: dict[str, str], broker_port: int) -> CommonSettings:
+    values = {k.lower(): v for k, v in settings_env.items()}
+    values["kafka_bootstrap_servers"] = f"127.0.0.1:{broker_port}"
+    values["outbox_poll_seconds"] = 0.5
+    return CommonSettings(**values)
+
+
+@pytest.fixture
+async def db(database_url: str):
+    database = Database(database_url, pool_size=5)
+    yield database
+    await database.dispose()
+
+
+def eligibility(subject: uuid.UUID) -> EligibilityChanged:
+    return EligibilityChanged(supervisor_id=subject, eligible=True, reasons=[])
+
+
+async def commit_events(db: Database, schema, n: int) -> list[uuid.UUID]:
+    """n separate transactions, each a state change with its event (here: only the event)."""
+    subjects = [uuid.uuid4() for _ in range(n)]
+    for subject in subjects:
+        async with db.transaction() as session:
+            await schema.outbox.add(session, eligibility(subject))
+    return subjects
+
+
+async def effect_counts(db: Database, schema) -> dict[str, int]:
+    async with db.transaction() as session:
+        rows = await session.execute(select(schema.effect.c.subject, schema.effect.c.applied))
+        return dict(rows.all())
+
+
+async def unpublished(db: Database, schema) -> int:
+    async with db.transaction() as session:
+        return await session.scalar(
+            select(func.count()).select_from(schema.outbox_table)
+            .where(schema.outbox_table.c.published_at.is_(None))
+        )
+
+
+def start(coro) -> asyncio.Task:
+    return asyncio.create_task(coro)
+
+
+async def stop(*tasks: asyncio.Task) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_events_committed_while_broker_is_down_all_arrive_exactly_once(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    relay = OutboxRelay(db, schema.outbox_table, settings, name=unique_name)
+    consumer = InboxConsumer(name=unique_name, db=db, inbox=schema.inbox, settings=settings,
+                             handlers={EligibilityChanged: counting_handler(schema.effect)})
+    tasks = [start(relay.run()), start(consumer.run())]
+    try:
+        subjects = await commit_events(db, schema, 500)  # the broker is not running at all
+        await asyncio.sleep(1.0)
+        assert await unpublished(db, schema) == 500
+
+        broker = infra.start_broker(broker_port)
+        try:
+            async def all_applied() -> bool:
+                return len(await effect_counts(db, schema)) == 500
+            await wait_until(all_applied, timeout=90)
+            counts = await effect_counts(db, schema)
+            assert counts == {str(s): 1 for s in subjects}
+            assert await unpublished(db, schema) == 0
+        finally:
+            await stop(*tasks)
+            await relay.close()
+            await consumer.close()
+            broker.stop()
+    finally:
+        await stop(*tasks)
+
+
+class CrashingProducer:
+    """Wraps a producer: sends `survive` messages, then hangs as a process does when it is killed."""
+
+    def __init__(self, inner: AIOKafkaProducer, survive: int) -> None:
+        self.inner, self.left = inner, survive
+
+    async def send(self, *args, **kwargs):
+        if self.left == 0:
+            await asyncio.Event().wait()  # hang until the task is cancelled (the "kill")
+        self.left -= 1
+        return await self.inner.send(*args, **kwargs)
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+
+async def test_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    broker = infra.start_broker(broker_port)
+    try:
+        subjects = await commit_events(db, schema, 500)
+        doomed = OutboxRelay(db, schema.outbox_table, settings, name=unique_name)
+        doomed._producer = CrashingProducer(await doomed._producer_ready(), survive=120)
+        task = start(doomed.run())
+        await asyncio.sleep(2.0)
+        await stop(task)  # killed mid-batch: 120 messages reached the broker, none marked sent
+        assert await unpublished(db, schema) == 500
+        await doomed.close()
+
+        relay = OutboxRelay(db, schema.outbox_table, settings, name=unique_name)
+        consumer = InboxConsumer(name=unique_name, db=db, inbox=schema.inbox, settings=settings,
+                                 handlers={EligibilityChanged: counting_handler(schema.effect)})
+        tasks = [start(relay.run()), start(consumer.run())]
+        try:
+            async def all_applied() -> bool:
+                return len(await effect_counts(db, schema)) == 500
+            await wait_until(all_applied, timeout=60)
+            await asyncio.sleep(0.5)  # let any duplicate deliveries arrive too
+            assert await effect_counts(db, schema) == {str(s): 1 for s in subjects}
+            assert await unpublished(db, schema) == 0
+        finally:
+            await stop(*tasks)
+            await relay.close()
+            await consumer.close()
+    finally:
+        broker.stop()
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list:
+    """Every record of a topic from offset 0 (a replay)."""
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                              enable_auto_commit=False, group_id=None)
+    await reader.start()
+    records: list = []
+    try:
+        async def enough() -> bool:
+            batch = await reader.getmany(timeout_ms=200)
+            records.extend(r for rs in batch.values() for r in rs)
+            return len(records) >= expected
+        await wait_until(enough, timeout=timeout, interval=0)
+    finally:
+        await reader.stop()
+    return records
+
+
+async def test_duplicate_delivery_and_replay_from_offset_zero_change_nothing(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    broker = infra.start_broker(broker_port)
+    consumer = InboxConsumer(name=unique_name, db=db, inbox=schema.inbox, settings=settings,
+                             handlers={EligibilityChanged: counting_handler(schema.effect)})
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    task = None
+    try:
+        await producer.start()
+        await infra_topics(settings)
+        subjects = [uuid.uuid4() for _ in range(20)]
+        for subject in subjects:
+            envelope = Envelope(type="EligibilityChanged", version=1, source="test",
+                                correlation_id="c", subject=str(subject),
+                                data=eligibility(subject).model_dump(mode="json"))
+            for _ in range(2):  # the same event delivered twice
+                await producer.send_and_wait(topics.REGISTRY_SUPERVISORS, envelope.to_bytes(),
+                                             key=envelope.subject.encode())
+        task = start(consumer.run())
+
+        async def all_applied() -> bool:
+            return len(await effect_counts(db, schema)) == 20
+        await wait_until(all_applied)
+        before = await effect_counts(db, schema)
+        assert before == {str(s): 1 for s in subjects}
+
+        records = await read_all(broker.bootstrap, topics.REGISTRY_SUPERVISORS, 40)
+        await consumer.process(records)  # the whole topic replayed from offset 0
+        assert await effect_counts(db, schema) == before
+    finally:
+        if task:
+            await stop(task)
+        await consumer.close()
+        await producer.stop()
+        broker.stop()
+
+
+async def infra_topics(settings: CommonSettings) -> None:
+    from shared.events.kafka import ensure_topics
+    await ensure_topics(settings)
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    broker = infra.start_broker(broker_port)
+    refuse = uuid.uuid4()
+    count = counting_handler(schema.effect)
+
+    async def picky(session, event, envelope):
+        if event.supervisor_id == refuse:
+            raise ValueError("this supervisor cannot be applied")
+        await count(session, event, envelope)
+
+    consumer = InboxConsumer(name=unique_name, db=db, inbox=schema.inbox, settings=settings,
+                             handlers={TrainingRecorded: picky})
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    key = b"same-partition"
+
+    def training(subject: uuid.UUID) -> bytes:
+        event = TrainingRecorded(supervisor_id=subject, session_id=uuid.uuid4(), kind="initial",
+                                 format="lecture", date=date(2026, 3, 1), hours=4, attended=True,
+                                 exam_passed=True)
+        return Envelope(type=event.TYPE, version=1, source="test", correlation_id="c",
+                        subject=str(subject), data=event.model_dump(mode="json")).to_bytes()
+
+    broken_payload = Envelope(type="TrainingRecorded", version=1, source="test", correlation_id="c",
+                              subject="x", data={"supervisor_id": "not-a-uuid"}).to_bytes()
+    first, last = uuid.uuid4(), uuid.uuid4()
+    messages = [training(first), b"{not json", broken_payload, training(refuse), training(last)]
+    task = None
+    try:
+        await producer.start()
+        await infra_topics(settings)
+        for value in messages:
+            await producer.send_and_wait(topics.REGISTRY_TRAINING, value, key=key)
+        task = start(consumer.run())
+
+        async def both_applied() -> bool:
+            return set(await effect_counts(db, schema)) == {str(first), str(last)}
+        await wait_until(both_applied)
+
+        dead = await read_all(broker.bootstrap, topics.dead_letter(topics.REGISTRY_TRAINING), 3)
+        assert [r.value for r in dead] == [messages[1], messages[2], messages[3]]
+        for record in dead:
+            headers = dict(record.headers)
+            assert headers["dlq.consumer"] == unique_name.encode()
+            assert headers["dlq.topic"] == topics.REGISTRY_TRAINING.encode()
+            assert headers["dlq.error"]
+        assert b"cannot be applied" in dict(dead[2].headers)["dlq.error"]
+        async with db.transaction() as session:
+            status = await session.scalar(
+                select(schema.inbox.c.status).where(schema.inbox.c.status == "dead_lettered")
+            )
+        assert status == "dead_lettered"
+    finally:
+        if task:
+            await stop(task)
+        await consumer.close()
+        await producer.stop()
+        broker.stop()
