@@ -43,9 +43,10 @@ token: $(STAMP)  ## make token ROLE=district_bureau DISTRICT=文登区
 		$(if $(DISTRICT),--district $(DISTRICT)) $(if $(OFFICE),--office $(OFFICE)) \
 		$(if $(SUPERVISOR_ID),--supervisor-id $(SUPERVISOR_ID))
 
-lock:  ## re-pin requirements.lock from pyproject.toml
+lock:  ## re-pin requirements.lock (dev) and requirements-runtime.lock (image) from pyproject.toml
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
