@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import calendar_api
 from shared.auth import TokenVerifier
 from shared.calendar import WorkingCalendar, load_saved_years
 from shared.crypto import FieldCipher
@@ -59,6 +60,22 @@ async def _broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
     return False
 
 
+CALENDAR_REFRESH_SECONDS = 300
+
+
+async def _refresh_calendar(db: Database, platform: PlatformTables, calendar: WorkingCalendar) -> None:
+    """Load bureau-published years now and every few minutes (a year may be loaded via another replica)."""
+    while True:
+        try:
+            async with db.transaction() as session:
+                await load_saved_years(session, platform.calendar, calendar)
+        except Exception:
+            log.warning("could not load calendar years; retrying", exc_info=True)
+            await asyncio.sleep(5)
+            continue
+        await asyncio.sleep(CALENDAR_REFRESH_SECONDS)
+
+
 def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     """Build the FastAPI app of a service; the lifespan starts the engine, outbox relay and consumer."""
     configure_logging(spec.name, level=settings.log_level, json_logs=settings.log_json)
@@ -78,12 +95,11 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         app.state.consumer = consumer
         with contextlib.suppress(Exception):  # the broker may be down; relay and consumer retry
             await ensure_topics(settings)
-        try:
-            async with db.transaction() as session:
-                await load_saved_years(session, spec.platform.calendar, app.state.calendar)
-        except Exception:
-            log.warning("could not load calendar years at start-up", exc_info=True)
-        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay")]
+        tasks = [
+            asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"),
+            asyncio.create_task(_refresh_calendar(db, spec.platform, app.state.calendar),
+                                name=f"{spec.name}-calendar"),
+        ]
         if consumer:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
         try:
@@ -140,6 +156,7 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
             metrics.consumer_lag.labels(spec.name, consumer.name).set(consumer.lag)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(calendar_api.router)
     for router in spec.routers:
         app.include_router(router)
     return app

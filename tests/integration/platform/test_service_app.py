@@ -149,3 +149,29 @@ async def test_readiness_fails_when_the_broker_is_unreachable_but_requests_are_s
                 "SELECT count(*) FROM sample.outbox_event WHERE published_at IS NULL"
             ))
         assert waiting >= 1
+
+
+async def test_bureau_loads_a_new_year_and_answers_stop_being_provisional(migrated, settings_env):
+    async with running(settings_for(settings_env)) as (_, client):
+        params = {"from": "2027-09-30", "to": "2027-10-08"}
+        before = (await client.get("/calendar/working-days-between", params=params, headers=ADMIN)).json()
+        assert before["provisional"] is True and before["note"] == "calendar: provisional"
+        notice = {"holidays": [f"2027-10-0{d}" for d in range(1, 8)], "makeup_workdays": ["2027-10-09"],
+                  "source": "国办发明电〔2026〕99号（测试）"}
+        district = {"Authorization": "Bearer " + mint(PRIVATE, subject="d", roles=["district_bureau"],
+                                                       district="环翠区")}
+        assert (await client.put("/calendar/years/2027", json=notice, headers=district)).status_code == 403
+        bad = {**notice, "makeup_workdays": ["2027-10-11"]}  # a Monday cannot be a make-up day
+        refused = await client.put("/calendar/years/2027", json=bad, headers=ADMIN)
+        assert refused.status_code == 422 and refused.json()["code"] == "calendar_invalid"
+
+        loaded = await client.put("/calendar/years/2027", json=notice, headers=ADMIN)
+        assert loaded.json() == {"year": 2027, "status": "loaded"}
+        after = (await client.get("/calendar/working-days-between", params=params, headers=ADMIN)).json()
+        assert after == {"value": 1, "provisional": False, "provisional_years": [], "note": None}
+        years = await client.get("/calendar/years/2027", headers=ADMIN)
+        assert years.json()["status"] == "loaded"
+    # a fresh app (another replica, or a restart) knows the year from the database
+    async with running(settings_for(settings_env)) as (_, client):
+        await asyncio.sleep(0.3)
+        assert (await client.get("/calendar/years/2027", headers=ADMIN)).json()["status"] == "loaded"

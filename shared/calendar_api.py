@@ -1,0 +1,82 @@
+"""Calendar endpoints every service has: working-day answers, and the bureau loading a new year's notice."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from shared import audit
+from shared.auth import CurrentPrincipal, Principal, Role, require
+from shared.calendar import YearStatus, YearTable, save_year
+from shared.errors import Unprocessable
+
+router = APIRouter(prefix="/calendar", tags=["calendar 工作日历"])
+
+
+class YearIn(BaseModel):
+    """A year as published by the State Council's notice (国务院办公厅关于…部分节假日安排的通知)."""
+
+    holidays: list[date] = Field(description="放假的日期（含周末中的假日亦可）")
+    makeup_workdays: list[date] = Field(default=[], description="调休上班的周六、周日")
+    source: str = Field(min_length=1, max_length=200, description="通知文号")
+
+
+class YearOut(BaseModel):
+    year: int
+    status: YearStatus
+
+
+class WorkingDaysOut(BaseModel):
+    value: int | date | bool
+    provisional: bool
+    provisional_years: list[int]
+    note: str | None
+
+
+def _answer(result) -> WorkingDaysOut:
+    return WorkingDaysOut(value=result.value, provisional=result.provisional,
+                          provisional_years=list(result.provisional_years), note=result.note)
+
+
+YearPath = Annotated[int, Path(ge=2000, le=2100)]
+
+
+@router.get("/years/{year}", summary="某年日历来源（已载入 / 内置 / 临时）")
+async def year_status(year: YearPath, request: Request, _: CurrentPrincipal) -> YearOut:
+    return YearOut(year=year, status=request.app.state.calendar.year_status(year))
+
+
+@router.put("/years/{year}", summary="载入国务院公布的某年节假日安排")
+async def load_year(
+    year: YearPath, body: YearIn, request: Request,
+    principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN))],
+) -> YearOut:
+    try:
+        table = YearTable(year=year, holidays=frozenset(body.holidays),
+                          makeup_workdays=frozenset(body.makeup_workdays), source=body.source)
+    except ValueError as exc:
+        raise Unprocessable("calendar_invalid", "节假日安排不合法", str(exc)) from exc
+    platform = request.app.state.platform
+    async with request.app.state.db.transaction() as session:
+        await save_year(session, platform.calendar, table, loaded_by=principal.subject)
+        await audit.append(session, platform.audit, actor=principal.subject, action="calendar.year_loaded",
+                           subject=str(year), details={"source": body.source})
+    request.app.state.calendar.load_year(table)
+    return YearOut(year=year, status="loaded")
+
+
+@router.get("/working-days-between", summary="两日之间的工作日数（起日不计，止日计）")
+async def between(
+    request: Request, _: CurrentPrincipal,
+    start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")],
+) -> WorkingDaysOut:
+    return _answer(request.app.state.calendar.working_days_between(start, end))
+
+
+@router.get("/add-working-days", summary="某日之后第 n 个工作日")
+async def add(
+    request: Request, _: CurrentPrincipal,
+    start: Annotated[date, Query(alias="date")], days: Annotated[int, Query(ge=-400, le=400)],
+) -> WorkingDaysOut:
+    return _answer(request.app.state.calendar.add_working_days(start, days))
