@@ -1,37 +1,26 @@
 """The service app factory: problem+json everywhere, commit before the answer, health, readiness, metrics."""
 
 import asyncio
-import contextlib
 
-import httpx
 import pytest
 from sqlalchemy import func, select, text
 
 from shared.db.migrations import upgrade
 from shared.devstack import infra
 from shared.settings import CommonSettings
-from shared.tokens import generate_dev_keypair, mint
+from tests.support.apps import bearer, service_settings
+from tests.support.apps import running as running_app
 from tests.support.sample_service import app as sample_app
 from tests.support.sample_service import migrations_dir
 from tests.support.sample_service.models import note, platform
 
-PRIVATE, PUBLIC = generate_dev_keypair()
-
 
 def settings_for(settings_env: dict[str, str], **overrides) -> CommonSettings:
-    values = {k.lower(): v for k, v in settings_env.items()}
-    values.update(jwt_verify_key=PUBLIC, **overrides)
-    return CommonSettings(**values)
+    return service_settings(settings_env, **overrides)
 
 
-@contextlib.asynccontextmanager
-async def running(settings: CommonSettings):
-    """The sample service, lifespan started, behind an in-process HTTP client."""
-    app = sample_app.build(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sample") as client:
-            yield app, client
+def running(settings: CommonSettings):
+    return running_app(sample_app.build(settings))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +28,7 @@ def migrated(database_url: str) -> None:
     upgrade(migrations_dir, database_url)
 
 
-ADMIN = {"Authorization": "Bearer " + mint(PRIVATE, subject="u1", roles=["bureau_admin"])}
+ADMIN = bearer("bureau_admin", subject="u1")
 
 
 async def count(app, table) -> int:
@@ -158,8 +147,7 @@ async def test_bureau_loads_a_new_year_and_answers_stop_being_provisional(migrat
         assert before["provisional"] is True and before["note"] == "calendar: provisional"
         notice = {"holidays": [f"2027-10-0{d}" for d in range(1, 8)], "makeup_workdays": ["2027-10-09"],
                   "source": "国办发明电〔2026〕99号（测试）"}
-        district = {"Authorization": "Bearer " + mint(PRIVATE, subject="d", roles=["district_bureau"],
-                                                       district="环翠区")}
+        district = bearer("district_bureau", subject="d", district="环翠区")
         assert (await client.put("/calendar/years/2027", json=notice, headers=district)).status_code == 403
         bad = {**notice, "makeup_workdays": ["2027-10-11"]}  # a Monday cannot be a make-up day
         refused = await client.put("/calendar/years/2027", json=bad, headers=ADMIN)
