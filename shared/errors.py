@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -79,6 +80,28 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def sqlstate(exc: DBAPIError) -> str:
+    """The PostgreSQL SQLSTATE behind a driver error ('' if none)."""
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if state:
+            return str(state)
+    return ""
+
+
+def classify_database_error(exc: DBAPIError) -> tuple[int, str, str, str]:
+    """Map a database refusal to a client answer: the request changed nothing in every case."""
+    state = sqlstate(exc)
+    if isinstance(exc, IntegrityError) or state.startswith("23"):
+        # a constraint the request broke (often a concurrent duplicate): the client's problem
+        return 409, "conflict", "与现有数据冲突", "数据已存在或违反约束，未做任何修改。"
+    if isinstance(exc, DataError) or state.startswith("22"):
+        return 422, "invalid_data", "数据无法保存", "请检查字段的长度、取值范围和特殊字符，未做任何修改。"
+    if exc.connection_invalidated or isinstance(exc, OperationalError) or state.startswith(("08", "57")):
+        return 503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试；本次请求未做任何修改。"
+    return 500, "internal_error", "系统内部错误", "请稍后重试；如持续出现请联系管理员。"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of the app, expected or not, a problem+json answer."""
 
@@ -99,6 +122,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, code, title, None, request.url.path, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        status, code, title, detail = classify_database_error(exc)
+        if status >= 500:
+            log.warning("database error on %s %s", request.method, request.url.path, exc_info=True)
+        else:
+            log.info("refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return problem_response(status, code, title, detail, request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

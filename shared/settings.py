@@ -30,6 +30,9 @@ class CommonSettings(BaseSettings):
     jwt_issuer: str = "weihai-supervision"
     jwt_audience: str = "weihai-supervision"
 
+    # This service's own token for the few user-facing REST reads of another service (role `service`).
+    service_token: SecretStr | None = None
+
     # Personal data at rest: 32-byte keys, base64 (urlsafe). No defaults, ever.
     field_encryption_key: SecretStr
     field_hash_key: SecretStr

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.devstack import infra
 from shared.serve import available_services
-from shared.tokens import DEV_PERSONAS, init_key_file, load_key_file, mint_persona
+from shared.tokens import DEV_PERSONAS, init_key_file, load_key_file, mint, mint_persona
 
 ROOT = Path(__file__).resolve().parents[2]
 # Producers before consumers, so demo events find their readers' projections in order.
@@ -131,6 +131,9 @@ def run(settings: DevStackSettings) -> int:
             "KAFKA_IDEMPOTENT_PRODUCER": "false",  # tansu refuses InitProducerId; the inbox dedups
             "JWT_VERIFY_KEY": public_key,
             "LOG_JSON": "true",
+            "SERVICE_TOKEN": mint(private_key, subject="dev-services", roles=["service"],
+                                  ttl_seconds=30 * 86400),
+            **{f"{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
             **dev_secrets(settings.data_dir),
         }
         print("Migrating every service ...", flush=True)

@@ -91,7 +91,8 @@ async def test_success_is_answered_only_after_the_commit(migrated, settings_env,
         # The unique constraint is deferred: the duplicate fails only at COMMIT. If the commit ran
         # after the response, the client would have been told 201 for a row that does not exist.
         duplicate = await client.post("/notes", json={"text": unique_name}, headers=ADMIN)
-        assert duplicate.status_code == 500
+        assert duplicate.status_code == 409
+        assert duplicate.json()["code"] == "conflict"
         assert (await client.get("/notes")).json().count(unique_name) == 1
 
 
@@ -163,3 +164,10 @@ async def test_bureau_loads_a_new_year_and_answers_stop_being_provisional(migrat
     async with running(settings_for(settings_env)) as (_, client):
         await asyncio.sleep(0.3)
         assert (await client.get("/calendar/years/2027", headers=ADMIN)).json()["status"] == "loaded"
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(migrated, settings_env):
+    async with running(settings_for(settings_env)) as (_, client):
+        response = await client.post("/notes", json={"text": "nul\u0000byte"}, headers=ADMIN)
+        assert response.status_code == 422
+        assert response.json()["code"] == "invalid_data"
