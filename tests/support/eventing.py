@@ -5,7 +5,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Integer, MetaData, Table, Text, text
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.db import Database, service_metadata
@@ -37,6 +37,7 @@ def event_schema(schema: str, source: str = "test") -> EventSchema:
 
 async def create_tables(db: Database, schema: EventSchema) -> None:
     async with db.engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema.metadata.schema}"'))
         await conn.run_sync(schema.metadata.create_all)
 
 

@@ -284,3 +284,49 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_kee
         await consumer.close()
         await producer.stop()
         broker.stop()
+
+
+async def test_two_relay_replicas_publish_everything_once_and_keep_each_subjects_order(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    from sqlalchemy import BigInteger, Column, Identity, Table, Text
+
+    schema = event_schema(fresh_schema)
+    log = Table("applied_log", schema.metadata, Column("seq", BigInteger, Identity(), primary_key=True),
+                Column("subject", Text), Column("event_id", Text))
+    await create_tables(db, schema)
+
+    async def record(session, event, envelope):
+        await session.execute(log.insert().values(subject=envelope.subject, event_id=str(envelope.id)))
+
+    broker = infra.start_broker(broker_port)
+    subjects = [uuid.uuid4() for _ in range(5)]
+    relays = [OutboxRelay(db, schema.outbox_table, settings, name=f"{unique_name}-{i}") for i in range(2)]
+    consumer = InboxConsumer(name=unique_name, db=db, inbox=schema.inbox, settings=settings,
+                             handlers={EligibilityChanged: record})
+    tasks = [start(r.run()) for r in relays] + [start(consumer.run())]
+    try:
+        for i in range(100):  # 500 events, interleaved over 5 subjects, while both replicas relay
+            async with db.transaction() as session:
+                await schema.outbox.add(session, eligibility(subjects[i % 5]))
+
+        async def all_applied() -> bool:
+            async with db.transaction() as session:
+                return await session.scalar(select(func.count()).select_from(log)) == 100
+        await wait_until(all_applied, timeout=60)
+        async with db.transaction() as session:
+            applied = (await session.execute(select(log.c.subject, log.c.event_id).order_by(log.c.seq))).all()
+            outbox = schema.outbox_table
+            committed = (await session.execute(select(outbox.c.key, outbox.c.event_id).order_by(outbox.c.id))).all()
+        assert len({e for _, e in applied}) == 100
+        for subject in subjects:
+            in_commit_order = [str(e) for k, e in committed if k == str(subject)]
+            assert [e for s, e in applied if s == str(subject)] == in_commit_order
+        assert sum(r.published_total for r in relays) >= 100
+        assert await unpublished(db, schema) == 0
+    finally:
+        await stop(*tasks)
+        for relay in relays:
+            await relay.close()
+        await consumer.close()
+        broker.stop()
