@@ -21,6 +21,7 @@ class CommonSettings(BaseSettings):
     kafka_topic_replication: int = 1
     outbox_batch_size: int = 200
     outbox_poll_seconds: float = 1.0
+    outbox_retention_days: int = 14  # published rows are kept this long for inspection, then purged
     consumer_max_attempts: int = 3
 
     # Auth: verify bearer JWTs with a PEM public key / HS secret, or a JWKS endpoint.

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    delete,
     func,
     select,
     text,
@@ -60,6 +62,9 @@ def define_outbox_table(metadata: MetaData) -> Table:
         # the relay only ever looks for unpublished rows; keep that lookup small as history grows
         Index("ix_outbox_event_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
+
+
+PURGE_INTERVAL_SECONDS = 600
 
 
 def notify_channel(schema: str) -> str:
@@ -113,6 +118,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._listen_conn = None
+        self._last_purge = 0.0
         self.published_total = 0
 
     async def _producer_ready(self) -> AIOKafkaProducer:
@@ -217,8 +223,27 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if published >= self.settings.outbox_batch_size:
                 continue
+            await self._purge_if_due()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+
+    async def purge_published(self) -> int:
+        """Delete rows published longer ago than the retention period; returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.outbox_retention_days)
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                delete(self.table).where(self.table.c.published_at.is_not(None), self.table.c.published_at < cutoff)
+            )
+        return result.rowcount
+
+    async def _purge_if_due(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            await self.purge_published()
+        except Exception:
+            log.warning("outbox relay %s: purge failed", self.name, exc_info=True)
 
     async def _close_listener(self) -> None:
         conn, self._listen_conn = self._listen_conn, None

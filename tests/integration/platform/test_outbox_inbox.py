@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -330,3 +330,23 @@ async def test_two_relay_replicas_publish_everything_once_and_keep_each_subjects
             await relay.close()
         await consumer.close()
         broker.stop()
+
+
+async def test_published_rows_are_purged_after_the_retention_period_and_unpublished_never(
+    db, settings, fresh_schema, unique_name
+):
+    from sqlalchemy import update
+
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    await commit_events(db, schema, 3)
+    outbox = schema.outbox_table
+    async with db.transaction() as session:
+        ids = list((await session.scalars(select(outbox.c.id).order_by(outbox.c.id))).all())
+        old = datetime.now(UTC) - timedelta(days=settings.outbox_retention_days + 1)
+        await session.execute(update(outbox).where(outbox.c.id == ids[0]).values(published_at=old))
+        await session.execute(update(outbox).where(outbox.c.id == ids[1]).values(published_at=datetime.now(UTC)))
+    relay = OutboxRelay(db, outbox, settings, name=unique_name)
+    assert await relay.purge_published() == 1
+    async with db.transaction() as session:
+        assert list((await session.scalars(select(outbox.c.id).order_by(outbox.c.id))).all()) == ids[1:]
