@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -42,6 +42,8 @@ class ServiceSpec:
     platform: PlatformTables
     routers: list[APIRouter] = field(default_factory=list)
     handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    # for handlers that need the running app (its calendar, outbox, settings): called once at start-up
+    build_handlers: Callable[[FastAPI], dict[type[Event], Handler]] | None = None
     description: str = ""
 
 
@@ -85,10 +87,11 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         relay = OutboxRelay(db, spec.platform.outbox, settings, name=spec.name)
+        handlers = {**spec.handlers, **(spec.build_handlers(app) if spec.build_handlers else {})}
         consumer = (
-            InboxConsumer(name=spec.name, db=db, inbox=spec.platform.inbox, settings=settings,
-                          handlers=spec.handlers)
-            if spec.handlers else None
+            InboxConsumer(name=settings.consumer_group or spec.name, db=db, inbox=spec.platform.inbox,
+                          settings=settings, handlers=handlers)
+            if handlers else None
         )
         app.state.db = db
         app.state.relay = relay

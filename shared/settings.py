@@ -23,6 +23,7 @@ class CommonSettings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_retention_days: int = 14  # published rows are kept this long for inspection, then purged
     consumer_max_attempts: int = 3
+    consumer_group: str | None = None  # default: the service name (also the inbox's consumer name)
 
     # Auth: verify bearer JWTs with a PEM public key / HS secret, or a JWKS endpoint.
     jwt_verify_key: SecretStr | None = None

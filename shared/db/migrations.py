@@ -31,7 +31,7 @@ def service_migrations(service: str) -> Path:
 
 def services_with_migrations() -> list[str]:
     """Every service under services/ that has a migrations folder, in name order."""
-    return sorted(p.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
+    return sorted(p.parent.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
 
 
 def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:

@@ -51,3 +51,14 @@ def test_log_lines_are_json_with_the_correlation_id():
     assert line["message"] == "hello 世界"
     assert line["correlation_id"] == "corr-42"
     assert line["level"] == "INFO"
+
+
+def test_service_discovery_names_real_service_folders():
+    from shared.db.migrations import SERVICES_DIR, services_with_migrations
+    from shared.serve import available_services
+
+    with_migrations = services_with_migrations()
+    for name in with_migrations:
+        assert (SERVICES_DIR / name / "migrations" / "env.py").is_file(), name
+        assert name in available_services(), name
+    assert "migrations" not in with_migrations
