@@ -1,0 +1,54 @@
+"""The selection service app: requests, the verifiable balanced draw, contact, recusal, re-draw."""
+
+import uuid
+
+from fastapi import FastAPI
+
+from services.selection.config import SelectionSettings
+from services.selection.consumers import build_handlers
+from services.selection.contact.router import router as contact_router
+from services.selection.models import metadata, platform
+from services.selection.requests.router import router as requests_router
+from shared.app import ServiceSpec, create_service_app
+from shared.http import ServiceClient
+
+DESCRIPTION = (
+    "人民监督员抽选：受理申请（第十条）、可验证的均衡随机抽选（第十一条）、"
+    "依次联络（第十二条）、回避（第十三条）、重新抽选（第十四条）。"
+)
+
+
+def registry_contact_lookup(settings: SelectionSettings):
+    """name + phone of a confirmed supervisor from the registry (R12.1); 503 when it is down."""
+    token = settings.service_token.get_secret_value() if settings.service_token else ""
+    client: ServiceClient | None = None
+
+    async def lookup(supervisor_id: uuid.UUID) -> dict | None:
+        nonlocal client
+        if client is None:
+            client = ServiceClient("registry", settings.registry_url, token,
+                                   timeout=settings.registry_timeout_seconds)
+        return await client.get_json(f"/supervisors/{supervisor_id}/contact")
+
+    return lookup
+
+
+def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
+    """The app for these settings; tests replace `app.state.contact_lookup` with a fake registry.
+
+    `consume=False` builds an HTTP-only replica (no event consumer joins the group).
+    """
+    # the consumer's handlers use the running app's calendar and outbox
+    spec = ServiceSpec(
+        name="selection", title="人民监督员抽选服务", description=DESCRIPTION, metadata=metadata,
+        platform=platform, routers=[requests_router, contact_router],
+        build_handlers=(lambda app: build_handlers(settings, app.state.calendar, app.state.outbox))
+        if consume else None,
+    )
+    app = create_service_app(spec, settings)
+    app.state.contact_lookup = registry_contact_lookup(settings)
+    return app
+
+
+def create_app() -> FastAPI:
+    return build(SelectionSettings())

@@ -1,0 +1,53 @@
+"""Event handlers: registry events keep the pool current; casework sends requests and recusal requests.
+
+Handlers are built with the app's settings and working calendar (a closure), so the lead-time
+rule uses the same calendar, bureau-loaded years included, as the HTTP path. Each handler is
+idempotent: the inbox drops a redelivered event id, and the request id is a natural key.
+"""
+
+from services.selection.config import SelectionSettings
+from services.selection.contact import service as contact
+from services.selection.pool import service as pool
+from services.selection.requests import service as requests
+from shared.calendar import WorkingCalendar
+from shared.errors import ProblemError
+from shared.events.contracts import (
+    EligibilityChanged,
+    RecusalRequested,
+    SupervisionRequested,
+    SupervisionRequestRefused,
+    SupervisorAppointed,
+    SupervisorDismissed,
+    SupervisorUpdated,
+)
+from shared.events.outbox import Outbox
+
+
+def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbox: Outbox) -> dict:
+    """The event type → handler map of the selection consumer."""
+
+    async def on_requested(session, event: SupervisionRequested, envelope=None) -> None:
+        try:
+            row, _ = await requests.submit(session, outbox=outbox, calendar=calendar, settings=settings,
+                                           data=event.model_dump(), via="event")
+        except ProblemError as exc:  # malformed beyond the contract (e.g. ends before it starts)
+            await outbox.add(session, SupervisionRequestRefused(
+                request_id=event.request_id, code=exc.code, earliest_allowed_date=None,
+                detail=exc.detail or exc.title))
+            return
+        if row.status == "accepted":
+            await requests.draw_request(session, settings=settings, request_id=row.id)
+
+    async def on_recusal_requested(session, event: RecusalRequested, envelope=None) -> None:
+        await contact.request_recusal(session, request_id=event.request_id, supervisor_id=event.supervisor_id,
+                                      source=event.source, ground=event.ground,
+                                      requested_at=event.requested_at, strict=False)
+
+    return {
+        SupervisorAppointed: pool.on_appointed,
+        SupervisorUpdated: pool.on_updated,
+        SupervisorDismissed: pool.on_dismissed,
+        EligibilityChanged: pool.on_eligibility,
+        SupervisionRequested: on_requested,
+        RecusalRequested: on_recusal_requested,
+    }

@@ -1,0 +1,134 @@
+"""HTTP: contact outcomes (R12.1, R14.2), supervisors' own assignments, recusal (R13.1, R13.2)."""
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+
+from services.selection.contact import service
+from services.selection.models import candidate
+from services.selection.models import request as request_table
+from services.selection.pool import service as pool
+from services.selection.requests import service as requests
+from services.selection.requests.router import ensure_can_read
+from services.selection.requests.schemas import (
+    ContactIn,
+    DecisionIn,
+    ReasonIn,
+    RecusalCreate,
+    RelationsIn,
+    SelfRecusalIn,
+)
+from shared.app import OutboxDep, SessionDep
+from shared.auth import Principal, Role, ensure_self_or, require
+from shared.errors import ProblemError
+
+router = APIRouter(tags=["contact"])
+BUREAU = require(Role.BUREAU_ADMIN)
+SUPERVISOR = require(Role.SUPERVISOR)
+
+
+def _own_id(principal: Principal) -> uuid.UUID:
+    try:
+        return uuid.UUID(principal.supervisor_id or "")
+    except ValueError as exc:
+        raise ProblemError(403, "forbidden", "无权执行此操作", "令牌中的人民监督员标识无效。") from exc
+
+
+def _deps(request: Request) -> dict:
+    app = request.app
+    return {"settings": app.state.settings, "platform": app.state.platform}
+
+
+@router.post("/draws/{draw_id}/contacts", summary="按抽选顺序记录联络结果（R12.1、R14.2）")
+async def record_contact(draw_id: uuid.UUID, body: ContactIn, request: Request, session: SessionDep,
+                         outbox: OutboxDep, principal: Principal = Depends(BUREAU)) -> dict:
+    row, _ = await requests.load_receipt(session, draw_id)
+    return await service.record_outcome(
+        session, outbox=outbox, **_deps(request), request_id=row.request_id, supervisor_id=body.supervisor_id,
+        outcome=body.outcome, reason=body.reason, actor=principal.subject, recorded_by="bureau",
+        contact_lookup=request.app.state.contact_lookup)
+
+
+@router.get("/assignments", summary="本人的抽选与参加情况")
+async def my_assignments(session: SessionDep, principal: Principal = Depends(SUPERVISOR)) -> list[dict]:
+    rows = (await session.execute(
+        select(candidate.c.request_id, candidate.c.group, candidate.c.position, candidate.c.status,
+               request_table.c.starts_at, request_table.c.ends_at, request_table.c.place,
+               request_table.c.activity_type, request_table.c.district)
+        .join(request_table, request_table.c.id == candidate.c.request_id)
+        .where(candidate.c.supervisor_id == _own_id(principal))
+        .order_by(request_table.c.starts_at.desc()).limit(200)
+    )).all()
+    return [{"request_id": str(r.request_id), "group": r.group, "draw_order": r.position, "status": r.status,
+             "starts_at": r.starts_at.isoformat(), "ends_at": r.ends_at.isoformat(), "place": r.place,
+             "activity_type": r.activity_type, "district": r.district} for r in rows]
+
+
+async def _self_outcome(request_id, outcome, reason, request, session, outbox, principal) -> dict:
+    view = await service.record_outcome(
+        session, outbox=outbox, **_deps(request), request_id=request_id, supervisor_id=_own_id(principal),
+        outcome=outcome, reason=reason, actor=principal.subject, recorded_by="supervisor",
+        contact_lookup=request.app.state.contact_lookup)
+    return _own_view(view, principal)
+
+
+def _own_view(view: dict, principal: Principal) -> dict:
+    """A supervisor sees their own line, not the other candidates."""
+    mine = [c for c in view["candidates"] if c["supervisor_id"] == principal.supervisor_id]
+    return {"request_id": view["request_id"], "status": mine[0]["status"] if mine else None,
+            "group": mine[0]["group"] if mine else None, "draw_order": mine[0]["position"] if mine else None}
+
+
+@router.post("/assignments/{request_id}/confirm", summary="人民监督员确认参加")
+async def confirm(request_id: uuid.UUID, request: Request, session: SessionDep, outbox: OutboxDep,
+                  principal: Principal = Depends(SUPERVISOR)) -> dict:
+    return await _self_outcome(request_id, "confirmed", None, request, session, outbox, principal)
+
+
+@router.post("/assignments/{request_id}/decline", summary="人民监督员因正当理由不能参加（R14.2）")
+async def decline(request_id: uuid.UUID, body: ReasonIn, request: Request, session: SessionDep,
+                  outbox: OutboxDep, principal: Principal = Depends(SUPERVISOR)) -> dict:
+    return await _self_outcome(request_id, "declined", body.reason, request, session, outbox, principal)
+
+
+@router.post("/assignments/{request_id}/recusal", summary="人民监督员自行回避并告知市司法局（R13.1）")
+async def self_recusal(request_id: uuid.UUID, body: SelfRecusalIn, request: Request, session: SessionDep,
+                       outbox: OutboxDep, principal: Principal = Depends(SUPERVISOR)) -> dict:
+    view = await service.self_recusal(session, outbox=outbox, **_deps(request), request_id=request_id,
+                                      supervisor_id=_own_id(principal), ground=body.ground,
+                                      actor=principal.subject)
+    return _own_view(view, principal)
+
+
+@router.post("/recusals", status_code=201, summary="登记检察院发现或当事人申请的回避（R13.2）")
+async def create_recusal(body: RecusalCreate, session: SessionDep,
+                         principal: Principal = Depends(BUREAU)) -> dict:
+    recusal_id = await service.request_recusal(
+        session, request_id=body.request_id, supervisor_id=body.supervisor_id, source=body.source,
+        ground=body.ground, requested_at=requests.utcnow())
+    return {"recusal_id": str(recusal_id), "status": "pending"}
+
+
+@router.post("/recusals/{recusal_id}/decision", summary="市司法局决定回避（R13.2）")
+async def decide(recusal_id: uuid.UUID, body: DecisionIn, request: Request, session: SessionDep,
+                 outbox: OutboxDep, principal: Principal = Depends(BUREAU)) -> dict:
+    return await service.decide_recusal(session, outbox=outbox, **_deps(request), recusal_id=recusal_id,
+                                        granted=body.granted, reason=body.reason, actor=principal.subject)
+
+
+@router.get("/requests/{request_id}/recusals", summary="某申请的回避记录")
+async def list_recusals(request_id: uuid.UUID, session: SessionDep,
+                        principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR,
+                                                               Role.PROCURATORATE))) -> list[dict]:
+    req = await requests.require(session, request_id)
+    ensure_can_read(principal, req.district)
+    return await service.list_recusals(session, request_id=request_id)
+
+
+@router.put("/supervisors/{supervisor_id}/declared-relations", summary="申报与案件当事人的关系（R13.1）")
+async def declare(supervisor_id: uuid.UUID, body: RelationsIn, session: SessionDep,
+                  principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.SUPERVISOR))) -> dict:
+    ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
+    names = await pool.declare_relations(session, supervisor_id=supervisor_id, party_names=body.party_names)
+    return {"supervisor_id": str(supervisor_id), "count": len(names)}

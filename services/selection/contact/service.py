@@ -1,0 +1,242 @@
+"""Contact outcomes in draw order (R12.1), replacement (R14.2), recusal (R13.1, R13.2), bookings.
+
+Every use case locks the request row first, so the outcomes of one request are serialized; a
+confirmation also takes a per-supervisor advisory lock, so two requests never book one person
+for overlapping times (and the yearly cap holds) however many confirmations run at once.
+"""
+
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.selection.config import SelectionSettings
+from services.selection.models import booking, candidate, draw, recusal, request, supervisor
+from services.selection.requests import service as requests
+from shared import audit
+from shared.db.platform import PlatformTables
+from shared.errors import Conflict, NotFound, ProblemError
+from shared.events.contracts import (
+    RecusalDecided,
+    SupervisionStaffed,
+    SupervisorDrawn,
+    SupervisorReleased,
+)
+from shared.events.outbox import Outbox
+
+ContactLookup = Callable[[uuid.UUID], Awaitable[dict[str, Any] | None]]
+
+
+def _lock_key(supervisor_id: uuid.UUID) -> int:
+    return zlib.crc32(f"selection:supervisor:{supervisor_id}".encode())
+
+
+async def _candidate(session: AsyncSession, request_id: uuid.UUID, supervisor_id: uuid.UUID):
+    return (await session.execute(select(candidate).where(
+        candidate.c.request_id == request_id, candidate.c.supervisor_id == supervisor_id))).one_or_none()
+
+
+async def record_outcome(
+    session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings, platform: PlatformTables,
+    request_id: uuid.UUID, supervisor_id: uuid.UUID, outcome: str, reason: str | None, actor: str,
+    recorded_by: str, contact_lookup: ContactLookup | None,
+) -> dict:
+    """Record one contact outcome for a candidate, in draw order (R12.1); replace as needed (R14.2)."""
+    req = await requests.require(session, request_id, lock=True)
+    if req.status == "refused":
+        raise Conflict("request_refused", "该申请已被拒绝", "被拒绝的申请没有抽选结果。")
+    cand = await _candidate(session, request_id, supervisor_id)
+    if cand is None:
+        raise Conflict("R12.1", "未按抽选顺序", "该人民监督员尚未按抽选顺序轮到，或未被抽中；应依次联络。")
+    if outcome == "recused":
+        if cand.status not in ("pending", "confirmed"):
+            raise Conflict("contact_already_recorded", "联络结果已记录", f"该人民监督员的状态为{cand.status}。")
+        await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand,
+                             source="self", ground=reason or "自行回避", decided_by=actor, reason=reason)
+        await audit.append(session, platform.audit, actor=actor, action="contact.recused",
+                           subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
+        return await requests.view(session, await requests.require(session, request_id))
+    if cand.status == "pending" and outcome == "confirmed":
+        await _confirm(session, outbox=outbox, settings=settings, req=req, cand=cand,
+                       recorded_by=recorded_by, contact_lookup=contact_lookup)
+    elif cand.status == "pending":
+        await _set_status(session, req, cand, outcome, reason, recorded_by)
+        await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+    elif cand.status == "confirmed" and outcome in ("declined", "unreachable"):
+        await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="declined",
+                       reason_code="withdrawn", reason=reason, recorded_by=recorded_by)
+    else:
+        raise Conflict("contact_already_recorded", "联络结果已记录",
+                       f"该人民监督员的状态为{cand.status}，不能再记录为{outcome}。")
+    await audit.append(session, platform.audit, actor=actor, action=f"contact.{outcome}",
+                       subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
+    return await requests.view(session, await requests.require(session, request_id))
+
+
+async def _set_status(session, req, cand, status: str, reason: str | None, recorded_by: str,
+                      **extra: Any) -> None:
+    await session.execute(update(candidate).where(
+        candidate.c.request_id == req.id, candidate.c.supervisor_id == cand.supervisor_id
+    ).values(status=status, updated_at=func.now(), **extra))
+    await requests.append_contact(session, draw_id=cand.draw_id, entry={
+        "supervisor_id": str(cand.supervisor_id), "group": cand.group, "position": cand.position,
+        "outcome": status, "recorded_by": recorded_by}, reason=reason)
+
+
+async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact_lookup) -> None:
+    sid = cand.supervisor_id
+    person = (await session.execute(select(supervisor).where(supervisor.c.id == sid))).one_or_none()
+    if person is None or not person.eligible or person.dismissed:
+        raise Conflict("not_eligible", "该人民监督员目前不可参加",
+                       "该人民监督员已不符合抽选条件，请记录为无法联系或拒绝。")
+    await session.execute(select(func.pg_advisory_xact_lock(_lock_key(sid))))
+    overlap = await session.scalar(select(func.count()).select_from(booking).where(
+        booking.c.supervisor_id == sid, booking.c.active, booking.c.request_id != req.id,
+        booking.c.starts_at < req.ends_at, booking.c.ends_at > req.starts_at))
+    if overlap:
+        raise Conflict("booking_overlap", "时间冲突", "该人民监督员在重叠的时间已确认参加其他监督活动。")
+    served = await session.scalar(select(func.count()).select_from(booking).where(
+        booking.c.supervisor_id == sid, booking.c.active, booking.c.year == req.year))
+    if served >= settings.yearly_cap:
+        raise Conflict("yearly_cap", "已达年度上限", f"该人民监督员本年度已参加{served}次，达到上限。")
+    contact = await contact_lookup(sid) if contact_lookup else None
+    if not contact or not contact.get("phone"):
+        raise ProblemError(503, "upstream_unavailable", "无法获取联系方式",
+                           "人民监督员信息库未返回联系方式，未做任何修改。")
+    await session.execute(booking.insert().values(
+        supervisor_id=sid, request_id=req.id, starts_at=req.starts_at, ends_at=req.ends_at, year=req.year,
+        active=True))
+    now = requests.utcnow()
+    await _set_status(session, req, cand, "confirmed", None, recorded_by, confirmed_at=now)
+    await outbox.add(session, SupervisorDrawn(
+        request_id=req.id, draw_id=cand.draw_id, supervisor_id=sid, name=person.name or contact.get("name", ""),
+        phone=contact["phone"], district=person.district, specialties=list(person.specialties),
+        group=cand.group, draw_order=cand.position, confirmed_at=now,
+    ))
+    await _maybe_staffed(session, outbox=outbox, req=req)
+
+
+async def _maybe_staffed(session, *, outbox, req) -> None:
+    confirmed = (await session.scalars(select(candidate.c.supervisor_id).where(
+        candidate.c.request_id == req.id, candidate.c.status == "confirmed").order_by(
+        candidate.c.group, candidate.c.position))).all()
+    if len(confirmed) < req.seats:
+        return
+    receipt_hash = await session.scalar(select(draw.c.receipt_hash).where(draw.c.request_id == req.id)
+                                        .order_by(draw.c.round.desc()).limit(1))
+    await session.execute(update(request).where(request.c.id == req.id).values(status="staffed"))
+    await outbox.add(session, SupervisionStaffed(request_id=req.id, supervisor_ids=list(confirmed),
+                                                 receipt_hash=receipt_hash))
+
+
+async def _release(session, *, outbox, settings, req, cand, status, reason_code, reason, recorded_by) -> None:
+    """A confirmed supervisor leaves: free the booking, log, next in order in, SupervisorReleased (R14.2)."""
+    await session.execute(update(booking).where(
+        booking.c.supervisor_id == cand.supervisor_id, booking.c.request_id == req.id
+    ).values(active=False, released_at=func.now()))
+    await _set_status(session, req, cand, status, reason, recorded_by)
+    if req.status == "staffed":
+        await session.execute(update(request).where(request.c.id == req.id).values(status="drawn"))
+    entered = await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+    await outbox.add(session, SupervisorReleased(
+        request_id=req.id, supervisor_id=cand.supervisor_id, reason=reason_code,
+        replaced_by=entered[0] if entered else None))
+
+
+async def _grant_recusal(session, *, outbox, settings, req, cand, source, ground, decided_by, reason,
+                         recusal_id: uuid.UUID | None = None) -> None:
+    """Apply a granted recusal: record it, drop the person from the request, replace (R13, R14.2)."""
+    now = requests.utcnow()
+    if recusal_id is None:
+        await session.execute(recusal.insert().values(
+            id=uuid.uuid4(), request_id=req.id, supervisor_id=cand.supervisor_id if cand else None,
+            source=source, ground=ground, status="granted", requested_at=now, decided_by=decided_by,
+            decided_at=now, decision_reason=reason))
+    if cand is not None and cand.status == "confirmed":
+        await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="recused",
+                       reason_code="recused", reason=reason, recorded_by=decided_by)
+    elif cand is not None and cand.status == "pending":
+        await _set_status(session, req, cand, "recused", reason, decided_by)
+        await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+    await outbox.add(session, RecusalDecided(
+        request_id=req.id, supervisor_id=cand.supervisor_id, granted=True, decided_by=decided_by,
+        reason=reason or ground))
+
+
+# --- recusal (R13.1, R13.2) -----------------------------------------------------------------------
+
+async def self_recusal(session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings,
+                       platform: PlatformTables, request_id: uuid.UUID, supervisor_id: uuid.UUID,
+                       ground: str, actor: str) -> dict:
+    """R13.1: the supervisor recuses; effective at once, the bureau is informed (RecusalDecided)."""
+    req = await requests.require(session, request_id, lock=True)
+    cand = await _candidate(session, request_id, supervisor_id)
+    if cand is None:
+        raise NotFound("抽选结果中的该人民监督员", supervisor_id)
+    if cand.status not in ("pending", "confirmed"):
+        raise Conflict("contact_already_recorded", "已不在名单中", f"该人民监督员的状态为{cand.status}。")
+    await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand, source="self",
+                         ground=ground, decided_by="self", reason=ground)
+    await audit.append(session, platform.audit, actor=actor, action="recusal.self", subject=str(request_id),
+                       details={"supervisor_id": str(supervisor_id)})
+    return await requests.view(session, await requests.require(session, request_id))
+
+
+async def request_recusal(session: AsyncSession, *, request_id: uuid.UUID, supervisor_id: uuid.UUID,
+                          source: str, ground: str, requested_at, strict: bool = True) -> uuid.UUID:
+    """R13.2: a recusal request from the procuratorate or a party, pending the bureau's decision."""
+    req = await requests.get(session, request_id)
+    if strict and req is None:
+        raise NotFound("抽选申请", request_id)
+    existing = await session.scalar(select(recusal.c.id).where(
+        recusal.c.request_id == request_id, recusal.c.supervisor_id == supervisor_id,
+        recusal.c.source == source, recusal.c.status == "pending"))
+    if existing:
+        return existing
+    recusal_id = uuid.uuid4()
+    await session.execute(recusal.insert().values(
+        id=recusal_id, request_id=request_id, supervisor_id=supervisor_id, source=source, ground=ground,
+        status="pending", requested_at=requested_at))
+    return recusal_id
+
+
+async def decide_recusal(session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings,
+                         platform: PlatformTables, recusal_id: uuid.UUID, granted: bool, reason: str,
+                         actor: str) -> dict:
+    """R13.2: the bureau decides; granted → the person leaves the request and is replaced."""
+    row = (await session.execute(select(recusal).where(recusal.c.id == recusal_id))).one_or_none()
+    if row is None:
+        raise NotFound("回避申请", recusal_id)
+    req = await requests.require(session, row.request_id, lock=True)
+    row = (await session.execute(select(recusal).where(recusal.c.id == recusal_id).with_for_update())).one()
+    if row.status != "pending":
+        raise Conflict("recusal_decided", "回避申请已决定", f"该回避申请已{row.status}。")
+    await session.execute(update(recusal).where(recusal.c.id == recusal_id).values(
+        status="granted" if granted else "rejected", decided_by=actor, decided_at=requests.utcnow(),
+        decision_reason=reason))
+    cand = await _candidate(session, row.request_id, row.supervisor_id)
+    if granted:
+        if cand is not None and cand.status in ("pending", "confirmed"):
+            await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand,
+                                 source=row.source, ground=row.ground, decided_by=actor, reason=reason,
+                                 recusal_id=recusal_id)
+        else:  # not reached yet (or already out): the recusal row keeps them out of this request
+            await outbox.add(session, RecusalDecided(request_id=req.id, supervisor_id=row.supervisor_id,
+                                                     granted=True, decided_by=actor, reason=reason))
+    else:
+        await outbox.add(session, RecusalDecided(request_id=req.id, supervisor_id=row.supervisor_id,
+                                                 granted=False, decided_by=actor, reason=reason))
+    await audit.append(session, platform.audit, actor=actor, action="recusal.decided", subject=str(req.id),
+                       details={"recusal_id": str(recusal_id), "granted": granted, "source": row.source})
+    return {"recusal_id": str(recusal_id), "request_id": str(req.id), "supervisor_id": str(row.supervisor_id),
+            "source": row.source, "status": "granted" if granted else "rejected"}
+
+
+async def list_recusals(session: AsyncSession, *, request_id: uuid.UUID) -> list[dict]:
+    rows = (await session.execute(select(recusal).where(recusal.c.request_id == request_id)
+                                  .order_by(recusal.c.requested_at))).all()
+    return [{"recusal_id": str(r.id), "supervisor_id": str(r.supervisor_id), "source": r.source,
+             "status": r.status, "decided_by": r.decided_by} for r in rows]

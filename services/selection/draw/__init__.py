@@ -1,0 +1,1 @@
+"""The draw: pure algorithm (standard library only) and the stand-alone verifier."""

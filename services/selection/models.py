@@ -1,0 +1,154 @@
+"""Tables of the selection schema: pool projection, requests, draws, candidates, contact log, bookings, recusals."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from shared.db import service_metadata
+from shared.db.platform import define_platform_tables
+
+SCHEMA = "selection"
+metadata = service_metadata(SCHEMA)
+platform = define_platform_tables(metadata)
+NOW = func.now()
+
+# Projection of registry.supervisors (kept current by consumers.py); the name is needed for R12.1.
+supervisor = Table(
+    "supervisor", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("specialties", ARRAY(Text), nullable=False),  # sorted, unique
+    Column("eligible", Boolean, nullable=False),
+    Column("dismissed", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_supervisor_drawable", "district", postgresql_where=text("eligible AND NOT dismissed")),
+)
+
+# Relations a supervisor declared (party names), checked against a request's conflict list (R13.1).
+declared_relation = Table(
+    "declared_relation", metadata,
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("party_name", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+request = Table(
+    "request", metadata,
+    Column("id", Uuid, primary_key=True),  # the casework request_id: replay-safe natural key
+    Column("activity_id", Uuid, nullable=False),
+    Column("case_ref", Text, nullable=False),
+    Column("activity_type", Text, nullable=False),
+    Column("office", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("place", Text, nullable=False),
+    Column("seats", Integer, nullable=False),
+    Column("seats_local", Integer, nullable=False),
+    Column("seats_cross", Integer, nullable=False),
+    Column("specialty", Text, nullable=True),
+    Column("conflict_parties", JSONB, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("lead_time_consent", JSONB, nullable=True),
+    Column("procuratorate_nonce", Text, nullable=True),
+    Column("public_value", Text, nullable=True),
+    Column("bureau_nonce", Text, nullable=True),  # revealed in the receipt once drawn
+    Column("bureau_commitment", Text, nullable=True),
+    Column("balance_mode", Text, nullable=False),
+    Column("status", Text, nullable=False),  # refused | drawn | staffed
+    Column("refusal_code", Text, nullable=True),
+    Column("refusal_detail", Text, nullable=True),
+    Column("earliest_allowed_date", Date, nullable=True),
+    Column("calendar_provisional", Boolean, nullable=False, server_default=text("false")),
+    Column("shortfall", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("via", Text, nullable=False),  # event | http
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("seats >= 1 AND seats_local >= 0 AND seats_cross >= 0", name="seats"),
+    CheckConstraint("ends_at > starts_at", name="window"),
+)
+
+draw = Table(
+    "draw", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("request_id", Uuid, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("chain_seq", BigInteger, nullable=False, unique=True),  # global receipt chain position
+    Column("receipt", LargeBinary, nullable=False),  # zlib(canonical JSON of the receipt minus snapshot)
+    Column("snapshot", LargeBinary, nullable=False),  # zlib(canonical JSON of the snapshot)
+    Column("receipt_hash", Text, nullable=False, unique=True),
+    Column("prev_receipt_hash", Text, nullable=False),
+    Column("need", JSONB, nullable=False),  # seats this round must fill per group ({"local": n, "cross": m})
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("request_id", "round"),
+)
+
+# Every person put in order for a request (all rounds): their place and contact state.
+candidate = Table(
+    "candidate", metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("draw_id", Uuid, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("group", Text, nullable=False),
+    Column("position", Integer, nullable=False),  # 1-based draw order within the group, across rounds
+    Column("status", Text, nullable=False),  # pending | confirmed | declined | unreachable | recused
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("request_id", "group", "position"),
+    Index("ix_candidate_draw", "draw_id", "group"),
+    Index("ix_candidate_supervisor", "supervisor_id"),
+)
+
+contact_log = Table(
+    "contact_log", metadata,
+    Column("draw_id", Uuid, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("entry", JSONB, nullable=False),  # includes prev_hash; personal data never (reason hashed)
+    Column("reason", Text, nullable=True),  # the reason text stays here, outside the public receipt
+    Column("hash", Text, nullable=False),
+)
+
+# A confirmed seat; `active` false once released. Overlap and cap are checked under a per-person lock.
+booking = Table(
+    "booking", metadata,
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("request_id", Uuid, primary_key=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Index("ix_booking_served", "year", "supervisor_id", postgresql_where=text("active")),
+)
+
+recusal = Table(
+    "recusal", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("request_id", Uuid, nullable=False, index=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("source", Text, nullable=False),  # self | procuratorate | party | conflict_list
+    Column("ground", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending | granted | rejected
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decision_reason", Text, nullable=True),
+)

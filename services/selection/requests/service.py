@@ -1,0 +1,391 @@
+"""Use cases of a request: accept or refuse (R10, R44.1), draw (R11), fill the contact window, re-draw (R14.1).
+
+Sequence of a request (documented for whoever audits a draw):
+1. accept: the request row is written with `bureau_commitment = sha256(bureau_nonce)` and status
+   `accepted` (HTTP path: this transaction commits first, so the commitment is fixed before the draw).
+2. draw: under a global advisory lock (the receipt chain), one SQL query builds the snapshot of
+   everyone eligible for this request, the pure algorithm orders each group, and the receipt
+   (revealing the nonce) is stored with its hash and the previous receipt's hash.
+3. the first `seats[g]` of each group enter the contact window as `pending` candidates; every
+   outcome that frees a seat lets the next one in order in (R12.1, R14.2); an exhausted list
+   triggers round + 1 excluding everyone already tried (R14.1); a pool that cannot fill is
+   recorded as `shortfall` (R14.1), never filled with anyone ineligible.
+The event path (`SupervisionRequested`) runs 1 and 2 in the consumer's one transaction; the nonce
+never leaves the process before the receipt, so nobody outside can see or choose it either way.
+Honest limit: the bureau itself knows its nonce, so unpredictability *to the bureau* rests on the
+procuratorate nonce and the public value named in advance.
+"""
+
+import json
+import secrets
+import uuid
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.selection.config import SelectionSettings
+from services.selection.draw import algorithm
+from services.selection.models import candidate, contact_log, declared_relation, draw, recusal, request
+from services.selection.requests.rules import check_lead_time, local_date, split_seats
+from shared.calendar import WorkingCalendar
+from shared.errors import NotFound, Unprocessable
+from shared.events.contracts import SupervisionRequestRefused
+from shared.events.outbox import Outbox
+
+CHAIN_LOCK = 0x5E1EC7  # pg_advisory_xact_lock key of the global receipt chain
+
+# One query on the asyncpg connection itself, returning the snapshot rows already as canonical
+# JSON (keys sorted, no spaces; to_json escapes exactly the characters json.dumps escapes with
+# ensure_ascii=False), joined in id order: 20 000 rows cost one string, not 20 000 Python objects.
+# Specialties are stored sorted. Parameters: $1 year, $2 specialty, $3 cap, $4 request id,
+# $5 conflict parties (JSON array text), $6 starts_at, $7 ends_at.
+SNAPSHOT_SQL = """
+SELECT coalesce(string_agg(
+    '{"district":' || to_json(s.district)::text || ',"id":"' || s.id::text || '","served":'
+    || coalesce(b.n, 0)::text || ',"specialties":' || array_to_json(s.specialties)::text || '}',
+    ',' ORDER BY s.id), '')
+FROM selection.supervisor s
+LEFT JOIN (SELECT supervisor_id, count(*) AS n FROM selection.booking
+           WHERE active AND year = $1 GROUP BY supervisor_id) b ON b.supervisor_id = s.id
+WHERE s.eligible AND NOT s.dismissed
+  AND ($2::text IS NULL OR $2::text = ANY(s.specialties))
+  AND coalesce(b.n, 0) < $3
+  AND NOT EXISTS (SELECT 1 FROM selection.recusal r WHERE r.request_id = $4
+                  AND r.supervisor_id = s.id AND r.status = 'granted')
+  AND NOT EXISTS (SELECT 1 FROM selection.candidate c WHERE c.request_id = $4 AND c.supervisor_id = s.id)
+  AND NOT EXISTS (SELECT 1 FROM selection.declared_relation d WHERE d.supervisor_id = s.id
+                  AND jsonb_exists($5::text::jsonb, d.party_name))
+  AND NOT EXISTS (SELECT 1 FROM selection.booking o WHERE o.supervisor_id = s.id AND o.active
+                  AND o.request_id <> $4 AND o.starts_at < $7 AND o.ends_at > $6)
+"""
+
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def pack(receipt: dict) -> bytes:
+    """zlib(canonical receipt without the snapshot); the snapshot is stored on its own."""
+    return zlib.compress(algorithm.canonical({k: v for k, v in receipt.items() if k != "snapshot"}), 1)
+
+
+def unpack(blob: bytes, snapshot_blob: bytes | None = None) -> dict:
+    receipt = json.loads(zlib.decompress(blob))
+    if snapshot_blob is not None:
+        receipt["snapshot"] = json.loads(zlib.decompress(snapshot_blob))
+    return receipt
+
+
+# --- accept / refuse ------------------------------------------------------------------------------
+
+async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCalendar,
+                 settings: SelectionSettings, data: dict[str, Any], via: str) -> tuple[Any, bool]:
+    """Record a request (replay-safe on request_id); refused ones publish SupervisionRequestRefused."""
+    existing = await get(session, data["request_id"])
+    if existing is not None:
+        return existing, False
+    starts_at, ends_at = data["starts_at"], data["ends_at"]
+    if ends_at <= starts_at:
+        raise Unprocessable("invalid_window", "活动时间无效", "活动结束时间应晚于开始时间。")
+    decision = check_lead_time(calendar, requested_at=data["requested_at"], starts_at=starts_at,
+                               consent=data.get("lead_time_consent") is not None)
+    seats_local, seats_cross = split_seats(data["seats"], data.get("seats_local"), settings.local_share)
+    nonce = secrets.token_hex(32)
+    consent = data.get("lead_time_consent")
+    values = dict(
+        id=data["request_id"], activity_id=data["activity_id"], case_ref=data["case_ref"],
+        activity_type=data["activity_type"], office=data["office"], district=data["district"],
+        starts_at=starts_at, ends_at=ends_at, year=local_date(starts_at).year, place=data["place"],
+        seats=data["seats"], seats_local=seats_local, seats_cross=seats_cross,
+        specialty=data.get("specialty") or None,
+        conflict_parties=sorted({p.strip() for p in data.get("conflict_parties") or [] if p.strip()}),
+        requested_at=data["requested_at"],
+        lead_time_consent=None if consent is None else {
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in dict(consent).items()},
+        procuratorate_nonce=data.get("procuratorate_nonce"),
+        public_value=data.get("public_value") or settings.public_value,
+        bureau_nonce=None if not decision.ok else nonce,
+        bureau_commitment=None if not decision.ok else algorithm.commitment(nonce),
+        balance_mode=data.get("balance_mode") or settings.balance_mode,
+        status="accepted" if decision.ok else "refused",
+        refusal_code=decision.code, refusal_detail=None if decision.ok else decision.detail,
+        earliest_allowed_date=decision.earliest_allowed_date, calendar_provisional=decision.provisional,
+        via=via,
+    )
+    inserted = await session.scalar(
+        insert(request).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(request.c.id)
+    )
+    row = await get(session, data["request_id"])
+    if inserted is None:  # a concurrent replay won the race
+        return row, False
+    if not decision.ok:
+        await outbox.add(session, SupervisionRequestRefused(
+            request_id=row.id, code=decision.code, earliest_allowed_date=decision.earliest_allowed_date,
+            detail=decision.detail,
+        ))
+    return row, True
+
+
+async def get(session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False):
+    stmt = select(request).where(request.c.id == request_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).one_or_none()
+
+
+async def require(session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False):
+    row = await get(session, request_id, lock=lock)
+    if row is None:
+        raise NotFound("抽选申请", request_id)
+    return row
+
+
+# --- the draw -------------------------------------------------------------------------------------
+
+async def draw_request(session: AsyncSession, *, settings: SelectionSettings, request_id: uuid.UUID) -> None:
+    """Round 1 for an accepted request, then fill both contact windows (idempotent)."""
+    req = await require(session, request_id, lock=True)
+    if req.status != "accepted":
+        return
+    need = {"local": req.seats_local, "cross": req.seats_cross}
+    await record_conflicts(session, req=req)
+    receipt = await run_draw(session, settings=settings, req=req, round_no=1, need=need)
+    await session.execute(update(request).where(request.c.id == req.id).values(status="drawn"))
+    orders = {uuid.UUID(receipt["draw_id"]): receipt["order"]}
+    for group in algorithm.GROUPS:
+        await fill_window(session, settings=settings, req=req, group=group, orders=orders)
+
+
+async def run_draw(session: AsyncSession, *, settings: SelectionSettings, req, round_no: int,
+                   need: dict[str, int]) -> dict:
+    """Snapshot → pure draw → stored receipt, appended to the global receipt chain."""
+    await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
+    last = (await session.execute(
+        select(draw.c.receipt_hash, draw.c.chain_seq).order_by(draw.c.chain_seq.desc()).limit(1)
+    )).one_or_none()
+    prev_hash, seq = (last.receipt_hash, last.chain_seq + 1) if last else (algorithm.GENESIS_HASH, 1)
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    rows_json = await driver.fetchval(
+        SNAPSHOT_SQL, req.year, req.specialty, settings.yearly_cap, req.id,
+        algorithm.canonical(list(req.conflict_parties)).decode(), req.starts_at, req.ends_at)
+    snapshot_bytes = f'{{"prev_receipt_hash":"{prev_hash}","rows":[{rows_json}]}}'.encode()
+    snapshot = json.loads(snapshot_bytes)
+    tried = sorted(str(s) for s in (await session.scalars(
+        select(candidate.c.supervisor_id).where(candidate.c.request_id == req.id))).all())
+    params = {
+        "request_id": str(req.id), "district": req.district, "specialty": req.specialty,
+        "seats": {"local": req.seats_local, "cross": req.seats_cross}, "need": need,
+        "alternates": "all (the full order of each group)",
+        "balance_mode": req.balance_mode, "weight_base": settings.weight_base,
+        "yearly_cap": settings.yearly_cap, "year": req.year,
+        "window": {"starts_at": req.starts_at.astimezone(UTC).isoformat(),
+                   "ends_at": req.ends_at.astimezone(UTC).isoformat()},
+        "excluded_tried": tried,
+    }
+    draw_id = uuid.uuid4()
+    receipt = algorithm.build_receipt(
+        draw_id=str(draw_id), request_id=str(req.id), round_no=round_no, snapshot=snapshot, params=params,
+        bureau_nonce=req.bureau_nonce, procuratorate_nonce=req.procuratorate_nonce,
+        public_value=req.public_value, prev_receipt_hash=prev_hash, drawn_at=utcnow().isoformat(),
+        snapshot_bytes=snapshot_bytes,
+    )
+    await session.execute(draw.insert().values(
+        id=draw_id, request_id=req.id, round=round_no, chain_seq=seq, receipt=pack(receipt),
+        snapshot=zlib.compress(snapshot_bytes, 1),
+        receipt_hash=receipt["receipt_hash"], prev_receipt_hash=prev_hash, need=need,
+    ))
+    return receipt
+
+
+async def load_receipt(session: AsyncSession, draw_id: uuid.UUID) -> tuple[Any, dict]:
+    row = (await session.execute(select(draw).where(draw.c.id == draw_id))).one_or_none()
+    if row is None:
+        raise NotFound("抽选记录", draw_id)
+    return row, unpack(row.receipt, row.snapshot)
+
+
+async def append_contact(session: AsyncSession, *, draw_id: uuid.UUID, entry: dict, reason: str | None) -> dict:
+    """Append an entry to a draw's hash-chained contact log (callers hold the request lock)."""
+    last = (await session.execute(
+        select(contact_log.c.seq, contact_log.c.hash).where(contact_log.c.draw_id == draw_id)
+        .order_by(contact_log.c.seq.desc()).limit(1)
+    )).one_or_none()
+    if last is None:
+        prev_hash = await session.scalar(select(draw.c.receipt_hash).where(draw.c.id == draw_id))
+        seq = 1
+    else:
+        prev_hash, seq = last.hash, last.seq + 1
+    entry = {**entry, "seq": seq, "at": utcnow().isoformat(), "prev_hash": prev_hash,
+             "reason_sha256": algorithm.sha256_hex(reason.encode()) if reason else None}
+    entry["hash"] = algorithm.contact_entry_hash(entry)
+    await session.execute(contact_log.insert().values(draw_id=draw_id, seq=seq, entry=entry, reason=reason,
+                                                      hash=entry["hash"]))
+    return entry
+
+
+async def fill_window(session: AsyncSession, *, settings: SelectionSettings, req, group: str,
+                      orders: dict | None = None) -> list[uuid.UUID]:
+    """Let the next ones in draw order in until pending covers the open seats (R12.1, R14.1, R14.2).
+
+    Returns the supervisors who entered the window. Callers hold the request row lock.
+    """
+    seats = req.seats_local if group == "local" else req.seats_cross
+    entered: list[uuid.UUID] = []
+    shortfall = dict(await session.scalar(select(request.c.shortfall).where(request.c.id == req.id)) or {})
+    shortfall.pop(group, None)
+    redrawn = False
+    orders = {} if orders is None else orders  # draw id -> order per group (parsed once)
+    while True:
+        counts = dict((await session.execute(
+            select(candidate.c.status, func.count()).where(
+                candidate.c.request_id == req.id, candidate.c.group == group
+            ).group_by(candidate.c.status)
+        )).all())
+        open_seats = seats - counts.get("confirmed", 0)
+        pending = counts.get("pending", 0)
+        if pending >= open_seats:
+            break
+        source = (await session.execute(
+            select(draw.c.id, draw.c.round).where(
+                draw.c.request_id == req.id, draw.c.need[group].as_integer() > 0
+            ).order_by(draw.c.round.desc()).limit(1)
+        )).one_or_none()
+        if source is not None and source.id not in orders:
+            blob = await session.scalar(select(draw.c.receipt).where(draw.c.id == source.id))
+            orders[source.id] = unpack(blob)["order"]
+        order = orders[source.id][group] if source else []
+        used = await session.scalar(select(func.count()).select_from(candidate).where(
+            candidate.c.draw_id == source.id, candidate.c.group == group)) if source else 0
+        if used >= len(order):
+            if source is None or redrawn:
+                shortfall[group] = open_seats - pending  # the pool itself cannot fill (R14.1)
+                break
+            redrawn = True  # one new round per attempt: if it brings nobody, the shortfall is reported
+            latest_round = await session.scalar(select(func.max(draw.c.round)).where(draw.c.request_id == req.id))
+            receipt = await run_draw(session, settings=settings, req=req, round_no=latest_round + 1,
+                                     need={g: (open_seats - pending if g == group else 0) for g in algorithm.GROUPS})
+            orders[uuid.UUID(receipt["draw_id"])] = receipt["order"]
+            continue
+        await _enter(session, req=req, draw_id=source.id, round_no=source.round, group=group,
+                     supervisor_id=uuid.UUID(order[used]), entered=entered)
+    await session.execute(update(request).where(request.c.id == req.id).values(shortfall=shortfall))
+    return entered
+
+
+async def _enter(session: AsyncSession, *, req, draw_id, round_no, group, supervisor_id, entered) -> None:
+    position = 1 + await session.scalar(select(func.count()).select_from(candidate).where(
+        candidate.c.request_id == req.id, candidate.c.group == group))
+    recused = await session.scalar(select(func.count()).select_from(recusal).where(
+        recusal.c.request_id == req.id, recusal.c.supervisor_id == supervisor_id, recusal.c.status == "granted"))
+    status = "recused" if recused else "pending"
+    await session.execute(candidate.insert().values(
+        request_id=req.id, supervisor_id=supervisor_id, draw_id=draw_id, round=round_no, group=group,
+        position=position, status=status,
+    ))
+    if recused:  # a recusal granted before this person was reached: skipped, in the log (R13)
+        await append_contact(session, draw_id=draw_id, entry={
+            "supervisor_id": str(supervisor_id), "group": group, "position": position,
+            "outcome": "recused", "recorded_by": "system"}, reason=None)
+    else:
+        entered.append(supervisor_id)
+
+
+async def record_conflicts(session: AsyncSession, *, req) -> int:
+    """Record as recused for this request everyone with a declared relation to a listed party (R13.1)."""
+    if not req.conflict_parties:
+        return 0
+    ids = (await session.scalars(select(declared_relation.c.supervisor_id).distinct().where(
+        declared_relation.c.party_name.in_(list(req.conflict_parties))))).all()
+    for sid in ids:
+        await session.execute(recusal.insert().values(
+            id=uuid.uuid4(), request_id=req.id, supervisor_id=sid, source="conflict_list",
+            ground="申报的关系与案件当事人名单相符", status="granted", requested_at=utcnow(),
+            decided_by="system", decided_at=utcnow(), decision_reason="R13.1 conflict list",
+        ))
+    return len(ids)
+
+
+async def view(session: AsyncSession, req) -> dict:
+    """The request as the bureau and the procuratorate see it (no personal data)."""
+    draws = (await session.execute(select(draw.c.id, draw.c.round, draw.c.receipt_hash, draw.c.need)
+                                   .where(draw.c.request_id == req.id).order_by(draw.c.round))).all()
+    cands = (await session.execute(select(candidate).where(candidate.c.request_id == req.id)
+                                   .order_by(candidate.c.group, candidate.c.position))).all()
+    return {
+        "request_id": str(req.id), "activity_id": str(req.activity_id), "status": req.status,
+        "district": req.district, "starts_at": req.starts_at.isoformat(), "ends_at": req.ends_at.isoformat(),
+        "seats": req.seats, "seats_local": req.seats_local, "seats_cross": req.seats_cross,
+        "specialty": req.specialty, "balance_mode": req.balance_mode,
+        "bureau_commitment": req.bureau_commitment, "calendar_provisional": req.calendar_provisional,
+        "refusal": None if req.status != "refused" else {
+            "code": req.refusal_code, "detail": req.refusal_detail,
+            "earliest_allowed_date": req.earliest_allowed_date.isoformat() if req.earliest_allowed_date else None},
+        "shortfall": req.shortfall or {},
+        "draws": [{"draw_id": str(d.id), "round": d.round, "receipt_hash": d.receipt_hash, "need": d.need}
+                  for d in draws],
+        "candidates": [{"supervisor_id": str(c.supervisor_id), "group": c.group, "position": c.position,
+                        "round": c.round, "status": c.status} for c in cands],
+        "roster": [str(c.supervisor_id) for c in cands if c.status == "confirmed"],
+    }
+
+
+# --- receipts and verification ---------------------------------------------------------------------
+
+async def receipt_with_log(session: AsyncSession, draw_id: uuid.UUID) -> tuple[Any, dict]:
+    """The stored receipt plus the draw's current contact log (GET /draws/{id}/receipt)."""
+    row, receipt = await load_receipt(session, draw_id)
+    entries = (await session.scalars(select(contact_log.c.entry).where(contact_log.c.draw_id == draw_id)
+                                     .order_by(contact_log.c.seq))).all()
+    receipt["contact_log"] = list(entries)
+    return row, receipt
+
+
+async def verify_draw(session: AsyncSession, draw_id: uuid.UUID) -> dict:
+    """Recompute everything: the receipt alone, plus what only the database can tell (chain, rows)."""
+    row, receipt = await receipt_with_log(session, draw_id)
+    result = algorithm.verify_receipt(receipt)
+    checks = result["checks"]
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        checks[name] = {"ok": bool(ok), "detail": detail}
+
+    check("stored_hash", row.receipt_hash == receipt.get("receipt_hash")
+          and row.prev_receipt_hash == receipt.get("prev_receipt_hash"))
+    prev = await session.scalar(select(draw.c.receipt_hash).where(draw.c.chain_seq < row.chain_seq)
+                                .order_by(draw.c.chain_seq.desc()).limit(1))
+    check("chain_link", (prev or algorithm.GENESIS_HASH) == row.prev_receipt_hash,
+          f"chain position {row.chain_seq}")
+    committed = await session.scalar(select(request.c.bureau_commitment).where(request.c.id == row.request_id))
+    check("commitment_recorded_at_acceptance",
+          committed == receipt.get("commitments", {}).get("bureau"))
+    cands = (await session.execute(select(candidate.c.supervisor_id, candidate.c.group).where(
+        candidate.c.draw_id == draw_id).order_by(candidate.c.position))).all()
+    order = receipt.get("order", {})
+    per_group = {g: [str(c.supervisor_id) for c in cands if c.group == g] for g in algorithm.GROUPS}
+    follows = all(ids == order.get(g, [])[:len(ids)] for g, ids in per_group.items())
+    check("contacts_follow_order", follows, f"{len(cands)} contacted")
+    stored = (await session.execute(select(contact_log.c.entry, contact_log.c.hash).where(
+        contact_log.c.draw_id == draw_id))).all()
+    check("contact_log_rows", all(e.entry.get("hash") == e.hash for e in stored))
+    result["ok"] = all(c["ok"] for c in checks.values())
+    result["draw_id"] = str(draw_id)
+    result["receipt_hash"] = row.receipt_hash
+    return result
+
+
+async def redraw(session: AsyncSession, *, settings: SelectionSettings, request_id: uuid.UUID) -> dict:
+    """R14.1 on demand: fill the open seats again, drawing round + 1 where a group's list is exhausted."""
+    req = await require(session, request_id, lock=True)
+    if req.status == "refused":
+        raise Unprocessable("request_refused", "该申请已被拒绝", "被拒绝的申请不能重新抽选。")
+    if req.status == "accepted":
+        await draw_request(session, settings=settings, request_id=req.id)
+    else:
+        for group in algorithm.GROUPS:
+            await fill_window(session, settings=settings, req=req, group=group)
+    return await view(session, await require(session, request_id))

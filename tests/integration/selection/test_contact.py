@@ -1,0 +1,236 @@
+"""Contact in draw order (R12.1), replacement (R14.2), roster events, re-draw and shortfall (R14.1), eligibility."""
+
+import uuid
+
+import httpx
+from sqlalchemy import select
+
+from services.selection.app import registry_contact_lookup
+from services.selection.models import booking
+from shared.events.contracts import EligibilityChanged, SupervisorDismissed
+from tests.integration.selection.conftest import (
+    ADMIN,
+    appoint,
+    appointed,
+    fake_contact,
+    overridden_settings,
+    publish,
+    request_body,
+    selection_settings,
+    window_of,
+)
+from tests.support.apps import bearer
+from tests.support.eventing import wait_until
+
+
+async def new_request(client, district, specialty, **kw) -> dict:
+    response = await client.post("/requests", json=request_body(district, specialty, **kw), headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def contact(client, view, supervisor_id, outcome, reason=None, expect=200) -> dict:
+    body = {"supervisor_id": supervisor_id, "outcome": outcome}
+    if reason:
+        body["reason"] = reason
+    response = await client.post(f"/draws/{view['draws'][-1]['draw_id']}/contacts", json=body, headers=ADMIN)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+async def order_of(client, view, group="local") -> list[str]:
+    receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+    return receipt["order"][group]
+
+
+async def test_r12_1_r14_2_contact_in_order_decline_replaced_confirm_staffed_withdraw_released(
+        svc, events, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 5)
+    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    order = await order_of(client, view)
+    assert window_of(view, "local") == order[:2]
+
+    # R12.1: the third in order cannot be recorded while the first two are pending
+    refused = await contact(client, view, order[2], "confirmed", expect=409)
+    assert refused["code"] == "R12.1"
+
+    # R14.2: a decliner is replaced by the next in order
+    view = await contact(client, view, order[0], "declined", reason="出差")
+    assert window_of(view, "local") == order[1:3]
+    view = await contact(client, view, order[1], "confirmed")
+    view = await contact(client, view, order[2], "unreachable")
+    assert window_of(view, "local") == [order[3]]
+    view = await contact(client, view, order[3], "confirmed")
+    assert view["status"] == "staffed" and view["roster"] == [order[1], order[3]]
+    again = await contact(client, view, order[3], "confirmed", expect=409)
+    assert again["code"] == "contact_already_recorded"
+
+    drawn = await events.wait(view["request_id"], "SupervisorDrawn", n=2)
+    first = next(e for e in drawn if e.data["supervisor_id"] == order[1])
+    assert first.data["name"] == "张三" and first.data["phone"] == "13800000000"
+    assert first.data["group"] == "local" and first.data["draw_order"] == 2
+    staffed = await events.wait(view["request_id"], "SupervisionStaffed")
+    assert staffed[0].data["supervisor_ids"] == [order[1], order[3]]
+    assert staffed[0].data["receipt_hash"] == view["draws"][-1]["receipt_hash"]
+
+    # a confirmed supervisor withdraws: released, the next in order is in, the roster event follows later
+    view = await contact(client, view, order[1], "declined", reason="生病")
+    assert view["status"] == "drawn" and window_of(view, "local") == [order[4]]
+    released = await events.wait(view["request_id"], "SupervisorReleased")
+    assert released[0].data["reason"] == "withdrawn" and released[0].data["replaced_by"] == order[4]
+    view = await contact(client, view, order[4], "confirmed")
+    staffed = await events.wait(view["request_id"], "SupervisionStaffed", n=2)
+    assert sorted(staffed[-1].data["supervisor_ids"]) == sorted([order[3], order[4]])
+    async with app.state.db.transaction() as session:
+        active = (await session.scalars(select(booking.c.supervisor_id).where(
+            booking.c.request_id == uuid.UUID(view["request_id"]), booking.c.active))).all()
+    assert sorted(map(str, active)) == sorted([order[3], order[4]])
+    verified = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/verify", headers=ADMIN)).json()
+    assert verified["ok"], verified
+
+
+async def test_r12_1_supervisors_confirm_and_decline_their_own_assignment(svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    order = await order_of(client, view)
+    rid = view["request_id"]
+    later = bearer("supervisor", subject="s2", supervisor_id=order[1])
+    assert (await client.post(f"/assignments/{rid}/confirm", headers=later)).json()["code"] == "R12.1"
+    me = bearer("supervisor", subject="s1", supervisor_id=order[0])
+    declined = await client.post(f"/assignments/{rid}/decline", json={"reason": "家中有事"}, headers=me)
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    confirmed = await client.post(f"/assignments/{rid}/confirm", headers=later)
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    mine = (await client.get("/assignments", headers=later)).json()
+    assert mine[0]["request_id"] == rid and mine[0]["status"] == "confirmed"
+    assert (await client.post("/requests", json=request_body("x", "y"), headers=later)).status_code == 403
+
+
+async def test_r12_1_registry_down_means_nothing_is_recorded(svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 2)
+    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    settings = selection_settings({"DATABASE_URL": "x", "KAFKA_BOOTSTRAP_SERVERS": "x",
+                                   "FIELD_ENCRYPTION_KEY": "k", "FIELD_HASH_KEY": "k"})
+    down = registry_contact_lookup(settings)
+    # the real ServiceClient against a registry answering 500 (MockTransport instead of a network)
+    from shared.http import ServiceClient
+
+    client_500 = ServiceClient("registry", "http://registry", "t",
+                               transport=httpx.MockTransport(lambda request: httpx.Response(500)))
+    app.state.contact_lookup = lambda sid: client_500.get_json(f"/supervisors/{sid}/contact")
+    try:
+        first = window_of(view)[0]
+        failed = await contact(client, view, first, "confirmed", expect=503)
+        assert failed["code"] == "upstream_unavailable"
+        after = (await client.get(f"/requests/{view['request_id']}", headers=ADMIN)).json()
+        assert window_of(after) == [first] and after["roster"] == []
+    finally:
+        app.state.contact_lookup = fake_contact
+        await client_500.close()
+    assert callable(down)
+
+
+async def test_r14_1_exhausted_list_redraws_excluding_those_tried_then_reports_the_shortfall(svc, unique_name):
+    app, client = svc
+    first_pool = await appoint(app, unique_name, unique_name, 2)
+    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    order = await order_of(client, view)
+    view = await contact(client, view, order[0], "declined")
+    # the list is exhausted (only order[1] left for 2 seats): round 2 found nobody new
+    assert [d["round"] for d in view["draws"]] == [1, 2]
+    assert view["shortfall"] == {"local": 1}
+
+    newcomers = await appoint(app, unique_name, unique_name, 3)  # the registry appoints more people
+    view = await contact(client, view, order[1], "declined")
+    rounds = [d["round"] for d in view["draws"]]
+    assert rounds[-1] == 3
+    receipt = (await client.get(f"/draws/{view['draws'][-1]['draw_id']}/receipt", headers=ADMIN)).json()
+    assert set(receipt["params"]["excluded_tried"]) == {str(i) for i in first_pool}
+    assert set(receipt["order"]["local"]) == {str(i) for i in newcomers}
+    assert receipt["round"] == 3
+    assert view["shortfall"] == {}
+    assert len(window_of(view, "local")) == 2
+    assert set(window_of(view, "local")) <= {str(i) for i in newcomers}
+
+
+async def test_r14_1_a_pool_that_cannot_fill_is_reported_per_group(svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name + "-A", unique_name, 1)
+    view = await new_request(client, unique_name + "-A", unique_name, seats=4, seats_local=2)
+    assert view["shortfall"] == {"local": 1, "cross": 2}
+    assert len(window_of(view)) == 1
+    rounds = len(view["draws"])
+    # nothing changed: a redraw finds nobody new and reports the same shortfall
+    same = (await client.post(f"/requests/{view['request_id']}/redraw", headers=ADMIN)).json()
+    assert same["shortfall"] == {"local": 1, "cross": 2}
+    # the registry appoints two people in another district: the bureau redraws the cross seats
+    newcomers = await appoint(app, unique_name + "-B", unique_name, 2)
+    after = (await client.post(f"/requests/{view['request_id']}/redraw", headers=ADMIN)).json()
+    assert after["shortfall"] == {"local": 1}
+    assert set(window_of(after, "cross")) == {str(i) for i in newcomers}
+    assert len(after["draws"]) > rounds + 1
+    procuratorate = bearer("procuratorate", subject="p", district=unique_name + "-A")
+    assert (await client.post(f"/requests/{view['request_id']}/redraw", headers=procuratorate)).status_code == 403
+
+
+async def test_r8_1_dismissed_and_ineligible_people_are_never_drawn(svc, producer, unique_name):
+    app, client = svc
+    events = [appointed(unique_name, unique_name) for _ in range(4)]
+    for event in events:
+        await publish(producer, event)  # the pool arrives from the registry's events
+    dismissed, untrained = events[0].supervisor_id, events[1].supervisor_id
+    await publish(producer, SupervisorDismissed(supervisor_id=dismissed, ground=2,
+                                                decided_at="2026-01-01T00:00:00Z", permanent_ban=False))
+    await publish(producer, EligibilityChanged(supervisor_id=untrained, eligible=False,
+                                               reasons=["initial_training_pending"]))
+
+    async def applied() -> bool:
+        from services.selection.models import supervisor
+
+        async with app.state.db.transaction() as session:
+            rows = (await session.execute(select(supervisor.c.id, supervisor.c.eligible, supervisor.c.dismissed)
+                                          .where(supervisor.c.district == unique_name))).all()
+        flags = {r.id: (r.eligible, r.dismissed) for r in rows}
+        return len(flags) == 4 and flags[dismissed] == (False, True) and flags[untrained][0] is False
+
+    await wait_until(applied, timeout=60)
+    view = await new_request(client, unique_name, unique_name, seats=4, seats_local=4)
+    receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+    drawn = {r["id"] for r in receipt["snapshot"]["rows"]}
+    assert drawn == {str(events[2].supervisor_id), str(events[3].supervisor_id)}
+    assert view["shortfall"] == {"local": 2}
+
+
+async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_name):
+    app, client = svc
+    with overridden_settings(app, yearly_cap=2):
+        people = await appoint(app, unique_name, unique_name, 2)
+        # request A at 09:00-12:00 confirms one person
+        a = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, hour=9)
+        booked = window_of(a)[0]
+        await contact(client, a, booked, "confirmed")
+        # request B overlaps A: the booked person is not even in the snapshot
+        b = await new_request(client, unique_name, unique_name, seats=2, seats_local=2, hour=10)
+        receipt_b = (await client.get(f"/draws/{b['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+        assert booked not in {r["id"] for r in receipt_b["snapshot"]["rows"]}
+        assert b["shortfall"] == {"local": 1}
+        # request C does not overlap: booked is drawable, served = 1 in the snapshot
+        c = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, hour=14)
+        receipt_c = (await client.get(f"/draws/{c['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+        served = {r["id"]: r["served"] for r in receipt_c["snapshot"]["rows"]}
+        assert served[booked] == 1
+        assert window_of(c) == [r for r in receipt_c["order"]["local"] if r != booked][:1]  # least served first
+        other = window_of(c)[0]
+        await contact(client, c, other, "confirmed")
+        # both have served 1; cap 2: one more each is allowed, then they leave the pool
+        d = await new_request(client, unique_name, unique_name, seats=2, seats_local=2, hour=16,
+                              working_days_ahead=9)
+        for sid in window_of(d):
+            d = await contact(client, d, sid, "confirmed")
+        e = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, working_days_ahead=10)
+        receipt_e = (await client.get(f"/draws/{e['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+        assert receipt_e["snapshot"]["rows"] == [] and e["shortfall"] == {"local": 1}
+        assert {str(p) for p in people} == {booked, other}

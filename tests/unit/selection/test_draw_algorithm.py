@@ -1,0 +1,197 @@
+"""The pure draw (DRAW.md): determinism, independence of row order, uniformity, weighting (R11.1, R11.2)."""
+
+import hashlib
+import random
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.selection.draw import algorithm as alg
+from tests.unit.selection.stats import Z_0_001_TWO_SIDED, binomial_z, chi2_sf, chi_square
+
+NONCE = "ab" * 32
+PREV = alg.GENESIS_HASH
+
+
+def people(n: int, *, districts=("环翠区", "文登区"), served=lambda i: 0, seed: int = 1) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {"id": str(uuid.UUID(int=rng.getrandbits(128))), "district": districts[i % len(districts)],
+         "specialties": ["法律"] if i % 5 == 0 else ["会计审计", "医学"], "served": served(i)}
+        for i in range(n)
+    ]
+
+
+def params(**overrides) -> dict:
+    base = {"request_id": "r1", "district": "环翠区", "specialty": None, "seats": {"local": 2, "cross": 1},
+            "balance_mode": "strict", "weight_base": 4.0}
+    return {**base, **overrides}
+
+
+def receipt_for(rows, *, nonce=NONCE, proc="p-nonce", round_no=1, **param_overrides) -> dict:
+    return alg.build_receipt(
+        draw_id="d1", request_id="r1", round_no=round_no, snapshot=alg.make_snapshot(rows, PREV),
+        params=params(**param_overrides), bureau_nonce=nonce, procuratorate_nonce=proc, public_value=None,
+        prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00",
+    )
+
+
+def test_r11_1_same_inputs_give_a_byte_identical_receipt():
+    rows = people(50)
+    assert alg.canonical(receipt_for(rows)) == alg.canonical(receipt_for([dict(r) for r in rows]))
+
+
+def test_r11_1_shuffled_snapshot_rows_give_the_same_order():
+    rows = people(60)
+    shuffled = rows[:]
+    random.Random(7).shuffle(shuffled)
+    assert receipt_for(rows)["order"] == receipt_for(shuffled)["order"]
+    # the per-group ordering itself never looks at row order either
+    seed = receipt_for(rows)["seed"]
+    local = [r for r in rows if r["district"] == "环翠区"]
+    assert alg.order_group(local, "local", seed) == alg.order_group(local[::-1], "local", seed)
+
+
+def test_r11_1_one_changed_nonce_bit_changes_the_order():
+    rows = people(40)
+    flipped = format(int(NONCE, 16) ^ 1, "064x")
+    a, b = receipt_for(rows), receipt_for(rows, nonce=flipped)
+    assert a["seed"] != b["seed"]
+    assert a["order"] != b["order"]
+    assert receipt_for(rows, proc="p-nonce2")["order"] != a["order"]
+    assert receipt_for(rows, round_no=2)["order"] != a["order"]
+
+
+def test_r11_1_removing_someone_never_reorders_the_rest():
+    rows = people(30)
+    seed = receipt_for(rows)["seed"]
+    local = [r for r in rows if r["district"] == "环翠区"]
+    full = alg.order_group(local, "local", seed)
+    gone = full[3]
+    rest = alg.order_group([r for r in local if r["id"] != gone], "local", seed)
+    assert rest == [i for i in full if i != gone]
+
+
+def test_r11_1_groups_are_local_and_cross_and_r11_2_specialty_filters_both():
+    rows = people(30, districts=("环翠区", "文登区", "荣成市"))
+    r = receipt_for(rows, specialty="法律")
+    by_id = {row["id"]: row for row in rows}
+    assert r["order"]["local"] and r["order"]["cross"]
+    assert all(by_id[i]["district"] == "环翠区" for i in r["order"]["local"])
+    assert all(by_id[i]["district"] != "环翠区" for i in r["order"]["cross"])
+    chosen = r["order"]["local"] + r["order"]["cross"]
+    assert set(chosen) == {row["id"] for row in rows if "法律" in row["specialties"]}
+
+
+def test_r11_1_strict_balance_puts_the_least_served_first():
+    rows = people(40, served=lambda i: i % 4)
+    r = receipt_for(rows)
+    by_id = {row["id"]: row for row in rows}
+    for group in alg.GROUPS:
+        served = [by_id[i]["served"] for i in r["order"][group]]
+        assert served == sorted(served)
+
+
+def test_r11_1_canonical_snapshot_encoding_matches_the_fast_path():
+    import json
+
+    snap = alg.make_snapshot(people(20), PREV)
+    assert json.dumps(snap, separators=(",", ":"), ensure_ascii=False).encode() == alg.canonical(snap)
+
+
+def _seed(i: int) -> str:
+    return hashlib.sha256(f"fixed-seed-{i}".encode()).hexdigest()
+
+
+def test_r11_1_uniformity_chi_square_over_20000_seeds():
+    rows = people(20, districts=("环翠区",))
+    index = {r["id"]: k for k, r in enumerate(rows)}
+    counts = [0] * len(rows)
+    for i in range(20_000):
+        first = alg.order_group(rows, "local", _seed(i))[0]
+        counts[index[first]] += 1
+    p = chi2_sf(chi_square(counts), len(rows) - 1)
+    assert p > 0.001, (p, counts)
+
+
+def test_r11_1_weighted_b4_first_has_served_zero_with_probability_0_8():
+    rows = people(20, districts=("环翠区",), served=lambda i: i % 2)
+    zero = {r["id"] for r in rows if r["served"] == 0}
+    n = 20_000
+    hits = sum(alg.order_group(rows, "local", _seed(i), mode="weighted", weight_base=4.0)[0] in zero
+               for i in range(n))
+    # P(first served 0) = 10·1 / (10·1 + 10·(1/4)) = 0.8
+    assert abs(binomial_z(hits, n, 0.8)) < Z_0_001_TWO_SIDED, hits / n
+
+
+def test_r11_1_weighted_u_is_never_zero_and_keys_are_finite():
+    rows = people(200, served=lambda i: i % 5)
+    order = alg.order_group(rows, "local", _seed(1), mode="weighted", weight_base=4.0)
+    assert sorted(order) == sorted(r["id"] for r in rows)
+
+
+row_strategy = st.lists(
+    st.tuples(st.uuids(), st.sampled_from(["环翠区", "文登区", "荣成市"]),
+              st.lists(st.sampled_from(["法律", "医学", "金融"]), max_size=3), st.integers(0, 5)),
+    max_size=40, unique_by=lambda t: t[0],
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=row_strategy, specialty=st.sampled_from([None, "法律", "医学"]),
+       mode=st.sampled_from(["strict", "weighted"]), nonce=st.binary(min_size=32, max_size=32))
+def test_r11_1_the_order_holds_exactly_the_snapshot_members_of_each_group(rows, specialty, mode, nonce):
+    snapshot_rows = [{"id": str(i), "district": d, "specialties": s, "served": n} for i, d, s, n in rows]
+    r = receipt_for(snapshot_rows, nonce=nonce.hex(), specialty=specialty, balance_mode=mode)
+    expected = {g: set() for g in alg.GROUPS}
+    for row in snapshot_rows:
+        if specialty is None or specialty in row["specialties"]:
+            expected["local" if row["district"] == "环翠区" else "cross"].add(row["id"])
+    for g in alg.GROUPS:
+        assert sorted(r["order"][g]) == sorted(expected[g])  # nobody outside the snapshot, nobody twice
+    assert alg.verify_receipt(r)["ok"]
+
+
+def test_r14_1_next_round_excludes_those_tried_and_uses_a_new_seed():
+    rows = people(30, districts=("环翠区",))
+    first = receipt_for(rows)
+    tried = set(first["order"]["local"][:5])
+    second = receipt_for([r for r in rows if r["id"] not in tried], round_no=2,
+                         excluded_tried=sorted(tried))
+    assert second["seed"] != first["seed"]
+    assert not tried & set(second["order"]["local"])
+    assert len(second["order"]["local"]) == 25
+
+
+def test_r11_1_verify_receipt_detects_each_kind_of_tampering():
+    r = receipt_for(people(20))
+    assert alg.verify_receipt(r)["ok"]
+    cases = {
+        "order": lambda x: x["order"]["local"].reverse(),
+        "snapshot_hash": lambda x: x["snapshot"]["rows"][0].__setitem__("served", 9),
+        "bureau_commitment": lambda x: x["nonces"].__setitem__("bureau", "cd" * 32),
+        "receipt_hash": lambda x: x.__setitem__("drawn_at", "2020-01-01"),
+        "params_hash": lambda x: x["params"].__setitem__("district", "文登区"),
+    }
+    import copy
+
+    for check, tamper in cases.items():
+        bad = copy.deepcopy(r)
+        tamper(bad)
+        result = alg.verify_receipt(bad)
+        assert not result["ok"] and not result["checks"][check]["ok"], check
+
+
+def test_r12_1_contact_log_chain_detects_edits():
+    r = receipt_for(people(10))
+    prev, log = r["receipt_hash"], []
+    for i, outcome in enumerate(["declined", "confirmed"]):
+        entry = {"seq": i + 1, "supervisor_id": r["order"]["local"][i], "outcome": outcome, "prev_hash": prev}
+        entry["hash"] = alg.contact_entry_hash(entry)
+        log.append(entry)
+        prev = entry["hash"]
+    assert alg.verify_receipt({**r, "contact_log": log})["ok"]
+    log[0]["outcome"] = "confirmed"
+    result = alg.verify_receipt({**r, "contact_log": log})
+    assert not result["checks"]["contact_log_chain"]["ok"]
