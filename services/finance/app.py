@@ -1,0 +1,27 @@
+"""The finance service app: rates, annual plan and budget, subsidy lines, travel claims, disbursement table."""
+
+from fastapi import FastAPI
+
+from services.finance.config import FinanceSettings
+from services.finance.consumers import HANDLERS
+from services.finance.models import metadata, platform
+from services.finance.router import router
+from shared.app import ServiceSpec, create_service_app
+
+DESCRIPTION = """人民监督员经费服务（《威海市人民监督员管理办法》第四十一条至第四十三条）。
+
+- 补助标准（N-RATE）：按活动类型分版本，按活动日期适用；调整标准不影响已生成的明细。
+- 年度计划与预算（R41.1）：检察院提交下一年度活动计划，预算 = 计划 × 补助标准 + 差旅费预估。
+- 履职补助（R42.1）：仅依据已签字的《威海市人民监督员履职情况反馈表》（FeedbackSigned）生成，每人每次活动一条；
+  流程 草稿 → 已审核 → 已批准 → 已支付，不得自行批准，每一步留痕。
+- 差旅费（R43.1）：附票据，超标准提示，同一审批流程。
+- 《威海市人民监督员履职补助发放表》：JSON、xlsx、PDF，银行账号默认脱敏；对账检查。
+金额一律以“分”为单位的整数。
+"""
+
+spec = ServiceSpec(name="finance", title="人民监督员经费服务", metadata=metadata, platform=platform,
+                   routers=[router], handlers=HANDLERS, description=DESCRIPTION)
+
+
+def create_app(settings: FinanceSettings | None = None) -> FastAPI:
+    return create_service_app(spec, settings or FinanceSettings())

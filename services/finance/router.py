@@ -1,0 +1,373 @@
+"""HTTP of the finance service: parse, authorize, call the service, shape the answer."""
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from services.finance import disbursement, rules
+from services.finance import service as svc
+from services.finance.activity_types import ACTIVITY_TYPES
+from services.finance.config import FinanceSettings
+from services.finance.models import platform
+from services.finance.schemas import (
+    ActivityTypeRead,
+    BankAccountIn,
+    BudgetRead,
+    DisbursementRead,
+    LineRead,
+    PayIn,
+    PlanIn,
+    PlanRead,
+    RateCreate,
+    RateRead,
+    ReconciliationRead,
+    State,
+    SupervisorRead,
+    TravelClaimCreate,
+    TravelClaimRead,
+)
+from shared import audit
+from shared.app import CipherDep, OutboxDep, SessionDep
+from shared.auth import Principal, Role, ensure_self_or, forbidden, require
+from shared.crypto import FieldCipher
+from shared.errors import NotFound, ProblemError, Unprocessable
+from shared.pagination import Page, PageDep
+
+router = APIRouter()
+
+FIN = (Role.FINANCE, Role.BUREAU_ADMIN)
+READERS = (*FIN, Role.AUDITOR)
+Actor = Annotated[Principal, Depends(require(*FIN))]
+Reader = Annotated[Principal, Depends(require(*READERS))]
+Year = Annotated[int, Path(ge=2024, le=2999, description="年度")]
+Period = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="月份，如 2026-11")]
+
+
+def settings_of(request: Request) -> FinanceSettings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[FinanceSettings, Depends(settings_of)]
+
+
+def parse_period(period: str) -> tuple[int, int]:
+    year, month = int(period[:4]), int(period[5:7])
+    if year < 2024:
+        raise Unprocessable("R44.1", "月份早于办法施行", "《办法》自 2024 年 12 月 1 日起施行。")
+    return year, month
+
+
+# --- activity types and rates (N-RATE) -----------------------------------------------------------
+
+
+@router.get("/activity-types", tags=["rates"], summary="活动类型（N-ACT）")
+async def list_activity_types(principal: Annotated[Principal, Depends(require(*Role))]) -> list[ActivityTypeRead]:
+    return [ActivityTypeRead(**t) for t in svc.activity_types()]
+
+
+def rate_read(row) -> RateRead:
+    return RateRead(**row._mapping, amount_yuan=rules.yuan(row.amount_fen))
+
+
+@router.get("/rates", tags=["rates"], summary="补助标准（全部版本）")
+async def list_rates(session: SessionDep, principal: Annotated[Principal, Depends(require(*READERS,
+                                                                                           Role.PROCURATORATE))],
+                     activity_type: Literal[ACTIVITY_TYPES] | None = None) -> list[RateRead]:  # type: ignore[valid-type]
+    return [rate_read(r) for r in await svc.list_rates(session, activity_type)]
+
+
+@router.get("/rates/in-force", tags=["rates"], summary="某日适用的补助标准（N-RATE）")
+async def rate_in_force(session: SessionDep, principal: Annotated[Principal, Depends(require(*READERS,
+                                                                                             Role.PROCURATORATE))],
+                        activity_type: Literal[ACTIVITY_TYPES],  # type: ignore[valid-type]
+                        on: Annotated[date, Query(ge=date(1900, 1, 1), le=date(9999, 12, 31))]) -> RateRead:
+    try:
+        found = await svc.rate_on(session, activity_type, on)
+    except rules.NoRateError as exc:
+        raise NotFound("适用的补助标准", f"{activity_type}@{on.isoformat()}") from exc
+    rows = await svc.list_rates(session, activity_type)
+    return rate_read(next(r for r in rows if r.id == found.id))
+
+
+@router.post("/rates", status_code=201, tags=["rates"], summary="新增补助标准版本（不影响已生成明细）")
+async def create_rate(body: RateCreate, session: SessionDep, principal: Actor) -> RateRead:
+    row = await svc.add_rate(session, actor=principal.subject, activity_type=body.activity_type,
+                             amount_fen=body.amount_fen, effective_from=body.effective_from)
+    return rate_read(row)
+
+
+# --- annual plan and budget (R41.1) --------------------------------------------------------------
+
+
+def plan_office(principal: Principal, office: str | None) -> str | None:
+    """The office whose plan the caller may see: its own for a procuratorate, any (or all) otherwise."""
+    if principal.has(*READERS):
+        return office
+    own = principal.office or principal.district
+    if office is not None and office != own:
+        raise forbidden("检察院只能查看本院的年度计划。")
+    return own
+
+
+@router.put("/plans/{year}", tags=["plans"], summary="提交下一年度监督办案活动计划（R41.1）")
+async def put_plan(year: Year, body: PlanIn, session: SessionDep,
+                   principal: Annotated[Principal, Depends(require(Role.PROCURATORATE))]) -> PlanRead:
+    office = principal.office or principal.district
+    assert office is not None  # procuratorate tokens always carry a district
+    await svc.put_plan(session, actor=principal.subject, year=year, office=office, district=principal.district,
+                       rows=[r.model_dump() for r in body.rows])
+    return PlanRead(**(await svc.get_plans(session, year, office))[0])
+
+
+@router.get("/plans/{year}", tags=["plans"], summary="年度计划（检察院仅见本院）")
+async def get_plans(year: Year, session: SessionDep,
+                    principal: Annotated[Principal, Depends(require(*READERS, Role.PROCURATORATE))],
+                    office: Annotated[str | None, Query(max_length=200)] = None) -> list[PlanRead]:
+    return [PlanRead(**p) for p in await svc.get_plans(session, year, plan_office(principal, office))]
+
+
+@router.get("/plans/{year}/budget", tags=["plans"], summary="预算估算与逐月支出（R41.1）")
+async def get_budget(year: Year, session: SessionDep, settings: SettingsDep,
+                     principal: Annotated[Principal, Depends(require(*READERS, Role.PROCURATORATE))],
+                     office: Annotated[str | None, Query(max_length=200)] = None) -> BudgetRead:
+    scoped = plan_office(principal, office)
+    plans = await svc.get_plans(session, year, scoped)
+    district = None if principal.has(*READERS) else principal.district
+    return BudgetRead(**await svc.budget(session, settings, year=year, plans=plans, district=district))
+
+
+# --- supervisors: bank details -------------------------------------------------------------------
+
+
+@router.put("/supervisors/{supervisor_id}/bank-account", tags=["supervisors"], summary="登记发放账户（加密保存）")
+async def put_bank_account(supervisor_id: uuid.UUID, body: BankAccountIn, session: SessionDep, cipher: CipherDep,
+                           principal: Actor) -> SupervisorRead:
+    row = await svc.set_bank_account(session, cipher, actor=principal.subject, supervisor_id=supervisor_id,
+                                     bank_name=body.bank_name, account_number=body.account_number)
+    return SupervisorRead(**row._mapping)
+
+
+@router.get("/supervisors/{supervisor_id}", tags=["supervisors"], summary="监督员经费信息（账号脱敏）")
+async def get_supervisor(supervisor_id: uuid.UUID, session: SessionDep,
+                         principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))]
+                         ) -> SupervisorRead:
+    ensure_self_or(principal, supervisor_id, *READERS)
+    return SupervisorRead(**(await svc.get_supervisor(session, supervisor_id))._mapping)
+
+
+# --- subsidy lines (R42.1) -----------------------------------------------------------------------
+
+
+@router.get("/subsidy-lines", tags=["subsidies"], summary="履职补助明细（监督员仅见本人）")
+async def list_lines(session: SessionDep, page: PageDep,
+                     principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))],
+                     supervisor_id: uuid.UUID | None = None,
+                     period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+                     status: State | None = None) -> Page[LineRead]:
+    if not principal.has(*READERS):
+        if supervisor_id is not None and not principal.is_self(supervisor_id):
+            raise forbidden("人民监督员只能查看本人的补助明细。")
+        supervisor_id = uuid.UUID(principal.supervisor_id)
+    rows, total = await svc.list_lines(session, supervisor_id=supervisor_id,
+                                       period=parse_period(period) if period else None, status=status,
+                                       limit=page.limit, offset=page.offset)
+    return Page(items=[LineRead(**svc.line_view(r)) for r in rows], total=total, limit=page.limit,
+                offset=page.offset)
+
+
+@router.get("/subsidy-lines/{line_id}", tags=["subsidies"], summary="补助明细")
+async def get_line(line_id: uuid.UUID, session: SessionDep,
+                   principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))]) -> LineRead:
+    row = await svc.get_line(session, line_id)
+    if not principal.has(*READERS) and not principal.is_self(row.supervisor_id):
+        raise NotFound("补助明细", line_id)  # do not reveal other supervisors' lines exist
+    return LineRead(**svc.line_view(row))
+
+
+@router.post("/subsidy-lines/{line_id}/check", tags=["subsidies"], summary="审核（草稿→已审核）")
+async def check_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, principal: Actor) -> LineRead:
+    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "check")))
+
+
+@router.post("/subsidy-lines/{line_id}/approve", tags=["subsidies"], summary="批准（已审核→已批准，不得自批）")
+async def approve_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, principal: Actor) -> LineRead:
+    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "approve")))
+
+
+@router.post("/subsidy-lines/{line_id}/pay", tags=["subsidies"], summary="支付（已批准→已支付）")
+async def pay_line(line_id: uuid.UUID, body: PayIn, session: SessionDep, outbox: OutboxDep,
+                   principal: Actor) -> LineRead:
+    row = await svc.transition_line(session, outbox, principal, line_id, "pay", paid_on=body.paid_on,
+                                    reference=body.payment_reference)
+    return LineRead(**svc.line_view(row))
+
+
+# --- travel claims (R43.1) -----------------------------------------------------------------------
+
+
+@router.post("/travel-claims", status_code=201, tags=["travel"], summary="差旅费报销申报（R43.1）")
+async def create_claim(body: TravelClaimCreate, session: SessionDep, settings: SettingsDep,
+                       principal: Annotated[Principal, Depends(require(*FIN, Role.SUPERVISOR))]) -> TravelClaimRead:
+    supervisor_id = body.supervisor_id
+    if not principal.has(*FIN):
+        if supervisor_id is not None and not principal.is_self(supervisor_id):
+            raise forbidden("人民监督员只能为本人申报差旅费。")
+        supervisor_id = uuid.UUID(principal.supervisor_id)
+    elif supervisor_id is None:
+        raise Unprocessable("supervisor_required", "缺少报销人", "财务人员代为申报时须指定人民监督员。")
+    claim_id = await svc.create_claim(
+        session, settings, actor=principal.subject, supervisor_id=supervisor_id, purpose_kind=body.purpose_kind,
+        purpose_ref=body.purpose_ref, travel_date=body.travel_date, items=[i.model_dump() for i in body.items])
+    return TravelClaimRead(**await svc.claim_view(session, settings, await svc.get_claim_row(session, claim_id)))
+
+
+async def _visible_claim(session, principal: Principal, claim_id: uuid.UUID):
+    row = await svc.get_claim_row(session, claim_id)
+    if not principal.has(*READERS) and not principal.is_self(row.supervisor_id):
+        raise NotFound("差旅费报销单", claim_id)
+    return row
+
+
+@router.get("/travel-claims", tags=["travel"], summary="差旅费报销单（监督员仅见本人）")
+async def list_claims(session: SessionDep, settings: SettingsDep, page: PageDep,
+                      principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))],
+                      supervisor_id: uuid.UUID | None = None, status: State | None = None) -> Page[TravelClaimRead]:
+    if not principal.has(*READERS):
+        if supervisor_id is not None and not principal.is_self(supervisor_id):
+            raise forbidden("人民监督员只能查看本人的报销单。")
+        supervisor_id = uuid.UUID(principal.supervisor_id)
+    rows, total = await svc.list_claims(session, supervisor_id=supervisor_id, status=status, limit=page.limit,
+                                        offset=page.offset)
+    return Page(items=[TravelClaimRead(**await svc.claim_view(session, settings, r)) for r in rows], total=total,
+                limit=page.limit, offset=page.offset)
+
+
+@router.get("/travel-claims/{claim_id}", tags=["travel"], summary="差旅费报销单")
+async def get_claim(claim_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                    principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))]) -> TravelClaimRead:
+    return TravelClaimRead(**await svc.claim_view(session, settings, await _visible_claim(session, principal,
+                                                                                          claim_id)))
+
+
+RECEIPT_BODY = {"requestBody": {"required": True, "content": {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in ("application/pdf", "image/jpeg", "image/png")}}}
+
+
+@router.put("/travel-claims/{claim_id}/items/{item_id}/receipt", tags=["travel"], openapi_extra=RECEIPT_BODY,
+            summary="上传票据（请求体为文件本身，Content-Type 为其类型）")
+async def put_receipt(claim_id: uuid.UUID, item_id: uuid.UUID, request: Request, session: SessionDep,
+                      settings: SettingsDep,
+                      principal: Annotated[Principal, Depends(require(*FIN, Role.SUPERVISOR))]) -> dict:
+    await _visible_claim(session, principal, claim_id)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.receipt_max_bytes:
+        raise ProblemError(413, "payload_too_large", "票据文件过大", "票据文件超过大小限制。")
+    content = bytearray()
+    async for chunk in request.stream():
+        content.extend(chunk)
+        if len(content) > settings.receipt_max_bytes:
+            raise ProblemError(413, "payload_too_large", "票据文件过大", "票据文件超过大小限制。")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    digest = await svc.store_receipt(session, settings, actor=principal.subject, claim_id=claim_id, item_id=item_id,
+                                     content=bytes(content), content_type=content_type)
+    return {"item_id": str(item_id), "sha256": digest, "size": len(content), "content_type": content_type}
+
+
+@router.get("/travel-claims/{claim_id}/items/{item_id}/receipt", tags=["travel"], summary="下载票据",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}, "image/jpeg": {},
+                                                                  "image/png": {}}}})
+async def get_receipt(claim_id: uuid.UUID, item_id: uuid.UUID, session: SessionDep,
+                      principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))]) -> Response:
+    await _visible_claim(session, principal, claim_id)
+    row = await svc.get_receipt(session, claim_id, item_id)
+    await audit.append(session, platform.audit, actor=principal.subject, action="travel_claim.receipt_read",
+                       subject=f"claim:{claim_id}", details={"item_id": str(item_id)})
+    return Response(row.content, media_type=row.content_type, headers={"ETag": f'"{row.sha256}"'})
+
+
+async def _claim_step(session, settings, principal, claim_id, action, **kw) -> TravelClaimRead:
+    row = await svc.transition_claim(session, principal, claim_id, action, **kw)
+    return TravelClaimRead(**await svc.claim_view(session, settings, row))
+
+
+@router.post("/travel-claims/{claim_id}/check", tags=["travel"], summary="审核（须每项附票据）")
+async def check_claim(claim_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                      principal: Actor) -> TravelClaimRead:
+    return await _claim_step(session, settings, principal, claim_id, "check")
+
+
+@router.post("/travel-claims/{claim_id}/approve", tags=["travel"], summary="批准（不得自批）")
+async def approve_claim(claim_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                        principal: Actor) -> TravelClaimRead:
+    return await _claim_step(session, settings, principal, claim_id, "approve")
+
+
+@router.post("/travel-claims/{claim_id}/pay", tags=["travel"], summary="支付")
+async def pay_claim(claim_id: uuid.UUID, body: PayIn, session: SessionDep, settings: SettingsDep,
+                    principal: Actor) -> TravelClaimRead:
+    return await _claim_step(session, settings, principal, claim_id, "pay", paid_on=body.paid_on,
+                             reference=body.payment_reference)
+
+
+# --- the monthly disbursement table (R42.1) ------------------------------------------------------
+
+
+async def _access(request: Request, session, principal: Principal, period: str, unmasked: bool,
+                  fmt: str) -> tuple[int, int, FieldCipher | None]:
+    """(year, month, cipher if the full bank accounts are to be shown — finance only, audited)."""
+    year, month = parse_period(period)
+    if not unmasked:
+        return year, month, None
+    if not principal.has(Role.FINANCE):
+        raise forbidden("只有财务人员可以导出未脱敏的银行账号。")
+    await audit.append(session, platform.audit, actor=principal.subject, action="disbursement.unmasked_export",
+                       subject=f"disbursement:{year}-{month:02d}", details={"format": fmt})
+    return year, month, request.app.state.cipher
+
+
+async def _table(request: Request, session, principal: Principal, period: str, unmasked: bool, fmt: str):
+    year, month, cipher = await _access(request, session, principal, period, unmasked, fmt)
+    return await disbursement.build(session, year, month, cipher=cipher)
+
+
+Unmasked = Annotated[bool, Query(description="仅财务人员：导出完整银行账号（记入审计日志）")]
+
+
+@router.get("/disbursements/{period}", tags=["disbursements"], summary="《威海市人民监督员履职补助发放表》")
+async def get_disbursement(period: Period, request: Request, session: SessionDep, principal: Reader,
+                           unmasked: Unmasked = False) -> DisbursementRead:
+    table = await _table(request, session, principal, period, unmasked, "json")
+    return DisbursementRead(**table.as_dict())
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/disbursements/{period}/xlsx", tags=["disbursements"], summary="发放表 xlsx",
+            response_class=Response, responses={200: {"content": {XLSX: {}}}})
+async def get_disbursement_xlsx(period: Period, request: Request, session: SessionDep, principal: Reader,
+                                unmasked: Unmasked = False) -> Response:
+    year, month, cipher = await _access(request, session, principal, period, unmasked, "xlsx")
+    content = await disbursement.export_xlsx(session, year, month, cipher=cipher)
+    name = f"disbursement-{year}-{month:02d}.xlsx"
+    return Response(content, media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/disbursements/{period}/pdf", tags=["disbursements"], summary="发放表 PDF",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+async def get_disbursement_pdf(period: Period, request: Request, session: SessionDep, principal: Reader,
+                               unmasked: Unmasked = False) -> Response:
+    table = await _table(request, session, principal, period, unmasked, "pdf")
+    name = f"disbursement-{table.year}-{table.month:02d}.pdf"
+    return Response(disbursement.to_pdf(table), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/disbursements/{period}/reconciliation", tags=["disbursements"], summary="对账：明细与签字反馈表")
+async def get_reconciliation(period: Period, session: SessionDep, principal: Reader) -> ReconciliationRead:
+    year, month = parse_period(period)
+    return ReconciliationRead(**await disbursement.reconcile(session, year, month))
