@@ -23,6 +23,9 @@ class CommonSettings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_retention_days: int = 14  # published rows are kept this long for inspection, then purged
     consumer_max_attempts: int = 3
+    # How long the broker may hold a fetch; Apache Kafka answers early when data arrives, the dev
+    # broker (tansu) always waits the full time, so the dev stack and tests set it low.
+    kafka_fetch_max_wait_ms: int = 100
     consumer_group: str | None = None  # default: the service name (also the inbox's consumer name)
 
     # Auth: verify bearer JWTs with a PEM public key / HS secret, or a JWKS endpoint.

@@ -50,6 +50,7 @@ def settings_env(database_url: str, kafka_bootstrap: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_IDEMPOTENT_PRODUCER": "false",
+        "KAFKA_FETCH_MAX_WAIT_MS": "10",  # tansu holds every fetch for the full wait
         "FIELD_ENCRYPTION_KEY": key(),
         "FIELD_HASH_KEY": key(),
         "LOG_JSON": "false",

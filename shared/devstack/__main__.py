@@ -129,6 +129,7 @@ def run(settings: DevStackSettings) -> int:
             "DATABASE_URL": stack.postgres.url,
             "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap,
             "KAFKA_IDEMPOTENT_PRODUCER": "false",  # tansu refuses InitProducerId; the inbox dedups
+            "KAFKA_FETCH_MAX_WAIT_MS": "10",  # tansu holds every fetch for the full wait
             "JWT_VERIFY_KEY": public_key,
             "LOG_JSON": "true",
             "SERVICE_TOKEN": mint(private_key, subject="dev-services", roles=["service"],

@@ -25,8 +25,8 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +94,14 @@ class InboxConsumer:
         self.topics = sorted({cls.TOPIC for cls in handlers})
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
+        qualified = f'"{inbox.schema}"."{inbox.name}"' if inbox.schema else f'"{inbox.name}"'
+        self._claim_sql = text(
+            f"INSERT INTO {qualified} (consumer, event_id, event_type, topic, partition, \"offset\", status, error) "
+            "SELECT :consumer, e.id, e.type, e.topic, e.part, e.off, :status, :error FROM unnest("
+            "CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]), CAST(:topics AS text[]), "
+            "CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) AS e(id, type, topic, part, off) "
+            "ON CONFLICT DO NOTHING RETURNING event_id"
+        ).columns(event_id=Uuid)
         self.applied_total = 0
         self.dead_lettered_total = 0
         self.lag = 0
@@ -120,16 +128,15 @@ class InboxConsumer:
     async def _claim(self, session: AsyncSession, records: list[tuple[ConsumerRecord, Parsed]],
                      status: str = "applied", error: str | None = None) -> set:
         """Insert inbox rows; returns the event ids that were new (the others were applied before)."""
-        rows = [
-            {"consumer": self.name, "event_id": p.envelope.id, "event_type": p.envelope.type,
-             "topic": r.topic, "partition": r.partition, "offset": r.offset, "status": status,
-             "error": error}
-            for r, p in records
-        ]
-        result = await session.execute(
-            insert(self.inbox).values(rows).on_conflict_do_nothing()
-            .returning(self.inbox.c.event_id)
-        )
+        # One fixed statement whatever the batch size (a VALUES list would be compiled anew per size).
+        result = await session.execute(self._claim_sql, {
+            "consumer": self.name, "status": status, "error": error,
+            "event_ids": [p.envelope.id for _, p in records],
+            "event_types": [p.envelope.type for _, p in records],
+            "topics": [r.topic for r, _ in records],
+            "partitions": [r.partition for r, _ in records],
+            "offsets": [r.offset for r, _ in records],
+        })
         return set(result.scalars())
 
     async def _apply(self, session: AsyncSession, parsed: Parsed) -> None:
@@ -227,7 +234,7 @@ class InboxConsumer:
             client_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             max_poll_records=500,
         )
         await consumer.start()
@@ -248,9 +255,10 @@ class InboxConsumer:
                     self._consumer = await self._start()
                     log.info("consumer %s subscribed to %s", self.name, self.topics)
                 batches = await self._consumer.getmany(timeout_ms=500)
-                for tp, records in batches.items():
+                for records in batches.values():
                     await self._process_with_db_retry(records)
-                    await self._consumer.commit({tp: records[-1].offset + 1})
+                if batches:  # offsets only after every effect of the poll committed
+                    await self._consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
                 await self._update_lag()
                 delay = 0.5
             except asyncio.CancelledError:

@@ -79,25 +79,41 @@ class Outbox:
         self.table = table
         self.source = source
         self.channel = notify_channel(table.schema or "public")
+        self._insert = table.insert()  # built once: compiling a statement per event is the hot cost
+        self._notify = text("SELECT pg_notify(:channel, '')")
+        self._notified_key = f"outbox_notified:{self.channel}"
 
     async def add(
         self, session: AsyncSession, event: Event, *, correlation_id: str | None = None
     ) -> Envelope:
         """Stage `event` for publishing; it leaves only if the caller's transaction commits."""
-        envelope = Envelope(
-            type=event.TYPE, version=event.VERSION, source=self.source,
-            correlation_id=correlation_id or current_correlation_id(), subject=event.subject,
-            data=event.model_dump(mode="json"),
-        )
-        await session.execute(
-            self.table.insert().values(
-                event_id=envelope.id, topic=event.TOPIC, key=envelope.subject,
-                event_type=event.TYPE, envelope=envelope.model_dump(mode="json"),
-            )
-        )
-        # Delivered by PostgreSQL only at commit, so the relay wakes exactly when the row is visible.
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": self.channel})
-        return envelope
+        return (await self.add_many(session, [event], correlation_id=correlation_id))[0]
+
+    async def add_many(
+        self, session: AsyncSession, events: list[Event], *, correlation_id: str | None = None
+    ) -> list[Envelope]:
+        """Stage several events in one round trip (in this order)."""
+        correlation_id = correlation_id or current_correlation_id()
+        envelopes = [
+            Envelope(type=e.TYPE, version=e.VERSION, source=self.source, correlation_id=correlation_id,
+                     subject=e.subject, data=e.model_dump(mode="json"))
+            for e in events
+        ]
+        await session.execute(self._insert, [
+            {"event_id": env.id, "topic": e.TOPIC, "key": env.subject, "event_type": e.TYPE,
+             "envelope": env.model_dump(mode="json")}
+            for e, env in zip(events, envelopes, strict=True)
+        ])
+        await self._notify_once(session)
+        return envelopes
+
+    async def _notify_once(self, session: AsyncSession) -> None:
+        """NOTIFY the relay once per transaction; PostgreSQL delivers it at commit, when the rows are visible."""
+        transaction = session.get_transaction()
+        if session.info.get(self._notified_key) is transaction:
+            return
+        await session.execute(self._notify, {"channel": self.channel})
+        session.info[self._notified_key] = transaction
 
 
 def backoff_seconds(attempts: int) -> float:
