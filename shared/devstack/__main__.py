@@ -183,7 +183,7 @@ def print_banner(services: list[str], ports: dict[str, int], private_key: str,
     lines = ["", "People's supervisors — development stack is up", ""]
     if not services:
         lines.append("  (no service exists yet under services/; PostgreSQL and the broker are running)")
-    for name in services:
+    for name in sorted(services, key=ports.__getitem__):
         base = f"http://127.0.0.1:{ports[name]}"
         lines.append(f"  {name:<10} {base}   docs: {base}/docs")
     lines += ["", f"  broker     127.0.0.1:{settings.broker_port}",
