@@ -6,6 +6,8 @@ Tokens are OAuth2 bearer JWTs carrying `roles` and the scope claims `district`, 
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -181,6 +183,38 @@ def _not_configured() -> ProblemError:
     )
 
 
+class VerifiedTokenCache:
+    """Tokens verified in the last few seconds (a client paging a list pays the signature check once).
+
+    An entry lives at most `ttl` seconds and never past the token's own `exp`; only tokens the
+    verifier accepted are kept. Cost of the cache: a key rotated out keeps working for ≤ ttl.
+    """
+
+    def __init__(self, *, ttl: float = 30.0, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        hit = self._entries.get(token)
+        if hit is None:
+            return None
+        if hit[1] <= time.monotonic():
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return hit[0]
+
+    def put(self, token: str, principal: Principal, *, expires_at: float) -> None:
+        lifetime = min(self.ttl, expires_at - time.time())
+        if lifetime <= 0:
+            return
+        self._entries[token] = (principal, time.monotonic() + lifetime)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     """Verifies bearer JWTs (static key or JWKS) and turns them into Principals."""
 
@@ -202,6 +236,7 @@ class TokenVerifier:
         self.audience = audience
         self.leeway_seconds = leeway_seconds
         self._jwks = jwks_client
+        self._verified = VerifiedTokenCache()
         self._key: Any = None
         self._algorithms: list[str] = []
         if key:
@@ -238,6 +273,8 @@ class TokenVerifier:
         """Verify `token` and return its Principal; ProblemError 401 (503 if JWKS is down)."""
         if not self.configured:
             raise _not_configured()
+        if (cached := self._verified.get(token)) is not None:
+            return cached
         try:
             if self._jwks is not None:
                 # PyJWKClient does blocking HTTP; keep it off the event loop.
@@ -253,7 +290,9 @@ class TokenVerifier:
                 leeway=self.leeway_seconds,
                 options={"require": list(REQUIRED_CLAIMS)},
             )
-            return principal_from_claims(claims)
+            principal = principal_from_claims(claims)
+            self._verified.put(token, principal, expires_at=float(claims["exp"]))
+            return principal
         except jwt.ExpiredSignatureError as exc:
             raise _unauthenticated("令牌已过期，请重新登录。") from exc
         except jwt.PyJWKClientConnectionError as exc:

@@ -13,10 +13,11 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
 ) -> PageParams:
+    # async: a plain function would be run in a worker thread on every request
     return PageParams(limit=limit, offset=offset)
 
 

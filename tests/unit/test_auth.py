@@ -1,5 +1,6 @@
 """Bearer-JWT authentication, roles and scope rules (R2.1), dev tokens and their CLI. No DB needed."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -548,3 +549,34 @@ async def test_cli_init_then_mint(tmp_path: Path) -> None:
 
     refused = run_cli("--key-file", str(key_file), "--role", "district_bureau")
     assert refused.returncode != 0 and "district" in refused.stderr
+
+
+async def test_a_verified_token_is_remembered_briefly_and_never_past_its_expiry(monkeypatch):
+    from shared.auth import VerifiedTokenCache
+
+    private_pem, public_pem = generate_dev_keypair()
+    verifier = TokenVerifier(key=public_pem)
+    token = mint(private_pem, subject="u1", roles=["bureau_admin"], ttl_seconds=3600)
+    first = await verifier.verify(token)
+    calls = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1) or {})
+    assert await verifier.verify(token) == first  # from the cache: no second signature check
+    assert calls == []
+
+    cache = VerifiedTokenCache(ttl=30)
+    cache.put("t", first, expires_at=time.time() - 1)  # already expired: never stored
+    assert cache.get("t") is None
+    cache.put("t", first, expires_at=time.time() + 0.05)
+    assert cache.get("t") == first
+    await asyncio.sleep(0.06)
+    assert cache.get("t") is None
+
+
+def test_the_verified_token_cache_is_bounded():
+    from shared.auth import VerifiedTokenCache
+
+    principal = Principal(subject="u", name="u", roles=frozenset({Role.AUDITOR}))
+    cache = VerifiedTokenCache(max_entries=2)
+    for token in ("a", "b", "c"):
+        cache.put(token, principal, expires_at=time.time() + 600)
+    assert cache.get("a") is None and cache.get("c") == principal
