@@ -1,0 +1,17 @@
+"""Registry settings: districts and the default specialty list come from configuration, not code."""
+
+from shared.settings import CommonSettings
+
+DEFAULT_DISTRICTS = ["环翠区", "文登区", "荣成市", "乳山市", "高区", "经区", "临港区"]
+DEFAULT_SPECIALTIES = ["法律", "会计审计", "医学", "建筑工程", "教育", "环境资源", "金融", "信息技术", "其他"]
+
+
+class RegistrySettings(CommonSettings):
+    """Settings of the registry service (env: DISTRICTS='["环翠区", ...]', ...)."""
+
+    districts: list[str] = DEFAULT_DISTRICTS
+    default_specialties: list[str] = DEFAULT_SPECIALTIES
+    procuratorate_name: str = "威海市人民检察院"
+    bureau_name: str = "威海市司法局"
+    certificate_prefix: str = "威监证"
+    work_card_prefix: str = "WH-GZ"

@@ -1,0 +1,264 @@
+"""Appointment, certificates, change reports, resignation, dismissal and its notices (R4.1–R9.1, R37.1)."""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from services.registry import consumers
+from services.registry.models import dismissal
+from shared.events.contracts import AppraisalFinalized
+from shared.events.envelope import Envelope
+from shared.events.kafka import make_producer
+from shared.events.topics import APPRAISAL_RESULTS
+from tests.support.apps import bearer
+from tests.support.eventing import wait_until
+from tests.support.registry_helpers import ADMIN, appoint, appointed, create, record, session, trained
+
+
+async def test_r4_1_appointment_records_decision_and_five_year_term(client):
+    sup = await create(client)
+    response = await appoint(client, sup["id"], decision_date=date(2025, 3, 1))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "active"
+    assert body["decision_date"] == "2025-03-01"
+    assert body["term_start"] == "2025-03-01" and body["term_end"] == "2030-02-28"
+    assert body["eligible"] is False and body["eligibility_reasons"] == ["initial_training_pending"]
+    history = (await client.get(f"/supervisors/{sup['id']}/appointments", headers=ADMIN)).json()
+    assert len(history) == 1 and history[0]["decision_no"].startswith("威司任")
+
+
+async def test_r5_1_certificate_and_work_card_numbers_unique(client):
+    a = await appointed(client, decision_date=date(2025, 5, 1))
+    b = await appointed(client, decision_date=date(2025, 5, 2))
+    assert a["certificate_no"].startswith("威监证〔2025〕") and a["work_card_no"].startswith("WH-GZ-2025-")
+    assert a["certificate_no"] != b["certificate_no"] and a["work_card_no"] != b["work_card_no"]
+    c = await create(client)
+    duplicate = await appoint(client, c["id"], certificate_no=a["certificate_no"])
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "duplicate_certificate_no"
+    assert duplicate.headers["content-type"] == "application/problem+json"
+    duplicate_card = await appoint(client, c["id"], work_card_no=b["work_card_no"])
+    assert duplicate_card.status_code == 409 and duplicate_card.json()["code"] == "duplicate_work_card_no"
+    hand = f"威监证〔2031〕{uuid.uuid4().hex[:6]}"
+    ok = await appoint(client, c["id"], certificate_no=hand)
+    assert ok.status_code == 201 and ok.json()["certificate_no"] == hand
+
+
+async def test_n_term_third_consecutive_term_refused(client):
+    sup = await create(client)
+    assert (await appoint(client, sup["id"], decision_date=date(2015, 1, 1))).status_code == 201
+    # still inside the current term: out of order
+    early = await appoint(client, sup["id"], decision_date=date(2018, 1, 1))
+    assert early.status_code == 409 and early.json()["code"] == "invalid_transition"
+    assert (await appoint(client, sup["id"], decision_date=date(2020, 1, 1))).status_code == 201
+    third = await appoint(client, sup["id"], decision_date=date(2025, 1, 1))
+    assert third.status_code == 409
+    assert third.json()["code"] == "N-TERM"
+
+
+async def test_n_ban_dismissed_for_fraud_cannot_be_appointed_again(client):
+    sup = await appointed(client)
+    response = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
+                                 json={"ground": 4, "evidence_note": "提供虚假学历证明"})
+    assert response.status_code == 201, response.text
+    assert response.json()["permanent_ban"] is True
+    again = await appoint(client, sup["id"], decision_date=date.today() + timedelta(days=1))
+    assert again.status_code == 409
+    assert again.json()["code"] == "N-BAN"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["permanent_ban"] is True
+
+
+async def test_r8_1_dismissal_requires_one_of_six_grounds(client):
+    sup = await appointed(client)
+    url = f"/supervisors/{sup['id']}/dismissals"
+    for body in ({"evidence_note": "无"}, {"ground": 7, "evidence_note": "无"}, {"ground": 0, "evidence_note": "x"},
+                 {"ground": 2, "evidence_note": ""}, {"ground": 2}):
+        response = await client.post(url, json=body, headers=ADMIN)
+        assert response.status_code == 422, body
+        assert response.json()["code"] == "validation_error"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["status"] == "active"
+    assert (await client.post(url, json={"ground": 2, "evidence_note": "已加入外国国籍"},
+                              headers=bearer("district_bureau", district="环翠区"))).status_code == 403
+    ok = await client.post(url, json={"ground": 2, "evidence_note": "已加入外国国籍"}, headers=ADMIN)
+    assert ok.status_code == 201 and ok.json()["permanent_ban"] is False
+
+
+async def test_r9_1_dismissal_notices_announcement_and_recall(client):
+    sup = await trained(client, name="王免除", employer="威海某厂", recommending_body="文登区某社区")
+    assert sup["eligible"] is True
+    response = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
+                                 json={"ground": 6, "evidence_note": "受到刑事处罚"})
+    assert response.status_code == 201
+    case = response.json()
+    assert case["status"] == "confirmed" and case["ground"] == 6 and case["permanent_ban"] is True
+    recipients = {n["recipient_kind"]: n for n in case["notices"]}
+    assert set(recipients) == {"person", "employer", "recommending_body", "procuratorate"}
+    assert recipients["employer"]["recipient"] == "威海某厂"
+    assert recipients["recommending_body"]["recipient"] == "文登区某社区"
+    assert recipients["procuratorate"]["recipient"] == "威海市人民检察院"
+    assert all("王免除" in n["text"] for n in case["notices"])
+    assert "王免除" in case["announcement"] and "公告" in case["announcement"]
+    assert case["recall"]["certificate_no"] == sup["certificate_no"]
+    assert case["recall"]["work_card_no"] == sup["work_card_no"]
+    after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert after["status"] == "dismissed" and after["eligible"] is False
+    assert after["eligibility_reasons"] == ["dismissed"]
+    assert (await client.get(f"/dismissals/{case['id']}", headers=ADMIN)).json()["announcement"]
+
+
+async def test_out_of_order_transitions_are_409(client):
+    candidate = await create(client)
+    r = await client.post(f"/supervisors/{candidate['id']}/dismissals", headers=ADMIN,
+                          json={"ground": 3, "evidence_note": "x"})
+    assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
+    sup = await appointed(client)
+    resign = await client.post(f"/supervisors/{sup['id']}/resignations", headers=ADMIN,
+                               json={"reason_kind": "health", "reason": "身体原因"})
+    assert resign.status_code == 201
+    decided = await client.post(f"/resignations/{resign.json()['id']}/decision", headers=ADMIN,
+                                json={"approve": True})
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    twice = await client.post(f"/resignations/{resign.json()['id']}/decision", headers=ADMIN, json={"approve": True})
+    assert twice.status_code == 409
+    dismiss_resigned = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
+                                         json={"ground": 2, "evidence_note": "x"})
+    assert dismiss_resigned.status_code == 409 and dismiss_resigned.json()["code"] == "invalid_transition"
+    reappoint = await appoint(client, sup["id"], decision_date=date.today() + timedelta(days=1))
+    assert reappoint.status_code == 409 and reappoint.json()["code"] == "invalid_transition"
+    assert "已辞去" in reappoint.json()["detail"]
+
+
+async def test_r7_1_resignation_application_then_bureau_decision(client):
+    sup = await appointed(client)
+    token = bearer("supervisor", supervisor_id=sup["id"])
+    applied = await client.post(f"/supervisors/{sup['id']}/resignations", headers=token,
+                                json={"reason_kind": "job_change", "reason": "调往外地工作"})
+    assert applied.status_code == 201 and applied.json()["status"] == "pending"
+    again = await client.post(f"/supervisors/{sup['id']}/resignations", headers=token,
+                              json={"reason_kind": "other", "reason": "再次申请"})
+    assert again.status_code == 409 and again.json()["code"] == "resignation_pending"
+    assert (await client.post(f"/resignations/{applied.json()['id']}/decision", headers=token,
+                              json={"approve": True})).status_code == 403
+    rejected = await client.post(f"/resignations/{applied.json()['id']}/decision", headers=ADMIN,
+                                 json={"approve": False, "note": "请继续履职"})
+    assert rejected.json()["status"] == "rejected"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["status"] == "active"
+    second = await client.post(f"/supervisors/{sup['id']}/resignations", headers=token,
+                               json={"reason_kind": "health", "reason": "病"})
+    await client.post(f"/resignations/{second.json()['id']}/decision", headers=ADMIN, json={"approve": True})
+    after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert after["status"] == "resigned" and after["permanent_ban"] is False
+    cases = (await client.get(f"/dismissals?supervisor_id={sup['id']}", headers=ADMIN)).json()["items"]
+    assert [(c["ground"], c["source"], c["permanent_ban"]) for c in cases] == [(1, "resignation", False)]
+
+
+async def test_r6_1_change_report_late_flag_and_confirmation(client):
+    sup = await appointed(client, district="高区")
+    token = bearer("supervisor", supervisor_id=sup["id"])
+    on_time = await client.post(f"/supervisors/{sup['id']}/change-reports", headers=token, json={
+        "changes": {"employer": "新的工作单位"}, "changed_on": "2025-01-31", "reported_on": "2025-02-28"})
+    assert on_time.status_code == 201, on_time.text
+    assert on_time.json()["late"] is False and on_time.json()["status"] == "pending"
+    late = await client.post(f"/supervisors/{sup['id']}/change-reports", headers=token, json={
+        "changes": {}, "description": "住址变更", "changed_on": "2025-01-31", "reported_on": "2025-03-01"})
+    assert late.json()["late"] is True
+    # a supervisor cannot file for someone else
+    other = await appointed(client)
+    assert (await client.post(f"/supervisors/{other['id']}/change-reports", headers=token, json={
+        "changes": {"employer": "x"}, "changed_on": "2025-01-01"})).status_code == 403
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["employer"] != "新的工作单位"
+    confirmed = await client.post(f"/change-reports/{on_time.json()['id']}/confirm", headers=ADMIN)
+    assert confirmed.json()["status"] == "applied"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["employer"] == "新的工作单位"
+    assert (await client.post(f"/change-reports/{on_time.json()['id']}/confirm", headers=ADMIN)).status_code == 409
+    lates = (await client.get("/change-reports?late=true&district=高区&limit=200", headers=ADMIN)).json()
+    assert late.json()["id"] in {r["id"] for r in lates["items"]}
+    own = (await client.get(f"/supervisors/{sup['id']}/change-reports", headers=token)).json()
+    assert len(own) == 2
+    # the bureau's own report applies at once; a bad district is refused
+    direct = await client.post(f"/supervisors/{sup['id']}/change-reports", headers=ADMIN, json={
+        "changes": {"district": "经区"}, "changed_on": date.today().isoformat()})
+    assert direct.json()["status"] == "applied"
+    bad = await client.post(f"/supervisors/{sup['id']}/change-reports", headers=ADMIN, json={
+        "changes": {"district": "北京"}, "changed_on": date.today().isoformat()})
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_district"
+
+
+def appraisal(supervisor_id: str, round_id: uuid.UUID, grade: str = "unqualified", kind: str = "annual"):
+    return AppraisalFinalized(round_id=round_id, kind=kind, period="2025", supervisor_id=uuid.UUID(supervisor_id),
+                              grade=grade, finalized_at=datetime.now(UTC))
+
+
+async def cases_of(app, supervisor_id: str) -> int:
+    async with app.state.db.transaction() as session:
+        return await session.scalar(select(func.count()).select_from(dismissal).where(
+            dismissal.c.supervisor_id == uuid.UUID(supervisor_id)))
+
+
+async def test_r37_1_unqualified_annual_appraisal_opens_dismissal_case(client, app):
+    sup = await trained(client)
+    round_id = uuid.uuid4()
+    for event in (appraisal(sup["id"], round_id, grade="qualified"), appraisal(sup["id"], round_id, kind="term"),
+                  appraisal(sup["id"], round_id), appraisal(sup["id"], round_id)):
+        async with app.state.db.transaction() as session:
+            envelope = Envelope(type=event.TYPE, version=1, source="appraisal", correlation_id="t",
+                                subject=event.subject, data=event.model_dump(mode="json"))
+            await consumers.on_appraisal_finalized(session, event, envelope)
+    assert await cases_of(app, sup["id"]) == 1  # once per round and person
+    cases = (await client.get(f"/dismissals?supervisor_id={sup['id']}", headers=ADMIN)).json()["items"]
+    assert cases[0]["status"] == "pending" and cases[0]["ground"] == 5 and cases[0]["source"] == "appraisal"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["eligible"] is True
+    confirmed = await client.post(f"/dismissals/{cases[0]['id']}/confirm", headers=ADMIN, json={})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "confirmed" and confirmed.json()["permanent_ban"] is True
+    assert len(confirmed.json()["notices"]) == 4
+    after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert after["status"] == "dismissed" and after["permanent_ban"] is True
+    assert (await client.post(f"/dismissals/{cases[0]['id']}/reject", headers=ADMIN)).status_code == 409
+
+
+async def test_r37_1_appraisal_event_through_the_broker(client, app, registry_settings):
+    sup = await trained(client)
+    event = appraisal(sup["id"], uuid.uuid4())
+    envelope = Envelope(type=event.TYPE, version=1, source="appraisal", correlation_id=str(uuid.uuid4()),
+                        subject=event.subject, data=event.model_dump(mode="json"))
+    producer = make_producer(registry_settings, client_id="test-appraisal")
+    await producer.start()
+    try:
+        await producer.send_and_wait(APPRAISAL_RESULTS, envelope.to_bytes(), key=envelope.subject.encode(),
+                                     headers=envelope.kafka_headers())
+    finally:
+        await producer.stop()
+
+    async def opened() -> bool:
+        return await cases_of(app, sup["id"]) == 1
+
+    await wait_until(opened, timeout=60)
+    case = (await client.get(f"/dismissals?supervisor_id={sup['id']}&status=pending", headers=ADMIN)).json()
+    rejected = await client.post(f"/dismissals/{case['items'][0]['id']}/reject", headers=ADMIN)
+    assert rejected.json()["status"] == "rejected"
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["status"] == "active"
+
+
+async def test_n_excl_recorded_exclusion_makes_ineligible(client):
+    sup = await trained(client)
+    response = await client.post(f"/supervisors/{sup['id']}/exclusions", headers=ADMIN,
+                                 json={"ground": "dishonest_debtor", "note": "列入失信被执行人名单"})
+    assert response.status_code == 200, response.text
+    assert response.json()["eligible"] is False and response.json()["eligibility_reasons"] == ["excluded"]
+
+
+async def test_r4_1_term_end_sweep_makes_ineligible(client):
+    sup = await create(client)
+    assert (await appoint(client, sup["id"], decision_date=date(2019, 1, 1))).status_code == 201
+    assert (await record(client, await session(client), sup["id"])).status_code == 200
+    before = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert before["status"] == "active" and before["term_end"] == "2023-12-31"
+    swept = await client.post("/supervisors/term-end-sweep", headers=bearer("service", subject="scheduler"))
+    assert swept.status_code == 200 and swept.json()["ended"] >= 1
+    after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert after["status"] == "term_ended" and after["eligible"] is False
+    assert after["eligibility_reasons"] == ["term_ended"]
+    assert (await client.post("/supervisors/term-end-sweep", headers=bearer("auditor"))).status_code == 403

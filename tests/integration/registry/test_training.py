@@ -1,0 +1,95 @@
+"""Training: sessions, attendance, exams, eligibility (R22.1–R24.1)."""
+
+from datetime import date, timedelta
+
+from tests.support.apps import bearer
+from tests.support.registry_helpers import ADMIN, appointed, record, session
+
+
+async def all_ids(client, url: str, headers=ADMIN) -> set[str]:
+    ids, offset = set(), 0
+    while True:
+        sep = "&" if "?" in url else "?"
+        page = (await client.get(f"{url}{sep}limit=200&offset={offset}", headers=headers)).json()
+        ids |= {item["id"] for item in page["items"]}
+        offset += 200
+        if offset >= page["total"]:
+            return ids
+
+
+async def test_r22_3_eligible_only_after_initial_exam_passed(client):
+    sup = await appointed(client)
+    assert sup["eligible"] is False and sup["training_state"] == "pending"
+    response = await record(client, await session(client), sup["id"])
+    assert response.status_code == 200 and response.json() == {"recorded": 1}
+    after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
+    assert after["eligible"] is True and after["eligibility_reasons"] == []
+    assert after["training_state"] == "trained" and after["initial_passed_on"] == date.today().isoformat()
+    history = (await client.get(f"/supervisors/{sup['id']}/training", headers=ADMIN)).json()
+    assert history[0]["kind"] == "initial" and history[0]["exam_passed"] is True
+
+
+async def test_r22_3_annual_training_does_not_make_eligible(client):
+    sup = await appointed(client)
+    await record(client, await session(client, "annual"), sup["id"])
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["eligible"] is False
+
+
+async def test_r22_1_initial_training_overdue_list(client):
+    late = await appointed(client, decision_date=date.today() - timedelta(days=70), district="文登区")
+    fresh = await appointed(client, decision_date=date.today() - timedelta(days=10), district="文登区")
+    assert late["training_state"] == "overdue"
+    overdue = await all_ids(client, "/training/overdue")
+    assert late["id"] in overdue and fresh["id"] not in overdue
+    assert late["id"] in await all_ids(client, "/supervisors?training_state=overdue")
+    district = bearer("district_bureau", district="文登区")
+    assert late["id"] in await all_ids(client, "/training/overdue", headers=district)
+    assert late["id"] not in await all_ids(client, "/training/overdue", headers=bearer("district_bureau",
+                                                                                            district="荣成市"))
+    await record(client, await session(client), late["id"])
+    assert late["id"] not in await all_ids(client, "/training/overdue")
+
+
+async def test_r22_2_failed_or_missed_initial_requires_makeup(client):
+    failed, missed = await appointed(client), await appointed(client)
+    initial = await session(client)
+    await record(client, initial, failed["id"], exam_passed=False)
+    await record(client, initial, missed["id"], attended=False, exam_passed=None)
+    needing = await all_ids(client, "/training/makeup-needed")
+    assert {failed["id"], missed["id"]} <= needing
+    refused = await record(client, await session(client), failed["id"])
+    assert refused.status_code == 409 and refused.json()["code"] == "R22.2"
+    makeup = await session(client, "makeup")
+    assert (await record(client, makeup, failed["id"])).status_code == 200
+    assert (await client.get(f"/supervisors/{failed['id']}", headers=ADMIN)).json()["eligible"] is True
+    needing = await all_ids(client, "/training/makeup-needed")
+    assert failed["id"] not in needing and missed["id"] in needing
+
+
+async def test_training_result_errors(client):
+    sup = await appointed(client)
+    course = await session(client)
+    contradictory = await record(client, course, sup["id"], attended=False, exam_passed=True)
+    assert contradictory.status_code == 422 and contradictory.json()["code"] == "invalid_training_result"
+    assert (await record(client, course, sup["id"], exam_passed=False)).status_code == 200
+    duplicate = await record(client, course, sup["id"])
+    assert duplicate.status_code == 409
+    bad_format = await client.post("/training/sessions", headers=ADMIN, json={
+        "kind": "initial", "format": "party", "title": "x", "held_on": "2025-01-01", "hours": 2})
+    assert bad_format.status_code == 422
+
+
+async def test_r23_1_annual_check_lists_absentees(client):
+    year = date.today().year
+    attended = await appointed(client, decision_date=date(year, 1, 1))
+    absent = await appointed(client, decision_date=date(year, 1, 1))
+    annual = await session(client, "annual", held_on=date(year, 1, 2), fmt="seminar")
+    await record(client, annual, attended["id"], exam_passed=None)
+    absentees = await all_ids(client, f"/training/annual-check?year={year}")
+    assert absent["id"] in absentees and attended["id"] not in absentees
+    # a year outside their terms lists neither
+    earlier = await all_ids(client, f"/training/annual-check?year={year - 1}")
+    assert absent["id"] not in earlier
+    assert (await client.get("/training/annual-check", headers=ADMIN)).status_code == 422
+    sessions = (await client.get(f"/training/sessions?year={year}&limit=200", headers=ADMIN)).json()
+    assert sessions["total"] >= 1

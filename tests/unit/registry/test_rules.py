@@ -1,0 +1,261 @@
+"""Pure rules of the registry (no I/O): each test names the rule id it guards."""
+
+from datetime import date
+
+import pytest
+
+from services.registry import rules
+from services.registry.rules import (
+    Attempt,
+    DismissalGround,
+    RuleViolation,
+    Term,
+    add_months,
+    bans_permanently,
+    check_attempt_kind,
+    check_id_number,
+    check_mobile,
+    check_term_limit,
+    eligibility,
+    event_reasons,
+    id_check_digit,
+    initial_training_due,
+    initial_training_overdue,
+    is_late_report,
+    needs_makeup,
+    term_end,
+)
+
+
+def valid_id(first17: str) -> str:
+    return first17 + id_check_digit(first17)
+
+
+# --- GB 11643 and mobile (R3.1 input validation) -----------------------------------------------
+
+@pytest.mark.parametrize("value", ["11010519491231002X", "11010519491231002x", " 11010519491231002X ",
+                                   valid_id("37100219900101123"), valid_id("37108119851120456")])
+def test_gb11643_valid_numbers_accepted_and_normalized(value):
+    normalized = check_id_number(value)
+    assert normalized == value.strip().upper()
+    assert len(normalized) == 18
+
+
+def test_gb11643_trailing_x_check_digit():
+    assert id_check_digit("11010519491231002") == "X"
+    assert check_id_number("11010519491231002x").endswith("X")
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("110105194912310021", "校验码"),  # wrong check digit
+    ("371002199001011234", "校验码"),
+    ("11010519491231002", "18位"),  # 17 digits
+    ("1101051949123100211", "18位"),  # 19 digits
+    ("11010519491331002X", "出生日期"),  # month 13 (digits otherwise fine)
+    ("110105194902300028", "出生日期"),  # Feb 30
+    ("440524188001010014", "出生日期"),  # valid check digit, born before 1900
+    ("1101051949123100X1", "最后一位"),  # X inside
+    ("01010519491231002X", "最后一位"),  # leading zero
+])
+def test_gb11643_invalid_numbers_refused(value, fragment):
+    with pytest.raises(RuleViolation) as err:
+        check_id_number(value)
+    assert err.value.code == "invalid_id_number"
+    assert fragment in err.value.detail
+
+
+def test_gb11643_future_birth_date_refused():
+    with pytest.raises(RuleViolation):
+        check_id_number(valid_id("37100220300101123"), today=date(2026, 1, 1))
+
+
+def test_gender_and_birth_date_from_id_number():
+    number = valid_id("37100219900101123")  # 17th digit 3: odd → male
+    assert rules.gender_of(number) == "male"
+    assert rules.birth_date_of(number) == date(1990, 1, 1)
+    assert rules.gender_of("11010519491231002X") == "female"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("13812345678", "13812345678"), ("+86 138-1234-5678", "13812345678"), ("008619912345678", "19912345678"),
+])
+def test_mobile_valid(value, expected):
+    assert check_mobile(value) == expected
+
+
+@pytest.mark.parametrize("value", ["12812345678", "1381234567", "138123456789", "0631-5201234", "abc", ""])
+def test_mobile_invalid(value):
+    with pytest.raises(RuleViolation) as err:
+        check_mobile(value)
+    assert err.value.code == "invalid_phone"
+
+
+# --- R6.1 month arithmetic and late reports ----------------------------------------------------
+
+@pytest.mark.parametrize("day, months, expected", [
+    (date(2025, 1, 31), 1, date(2025, 2, 28)),
+    (date(2024, 1, 31), 1, date(2024, 2, 29)),
+    (date(2025, 3, 31), 1, date(2025, 4, 30)),
+    (date(2025, 12, 15), 1, date(2026, 1, 15)),
+    (date(2025, 11, 30), 2, date(2026, 1, 30)),
+    (date(2025, 3, 31), -1, date(2025, 2, 28)),
+    (date(2024, 2, 29), 12, date(2025, 2, 28)),
+])
+def test_add_months_clamps_to_month_end(day, months, expected):
+    assert add_months(day, months) == expected
+
+
+def test_r6_1_report_within_one_month_is_not_late():
+    assert not is_late_report(date(2025, 1, 31), date(2025, 2, 28))
+    assert not is_late_report(date(2025, 3, 10), date(2025, 4, 10))
+    assert not is_late_report(date(2025, 3, 10), date(2025, 3, 10))
+
+
+def test_r6_1_report_after_one_month_is_late():
+    assert is_late_report(date(2025, 1, 31), date(2025, 3, 1))
+    assert is_late_report(date(2025, 3, 10), date(2025, 4, 11))
+
+
+# --- R4.1 term, N-TERM, N-BAN -----------------------------------------------------------------
+
+def test_r4_1_term_is_five_years():
+    assert term_end(date(2025, 1, 1)) == date(2029, 12, 31)
+    assert term_end(date(2024, 2, 29)) == date(2029, 2, 27)
+    assert term_end(date(2023, 6, 15)) == date(2028, 6, 14)
+
+
+def test_n_term_second_consecutive_term_allowed():
+    check_term_limit([Term(date(2020, 1, 1), date(2024, 12, 31))], date(2025, 1, 1))
+
+
+def test_n_term_third_consecutive_term_refused():
+    history = [Term(date(2015, 1, 1), date(2019, 12, 31)), Term(date(2020, 1, 1), date(2024, 12, 31))]
+    with pytest.raises(RuleViolation) as err:
+        check_term_limit(history, date(2025, 1, 1))
+    assert err.value.code == "N-TERM"
+    with pytest.raises(RuleViolation):  # a gap under a year is still consecutive
+        check_term_limit(history, date(2025, 11, 1))
+
+
+def test_n_term_after_a_break_of_more_than_a_year_allowed():
+    history = [Term(date(2010, 1, 1), date(2014, 12, 31)), Term(date(2015, 1, 1), date(2019, 12, 31))]
+    check_term_limit(history, date(2021, 6, 1))
+    # two terms with a break between them do not chain
+    check_term_limit([Term(date(2008, 1, 1), date(2012, 12, 31)), Term(date(2015, 1, 1), date(2019, 12, 31))],
+                     date(2020, 1, 1))
+
+
+def test_n_ban_refuses_banned_person():
+    rules.check_not_banned(False)
+    with pytest.raises(RuleViolation) as err:
+        rules.check_not_banned(True)
+    assert err.value.code == "N-BAN"
+
+
+@pytest.mark.parametrize("ground, banned", [(1, False), (2, False), (3, False), (4, True), (5, True), (6, True)])
+def test_n_ban_dismissal_ground_sets_permanent_ban(ground, banned):
+    assert bans_permanently(DismissalGround(ground)) is banned
+
+
+def test_r8_1_six_grounds_with_labels():
+    assert [g.value for g in DismissalGround] == [1, 2, 3, 4, 5, 6]
+    assert all(g.label for g in DismissalGround)
+    with pytest.raises(ValueError):
+        DismissalGround(7)
+
+
+def test_invalid_transition_code():
+    with pytest.raises(RuleViolation) as err:
+        rules.check_transition("免除资格", "resigned", {rules.Status.ACTIVE})
+    assert err.value.code == "invalid_transition"
+    assert "已辞去" in err.value.detail
+
+
+# --- R9.1 notices ------------------------------------------------------------------------------
+
+def test_r9_1_four_notices_and_announcement():
+    docs = rules.dismissal_documents(
+        name="张三", employer="威海市某公司", recommending_body="环翠区某街道", procuratorate="威海市人民检察院",
+        bureau="威海市司法局", ground=DismissalGround.SELECTION_FRAUD, decided_on=date(2025, 6, 1),
+        certificate_no="威监证〔2025〕0001", work_card_no="WH-GZ-2025-0001")
+    kinds = [n.recipient_kind for n in docs.notices]
+    assert kinds == ["person", "employer", "recommending_body", "procuratorate"]
+    assert [n.recipient for n in docs.notices] == ["张三", "威海市某公司", "环翠区某街道", "威海市人民检察院"]
+    for notice in docs.notices:
+        assert "张三" in notice.text
+        assert "弄虚作假" in notice.text
+        assert notice.text.startswith(notice.recipient)
+    assert "威监证〔2025〕0001" in docs.notices[0].text and "WH-GZ-2025-0001" in docs.notices[0].text
+    assert "公告" in docs.announcement and "张三" in docs.announcement and "第（4）项" in docs.announcement
+
+
+# --- R22.1–R22.3 ------------------------------------------------------------------------------
+
+def test_r22_1_initial_training_due_two_months_after_decision():
+    assert initial_training_due(date(2025, 1, 15)) == date(2025, 3, 15)
+    assert initial_training_due(date(2024, 12, 31)) == date(2025, 2, 28)
+    assert not initial_training_overdue(date(2025, 1, 15), False, date(2025, 3, 15))
+    assert initial_training_overdue(date(2025, 1, 15), False, date(2025, 3, 16))
+    assert not initial_training_overdue(date(2025, 1, 15), True, date(2026, 1, 1))
+
+
+def test_r22_2_missed_or_failed_initial_needs_makeup():
+    assert not needs_makeup([])
+    assert needs_makeup([Attempt("initial", False, None)])
+    assert needs_makeup([Attempt("initial", True, False)])
+    assert not needs_makeup([Attempt("initial", True, False), Attempt("makeup", True, True)])
+    assert not needs_makeup([Attempt("annual", False, None)])
+    check_attempt_kind("initial", [])
+    check_attempt_kind("makeup", [Attempt("initial", True, False)])
+    with pytest.raises(RuleViolation) as err:
+        check_attempt_kind("initial", [Attempt("initial", True, False)])
+    assert err.value.code == "R22.2"
+
+
+def test_r22_3_only_passed_initial_or_makeup_qualifies():
+    assert rules.passes_initial("initial", True, True)
+    assert rules.passes_initial("makeup", True, True)
+    assert not rules.passes_initial("initial", True, False)
+    assert not rules.passes_initial("initial", False, None)
+    assert not rules.passes_initial("annual", True, True)
+
+
+TODAY = date(2026, 6, 1)
+
+
+def _elig(status="active", passed=True, end=date(2029, 12, 31), excluded=False):
+    return eligibility(status=status, initial_passed=passed, term_end_on=end, excluded=excluded, today=TODAY)
+
+
+def test_r22_3_eligible_when_active_trained_in_term():
+    assert _elig() == (True, [])
+
+
+@pytest.mark.parametrize("kwargs, reason", [
+    ({"passed": False}, "initial_training_pending"),
+    ({"status": "dismissed"}, "dismissed"),
+    ({"status": "resigned"}, "resigned"),
+    ({"status": "term_ended"}, "term_ended"),
+    ({"end": date(2026, 5, 31)}, "term_ended"),
+    ({"excluded": True}, "excluded"),
+    ({"status": "candidate", "passed": False, "end": None}, "not_appointed"),
+])
+def test_r22_3_each_reason_makes_ineligible(kwargs, reason):
+    eligible, reasons = _elig(**kwargs)
+    assert not eligible
+    assert reason in reasons
+
+
+def test_eligibility_reasons_map_onto_event_contract():
+    assert event_reasons(["excluded", "not_appointed", "dismissed"]) == ["suspended", "dismissed"]
+    assert event_reasons(["initial_training_pending"]) == ["initial_training_pending"]
+
+
+def test_r5_1_number_formats():
+    assert rules.format_number("威监证", 2025, 1, style="certificate") == "威监证〔2025〕0001"
+    assert rules.format_number("WH-GZ", 2025, 12, style="work_card") == "WH-GZ-2025-0012"
+
+
+def test_r24_1_training_formats():
+    assert {f.value for f in rules.TrainingFormat} == set(rules.FORMAT_ZH)
+    assert len(rules.TrainingFormat) == 6
