@@ -18,7 +18,6 @@ import math
 import os
 import secrets
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ import httpx
 
 from bench import ratio, summarize_ms
 from services.selection.draw import algorithm as alg
+from shared.devstack.live import live_server
 
 TARGET_HTTP_P99_MS = 50.0
 SIZES = (200, 2_000, 20_000)
@@ -97,27 +97,6 @@ def servers():
         yield url, bootstrap
 
 
-@contextlib.contextmanager
-def live(app):
-    import uvicorn
-
-    from shared.devstack.infra import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("selection server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 async def fill_pool(db, n: int) -> None:
@@ -167,7 +146,7 @@ async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total:
         await db.dispose()
         app = build(settings, consume=False)
         results: dict = {}
-        with live(app) as base:
+        with live_server(app) as base:
             async with httpx.AsyncClient(base_url=base, timeout=60, headers=token) as client:
                 tags = {200: "s200", 2_000: "s2000", 20_000: "all"}
                 k = 0
