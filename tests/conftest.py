@@ -8,7 +8,7 @@ import os
 import secrets
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +80,19 @@ def _detach_log_handlers_at_exit() -> Iterator[None]:
     import logging
 
     logging.getLogger().handlers.clear()
+
+
+@pytest.fixture(autouse=True)
+async def _dump_tasks_if_a_test_hangs() -> AsyncIterator[None]:
+    """If a test runs for minutes, print every asyncio task's stack so a hang can be diagnosed."""
+    import asyncio
+    import sys
+
+    def dump() -> None:
+        print("\n=== test still running after 180 s: asyncio tasks ===", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=8, file=sys.stderr)
+
+    handle = asyncio.get_running_loop().call_later(180, dump)
+    yield
+    handle.cancel()
