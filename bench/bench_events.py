@@ -265,12 +265,12 @@ class Pipeline:
         )
         self.tracker = Tracker()
         self.warmup_seconds = 0.0
+        self._effect_insert = insert(self.effect).on_conflict_do_nothing()
 
     async def handle(self, session, event, envelope: Envelope) -> None:
         """The consumer's effect: one row per event; its commit time goes to the tracker."""
-        await session.execute(
-            insert(self.effect).values(event_id=envelope.id).on_conflict_do_nothing()
-        )
+        # a statement built once and executed with parameters, as a well-written handler does
+        await session.execute(self._effect_insert, {"event_id": envelope.id})
         ids = session.info.get("bench_ids")
         if ids is None:
             ids = session.info["bench_ids"] = []
