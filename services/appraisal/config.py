@@ -1,0 +1,29 @@
+"""Appraisal settings: R33.1/R31.1 thresholds, notice and defence periods (all configuration, not code)."""
+
+from services.appraisal.rules import Thresholds
+from shared.settings import CommonSettings
+
+
+class AppraisalSettings(CommonSettings):
+    """Settings of the appraisal service (env: QUALIFIED_MIN_ACTIVITIES=2, DEFENCE_WINDOW_DAYS=10, ...)."""
+
+    # R33.1: below these → proposed 基本合格 (the Shandong measures decide; a person confirms)
+    qualified_min_activities: int = 1
+    qualified_requires_annual_training: bool = True
+    qualified_max_late_change_reports: int = 0
+    # R31.1: excellent candidates from ledger figures
+    excellent_min_activities: int = 3
+    excellent_min_adopted: int = 1
+    excellent_min_training_hours: float = 8.0
+    excellent_max_reminders: int = 0
+    weight_activity: float = 3.0
+    weight_adopted: float = 5.0
+    weight_training_hour: float = 0.5
+    # R34.1(5): public notice of the excellent list, in working days
+    public_notice_working_days: int = 5
+    # R35.1: statement/defence window, in calendar days after the notice was sent
+    defence_window_days: int = 10
+    bureau_name: str = "威海市司法局"
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(**{k: getattr(self, k) for k in Thresholds.__dataclass_fields__})

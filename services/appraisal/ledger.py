@@ -1,0 +1,238 @@
+"""R28.1 履职工作台账: entries from events and bureau records, figures by SQL aggregation, xlsx export.
+
+Every write is keyed by a natural `source_key` (form id, training session + person, conduct record id),
+so an event delivered twice, or a replayed topic with new envelope ids, changes nothing.
+"""
+
+import io
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import date
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import Select, and_, false, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.appraisal.models import ledger_entry, opinion_adoption, supervisor
+from services.appraisal.rules import Figures
+from shared.events.contracts import (
+    FeedbackSigned,
+    OpinionAdoptionNotified,
+    SupervisorAppointed,
+    SupervisorDismissed,
+    SupervisorUpdated,
+    TrainingRecorded,
+)
+
+CONDUCT_KINDS = {  # bureau-entered record kind -> (ledger kind, label)
+    "law_abiding": ("conduct", "遵纪守法"),
+    "ethics": ("conduct", "社会公德和职业道德"),
+    "reminder": ("conduct", "提醒教育"),
+    "other_activity": ("other", "参加其他活动"),
+    "late_change_report": ("late_change_report", "个人信息变更逾期报告"),
+}
+KIND_ZH = {"activity": "监督办案活动", "training": "培训学习", "conduct": "遵纪守法与道德",
+           "other": "其他活动", "late_change_report": "变更逾期报告"}
+FIGURE_ZH = {"activities": "参加监督办案活动（次）", "adopted": "意见被采纳（次）", "training_hours": "培训学时",
+             "trainings_attended": "参加培训（次）", "attended_annual_training": "参加年度集中培训",
+             "reminders": "提醒教育（次）", "conduct_records": "遵纪守法与道德记录（条）",
+             "other_activities": "其他活动（次）", "late_change_reports": "变更逾期报告（次）"}
+
+
+# --- projection of registry events ---------------------------------------------------------------
+
+
+async def project_appointed(session: AsyncSession, e: SupervisorAppointed) -> None:
+    values = dict(name=e.name, district=e.district, employer=e.employer, recommending_body=e.recommending_body,
+                  term_start=e.term_start, term_end=e.term_end, status="active", updated_at=func.now())
+    stmt = insert(supervisor).values(id=e.supervisor_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[supervisor.c.id], set_=values))
+
+
+async def project_updated(session: AsyncSession, e: SupervisorUpdated) -> None:
+    changed = {k: v for k, v in e.changed.items() if k in ("name", "district", "employer", "recommending_body")
+               and isinstance(v, str)}
+    stmt = insert(supervisor).values(id=e.supervisor_id, **changed)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[supervisor.c.id],
+                                                     set_={**changed, "updated_at": func.now()}))
+
+
+async def project_dismissed(session: AsyncSession, e: SupervisorDismissed) -> None:
+    stmt = insert(supervisor).values(id=e.supervisor_id, status="dismissed")
+    await session.execute(stmt.on_conflict_do_update(index_elements=[supervisor.c.id],
+                                                     set_={"status": "dismissed", "updated_at": func.now()}))
+
+
+# --- ledger entries from events ------------------------------------------------------------------
+
+
+async def record_activity(session: AsyncSession, e: FeedbackSigned) -> bool:
+    """R28.1(1): one activity entry per signed form (a known adoption decision is merged in)."""
+    adopted = e.adopted if e.adopted is not None else (
+        select(opinion_adoption.c.adopted).where(opinion_adoption.c.activity_id == e.activity_id,
+                                                 opinion_adoption.c.supervisor_id == e.supervisor_id)
+        .scalar_subquery())  # one round trip: an earlier adoption notice is merged in by the INSERT itself
+    stmt = insert(ledger_entry).values(
+        supervisor_id=e.supervisor_id, year=e.activity_date.year, kind="activity", subkind=e.activity_type,
+        occurred_on=e.activity_date, ref_id=e.activity_id, adopted=adopted, source_key=f"form:{e.form_id}",
+        details={"form_id": str(e.form_id), "activity_id": str(e.activity_id), "activity_type": e.activity_type,
+                 "district": e.district, "signed_at": e.signed_at.isoformat()},
+    ).on_conflict_do_nothing(index_elements=[ledger_entry.c.source_key]).returning(ledger_entry.c.id)
+    return (await session.scalar(stmt)) is not None
+
+
+async def record_adoption(session: AsyncSession, e: OpinionAdoptionNotified) -> None:
+    """R18.1 → R28.1: whether the opinion was adopted, on the matching activity entry (any arrival order)."""
+    stmt = insert(opinion_adoption).values(activity_id=e.activity_id, supervisor_id=e.supervisor_id,
+                                           adopted=e.adopted, notified_at=e.notified_at)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[opinion_adoption.c.activity_id, opinion_adoption.c.supervisor_id],
+        set_={"adopted": e.adopted, "notified_at": e.notified_at}))
+    await session.execute(update(ledger_entry).where(
+        ledger_entry.c.kind == "activity", ledger_entry.c.ref_id == e.activity_id,
+        ledger_entry.c.supervisor_id == e.supervisor_id).values(adopted=e.adopted))
+
+
+async def record_training(session: AsyncSession, e: TrainingRecorded) -> None:
+    """R28.1(2): one training entry per (session, person); a corrected record replaces the earlier one."""
+    values = dict(supervisor_id=e.supervisor_id, year=e.date.year, kind="training", subkind=e.kind,
+                  occurred_on=e.date, ref_id=e.session_id, hours=e.hours, attended=e.attended,
+                  details={"format": e.format, "exam_passed": e.exam_passed})
+    stmt = insert(ledger_entry).values(**values, source_key=f"training:{e.session_id}:{e.supervisor_id}")
+    await session.execute(stmt.on_conflict_do_update(index_elements=[ledger_entry.c.source_key], set_=values))
+
+
+async def record_conduct(session: AsyncSession, *, actor: str, supervisor_id: uuid.UUID, conduct_kind: str,
+                         text: str, occurred_on: date, ground: int | None) -> int:
+    """R28.1(3)(4), R6.1, R32.1: a record the bureau enters (a reminder may name the ground it addresses)."""
+    kind, _ = CONDUCT_KINDS[conduct_kind]
+    return await session.scalar(insert(ledger_entry).values(
+        supervisor_id=supervisor_id, year=occurred_on.year, kind=kind, subkind=conduct_kind,
+        occurred_on=occurred_on, ground=ground if conduct_kind == "reminder" else None,
+        details={"text": text}, source_key=f"conduct:{uuid.uuid4()}", recorded_by=actor,
+    ).returning(ledger_entry.c.id))
+
+
+# --- figures by SQL aggregation ------------------------------------------------------------------
+
+L = ledger_entry.c
+
+
+def figures_columns() -> list:
+    """The aggregate columns of Figures (one pass over the year's entries, grouped by person)."""
+    is_training = and_(L.kind == "training", L.attended.is_(True))
+    return [
+        func.count().filter(L.kind == "activity").label("activities"),
+        func.count().filter(and_(L.kind == "activity", L.adopted.is_(True))).label("adopted"),
+        func.coalesce(func.sum(L.hours).filter(is_training), 0.0).label("training_hours"),
+        func.count().filter(is_training).label("trainings_attended"),
+        func.coalesce(func.bool_or(and_(is_training, L.subkind == "annual")), false()).label(
+            "attended_annual_training"),
+        func.count().filter(L.subkind == "reminder").label("reminders"),
+        func.count().filter(L.subkind.in_(("law_abiding", "ethics"))).label("conduct_records"),
+        func.count().filter(L.kind == "other").label("other_activities"),
+        func.count().filter(L.kind == "late_change_report").label("late_change_reports"),
+    ]
+
+
+def figures_query(year: int, supervisor_ids: Sequence[uuid.UUID] | None = None) -> Select:
+    """Per-person figures of `year` (only people with entries appear), ordered by supervisor id."""
+    query = select(L.supervisor_id, *figures_columns()).where(L.year == year).group_by(L.supervisor_id)
+    if supervisor_ids is not None:
+        query = query.where(L.supervisor_id.in_(supervisor_ids))
+    return query.order_by(L.supervisor_id)
+
+
+def to_figures(row) -> Figures:
+    m = row._mapping
+    return Figures(**{k: (float(m[k]) if k == "training_hours" else m[k]) for k in Figures.__dataclass_fields__})
+
+
+async def figures_of(session: AsyncSession, supervisor_id: uuid.UUID, year: int) -> Figures:
+    row = (await session.execute(figures_query(year, [supervisor_id]))).first()
+    return to_figures(row) if row else Figures()
+
+
+async def stream_figures(session: AsyncSession, year: int, *, district: str | None = None,
+                         batch: int = 2000) -> AsyncIterator[tuple[uuid.UUID, Figures]]:
+    """Every person's figures of `year`, streamed from a server-side cursor (bounded memory)."""
+    query = figures_query(year)
+    if district is not None:
+        query = query.where(L.supervisor_id.in_(select(supervisor.c.id).where(supervisor.c.district == district)))
+    result = await session.stream(query.execution_options(yield_per=batch))
+    async for row in result:
+        yield row.supervisor_id, to_figures(row)
+
+
+async def reminded_grounds(session: AsyncSession, supervisor_id: uuid.UUID, *, since: date, until: date) -> list[int]:
+    """R32.1: grounds with a reminder on record for the person between `since` and `until`."""
+    rows = await session.scalars(select(L.ground).distinct().where(
+        L.supervisor_id == supervisor_id, L.subkind == "reminder", L.ground.is_not(None),
+        L.occurred_on >= since, L.occurred_on <= until))
+    return sorted(rows)
+
+
+async def entries(session: AsyncSession, supervisor_id: uuid.UUID, year: int) -> Sequence:
+    return (await session.execute(select(ledger_entry).where(L.supervisor_id == supervisor_id, L.year == year)
+                                  .order_by(L.occurred_on, L.id))).all()
+
+
+async def comparable(session: AsyncSession, supervisor_id: uuid.UUID) -> list[tuple]:
+    """Every entry of a person without surrogate ids/timestamps (tests compare live vs replayed ledgers)."""
+    rows = await session.execute(select(L.year, L.kind, L.subkind, L.occurred_on, L.ref_id, L.adopted, L.hours,
+                                        L.attended, L.ground, L.source_key)
+                                 .where(L.supervisor_id == supervisor_id).order_by(L.source_key))
+    return [tuple(r) for r in rows]
+
+
+def clean(row: list) -> list:
+    """Cell values safe for xlsx: control characters (which openpyxl refuses) are dropped from strings."""
+    return [ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row]
+
+
+def export_xlsx(*, person: dict, year: int, figures: Figures, rows: Sequence) -> bytes:
+    """R28.1: the ledger of one person-year as an xlsx workbook (figures sheet + entries sheet)."""
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet("台账汇总")
+    summary.append(clean([f"人民监督员履职工作台账（{year}年度）"]))
+    summary.append(clean(["姓名", person.get("name") or ""]))
+    summary.append(clean(["区市", person.get("district") or ""]))
+    summary.append(clean(["工作单位", person.get("employer") or ""]))
+    for key, label in FIGURE_ZH.items():
+        value = getattr(figures, key)
+        summary.append(clean([label, ("是" if value else "否") if isinstance(value, bool) else value]))
+    sheet = wb.create_sheet("台账明细")
+    sheet.append(clean(["日期", "类别", "细类", "意见是否采纳", "学时", "是否参加", "R32.1 情形", "说明"]))
+    for r in rows:
+        adopted = "" if r.adopted is None else ("采纳" if r.adopted else "未采纳")
+        attended = "" if r.attended is None else ("是" if r.attended else "否")
+        sheet.append(clean([r.occurred_on, KIND_ZH.get(r.kind, r.kind), r.subkind or "", adopted, r.hours,
+                            attended, r.ground, (r.details or {}).get("text", "")]))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+async def export_district_xlsx(session: AsyncSession, year: int, *, district: str | None) -> bytes:
+    """R28.1: every person's figures of a year (one district or all) as xlsx, streamed row by row."""
+    wb = Workbook(write_only=True)
+    sheet = wb.create_sheet("年度台账汇总")
+    sheet.append(clean([f"人民监督员履职工作台账汇总（{year}年度{'，' + district if district else ''}）"]))
+    sheet.append(clean(["人民监督员", "姓名", "区市", *FIGURE_ZH.values()]))
+    query = (select(supervisor.c.name, supervisor.c.district, L.supervisor_id, *figures_columns())
+             .outerjoin(supervisor, supervisor.c.id == L.supervisor_id).where(L.year == year)
+             .group_by(L.supervisor_id, supervisor.c.name, supervisor.c.district).order_by(supervisor.c.district,
+                                                                                           L.supervisor_id))
+    if district is not None:
+        query = query.where(supervisor.c.district == district)
+    result = await session.stream(query.execution_options(yield_per=1000))
+    async for row in result:
+        f = to_figures(row)
+        sheet.append(clean([str(row.supervisor_id), row.name or "", row.district or "",
+                            *[("是" if v else "否") if isinstance(v, bool) else v
+                              for v in (getattr(f, k) for k in FIGURE_ZH)]]))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

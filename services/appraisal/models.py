@@ -1,0 +1,161 @@
+"""Tables of the appraisal schema: supervisor projection, ledger, rounds, steps, participants, notices."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import service_metadata
+from shared.db.platform import define_platform_tables
+
+SCHEMA = "appraisal"
+metadata = service_metadata(SCHEMA)
+platform = define_platform_tables(metadata)
+NOW = func.now()
+GRADE_CHECK = "IN ('excellent', 'qualified', 'basically_qualified', 'unqualified')"
+
+# projection of registry.supervisors events
+supervisor = Table(
+    "supervisor", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("district", Text, nullable=True, index=True),
+    Column("employer", Text, nullable=True),
+    Column("recommending_body", Text, nullable=True),
+    Column("term_start", Date, nullable=True),
+    Column("term_end", Date, nullable=True),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# R28.1 履职工作台账: one row per fact; source_key makes every event and replay idempotent
+ledger_entry = Table(
+    "ledger_entry", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subkind", Text, nullable=True),  # activity type / training kind / conduct kind
+    Column("occurred_on", Date, nullable=False),
+    Column("ref_id", Uuid, nullable=True),  # activity id / training session id
+    Column("adopted", Boolean, nullable=True),
+    Column("hours", Float, nullable=True),
+    Column("attended", Boolean, nullable=True),
+    Column("ground", SmallInteger, nullable=True),  # R32.1 ground a reminder addresses
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("source_key", Text, nullable=False, unique=True),
+    Column("recorded_by", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('activity', 'training', 'conduct', 'other', 'late_change_report')", name="kind_valid"),
+    CheckConstraint("ground IS NULL OR ground BETWEEN 1 AND 5", name="ground_range"),
+    Index("ix_ledger_entry_supervisor_year", "supervisor_id", "year"),
+    Index("ix_ledger_entry_year", "year"),
+    Index("ix_ledger_entry_activity", "ref_id", "supervisor_id"),
+)
+
+# R18.1 adoption facts, kept so the order of FeedbackSigned / OpinionAdoptionNotified does not matter
+opinion_adoption = Table(
+    "opinion_adoption", metadata,
+    Column("activity_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("adopted", Boolean, nullable=False),
+    Column("notified_at", DateTime(timezone=True), nullable=False),
+)
+
+# R29.1 / R34.1: an annual or term round
+appraisal_round = Table(
+    "appraisal_round", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("year", Integer, nullable=True),  # annual
+    Column("term_start", Date, nullable=True),  # term
+    Column("term_end", Date, nullable=True),
+    Column("state", Text, nullable=False, server_default="opened"),
+    Column("consultation_note", Text, nullable=True),  # R34.1(4) city procuratorate consulted
+    Column("notice_text", Text, nullable=True),
+    Column("notice_start", Date, nullable=True),
+    Column("notice_end", Date, nullable=True),
+    Column("finalized_on", Date, nullable=True),
+    Column("entered_by", Date, nullable=True),  # R34.1(6) +5 working days
+    Column("entered_done_at", DateTime(timezone=True), nullable=True),
+    Column("entered_done_by", Text, nullable=True),
+    Column("reported_by", Date, nullable=True),  # R34.1(6) +10 working days
+    Column("reported_done_at", DateTime(timezone=True), nullable=True),
+    Column("reported_done_by", Text, nullable=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('annual', 'term')", name="kind_valid"),
+    CheckConstraint("(kind = 'annual' AND year IS NOT NULL) OR (kind = 'term' AND term_start IS NOT NULL "
+                    "AND term_end IS NOT NULL AND term_start < term_end)", name="period_valid"),
+    Index("uq_appraisal_round_annual_year", "year", unique=True, postgresql_where=text("kind = 'annual'")),
+)
+
+# R34.1: who moved the round to each step, and when
+round_step = Table(
+    "round_step", metadata,
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", Text, primary_key=True),
+    Column("actor", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("note", Text, nullable=True),
+)
+
+# one appraised person in a round: summary, opinions, proposals, defence, final grade
+participant = Table(
+    "participant", metadata,
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("district", Text, nullable=True, index=True),
+    Column("self_summary", Text, nullable=True),
+    Column("self_summary_at", DateTime(timezone=True), nullable=True),
+    Column("procuratorate_opinion", Text, nullable=True),
+    Column("procuratorate_opinion_by", Text, nullable=True),
+    Column("community_opinion", Text, nullable=True),  # employer / residence community (R34.1(2)3)
+    Column("community_opinion_by", Text, nullable=True),
+    Column("district_grade", Text, nullable=True),
+    Column("district_by", Text, nullable=True),
+    Column("district_at", DateTime(timezone=True), nullable=True),
+    Column("bureau_grade", Text, nullable=True),
+    Column("grounds", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # R32.1
+    Column("bureau_by", Text, nullable=True),
+    Column("bureau_at", DateTime(timezone=True), nullable=True),
+    Column("defence_sent_on", Date, nullable=True),  # R35.1
+    Column("defence_reasons", Text, nullable=True),
+    Column("defence_basis", Text, nullable=True),
+    Column("defence_window_end", Date, nullable=True),
+    Column("statement", Text, nullable=True),
+    Column("statement_at", DateTime(timezone=True), nullable=True),
+    Column("statement_final", Boolean, nullable=False, server_default="false"),
+    Column("final_grade", Text, nullable=True),
+    CheckConstraint(f"district_grade IS NULL OR district_grade {GRADE_CHECK}", name="district_grade_valid"),
+    CheckConstraint(f"bureau_grade IS NULL OR bureau_grade {GRADE_CHECK}", name="bureau_grade_valid"),
+    CheckConstraint(f"final_grade IS NULL OR final_grade {GRADE_CHECK}", name="final_grade_valid"),
+)
+
+# R38.1 / R39.1: stored notice texts
+notice = Table(
+    "notice", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("supervisor_id", Uuid, nullable=True),  # null: the round's public commendation
+    Column("kind", Text, nullable=False),  # result | commendation
+    Column("recipient", Text, nullable=False),  # person | employer | recommending_body | procuratorate | public
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)

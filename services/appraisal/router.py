@@ -1,0 +1,324 @@
+"""HTTP of the appraisal service: parse, authorize, call the service, shape the answer."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from services.appraisal import ledger
+from services.appraisal import service as svc
+from services.appraisal.config import AppraisalSettings
+from services.appraisal.models import supervisor
+from services.appraisal.schemas import (
+    CandidatesRead,
+    ConductCreate,
+    DefenceNoticeIn,
+    DefenceNoticeRead,
+    FiguresRead,
+    GradeIn,
+    GradeRead,
+    LedgerEntryRead,
+    LedgerRead,
+    LedgerSummaryRead,
+    NoticeRead,
+    OpinionIn,
+    OverdueRead,
+    ParticipantRead,
+    ProposalRead,
+    RoundCreate,
+    RoundRead,
+    StatementIn,
+    StepIn,
+    StepRead,
+    SummaryIn,
+)
+from shared import audit
+from shared.app import CalendarDep, OutboxDep, SessionDep
+from shared.auth import Principal, Role, ensure_district, ensure_self_or, forbidden, require
+from shared.pagination import Page, PageDep
+
+router = APIRouter()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Admin = Annotated[Principal, Depends(require(Role.BUREAU_ADMIN))]
+LedgerReader = Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR, Role.DISTRICT_BUREAU,
+                                                    Role.SUPERVISOR))]
+RoundReader = Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR, Role.DISTRICT_BUREAU))]
+Year = Annotated[int, Path(ge=2024, le=2999, description="年度")]
+CITY = (Role.BUREAU_ADMIN, Role.AUDITOR)
+
+
+def settings_of(request: Request) -> AppraisalSettings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[AppraisalSettings, Depends(settings_of)]
+
+
+async def _audit_read(request: Request, session, principal: Principal, action: str, subject: str) -> None:
+    await audit.append(session, request.app.state.platform.audit, actor=principal.subject, action=action,
+                           subject=subject, details={})
+
+
+async def authorize_ledger(session, principal: Principal, supervisor_id: uuid.UUID):
+    """R2.1/R28.1: bureau and auditor all; district bureau its own district; a supervisor their own ledger."""
+    person = (await session.execute(select(supervisor).where(supervisor.c.id == supervisor_id))).first()
+    if principal.has(*CITY):
+        return person
+    if principal.has(Role.DISTRICT_BUREAU):
+        ensure_district(principal, person.district if person else None)
+        return person
+    ensure_self_or(principal, supervisor_id, *CITY)
+    return person
+
+
+# --- ledger (R28.1) ------------------------------------------------------------------------------
+
+
+@router.get("/ledger/{year}.xlsx", tags=["ledger"], summary="导出年度台账汇总（xlsx；区市司法局仅本辖区）",
+            response_class=Response, responses={200: {"content": {XLSX: {}}}})
+async def export_district_ledger(year: Year, request: Request, session: SessionDep, principal: RoundReader,
+                                 district: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    if not principal.has(*CITY):
+        ensure_district(principal, district or principal.district)
+        district = principal.district
+    await _audit_read(request, session, principal, "ledger.district_exported", f"ledger:{district or 'all'}:{year}")
+    content = await ledger.export_district_xlsx(session, year, district=district)
+    return Response(content, media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="ledger-{year}.xlsx"'})
+
+
+@router.get("/ledger/{supervisor_id}/{year}.xlsx", tags=["ledger"], summary="导出履职工作台账（xlsx，R28.1）",
+            response_class=Response, responses={200: {"content": {XLSX: {}}}})
+async def export_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, session: SessionDep,
+                        principal: LedgerReader) -> Response:
+    person = await authorize_ledger(session, principal, supervisor_id)
+    figures = await ledger.figures_of(session, supervisor_id, year)
+    rows = await ledger.entries(session, supervisor_id, year)
+    await _audit_read(request, session, principal, "ledger.exported", f"ledger:{supervisor_id}:{year}")
+    content = ledger.export_xlsx(person=dict(person._mapping) if person else {}, year=year, figures=figures,
+                                 rows=rows)
+    return Response(content, media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="ledger-{supervisor_id}-{year}.xlsx"'})
+
+
+@router.get("/ledger/{supervisor_id}/{year}", tags=["ledger"], summary="履职工作台账（R28.1）")
+async def get_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, session: SessionDep,
+                     principal: LedgerReader) -> LedgerRead:
+    person = await authorize_ledger(session, principal, supervisor_id)
+    figures = await ledger.figures_of(session, supervisor_id, year)
+    rows = await ledger.entries(session, supervisor_id, year)
+    await _audit_read(request, session, principal, "ledger.read", f"ledger:{supervisor_id}:{year}")
+    return LedgerRead(supervisor_id=supervisor_id, year=year, name=person.name if person else None,
+                      district=person.district if person else None, figures=FiguresRead(**figures.__dict__),
+                      entries=[LedgerEntryRead(**r._mapping) for r in rows])
+
+
+@router.get("/ledger", tags=["ledger"], summary="年度台账汇总（区市司法局仅见本辖区）")
+async def list_ledger(session: SessionDep, page: PageDep, principal: RoundReader,
+                      year: Annotated[int, Query(ge=2024, le=2999)],
+                      district: Annotated[str | None, Query(max_length=100)] = None) -> Page[LedgerSummaryRead]:
+    if not principal.has(*CITY):
+        ensure_district(principal, district or principal.district)
+        district = principal.district
+    items, skipped = [], 0
+    async for supervisor_id, figures in ledger.stream_figures(session, year, district=district, batch=500):
+        if skipped < page.offset:
+            skipped += 1
+            continue
+        if len(items) < page.limit:
+            items.append(LedgerSummaryRead(supervisor_id=supervisor_id, figures=FiguresRead(**figures.__dict__)))
+        skipped += 1
+    return Page(items=items, total=skipped, limit=page.limit, offset=page.offset)
+
+
+@router.post("/ledger/{supervisor_id}/conduct", status_code=201, tags=["ledger"],
+             summary="录入遵纪守法、道德、提醒教育、其他活动或变更逾期记录（R28.1、R32.1）")
+async def add_conduct(supervisor_id: uuid.UUID, body: ConductCreate, session: SessionDep,
+                      principal: Admin) -> LedgerEntryRead:
+    entry_id = await ledger.record_conduct(session, actor=principal.subject, supervisor_id=supervisor_id,
+                                           conduct_kind=body.kind, text=body.text, occurred_on=body.occurred_on,
+                                           ground=body.ground)
+    await svc._audit(session, actor=principal.subject, action="ledger.conduct_recorded",
+                     subject=f"ledger:{supervisor_id}", kind=body.kind, ground=body.ground, entry_id=entry_id)
+    rows = await ledger.entries(session, supervisor_id, body.occurred_on.year)
+    return LedgerEntryRead(**next(r for r in rows if r.id == entry_id)._mapping)
+
+
+# --- rounds (R29.1, R34.1) -----------------------------------------------------------------------
+
+
+async def round_read(session, round_id: uuid.UUID) -> RoundRead:
+    row = await svc.get_round(session, round_id)
+    people = await svc.participants(session, round_id)
+    return RoundRead(**row._mapping, appraised=len(people),
+                     steps=[StepRead(**s._mapping) for s in await svc.steps(session, round_id)])
+
+
+@router.post("/rounds", status_code=201, tags=["rounds"], summary="启动年度或任期考核（R29.1）")
+async def open_round(body: RoundCreate, session: SessionDep, principal: Admin) -> RoundRead:
+    round_id = await svc.open_round(session, actor=principal.subject, kind=body.kind, year=body.year,
+                                    term_start=body.term_start, term_end=body.term_end,
+                                    supervisor_ids=body.supervisor_ids)
+    return await round_read(session, round_id)
+
+
+@router.get("/rounds", tags=["rounds"], summary="考核轮次")
+async def list_rounds(session: SessionDep, page: PageDep, principal: RoundReader) -> Page[RoundRead]:
+    rows, total = await svc.list_rounds(session, limit=page.limit, offset=page.offset)
+    return Page(items=[RoundRead(**r._mapping) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/rounds/{round_id}", tags=["rounds"], summary="考核轮次（含每一步的操作人和时间）")
+async def get_round(round_id: uuid.UUID, session: SessionDep, principal: RoundReader) -> RoundRead:
+    return await round_read(session, round_id)
+
+
+@router.post("/rounds/{round_id}/steps/{state}", tags=["rounds"], summary="推进考核程序到下一步（R34.1）")
+async def advance(round_id: uuid.UUID, state: Literal["self_summaries", "reviewed", "district_proposed",
+                                                      "bureau_proposed", "public_notice", "finalized"],
+                  session: SessionDep, outbox: OutboxDep, calendar: CalendarDep, settings: SettingsDep,
+                  principal: Admin, body: StepIn | None = None) -> RoundRead:
+    body = body or StepIn()
+    await svc.advance(session, settings, calendar, outbox, actor=principal.subject, round_id=round_id, to=state,
+                      note=body.note, notice_start=body.notice_start, notice_days=body.notice_days)
+    return await round_read(session, round_id)
+
+
+@router.post("/rounds/{round_id}/participants/sync", tags=["rounds"],
+             summary="补充启动后新任命（或新同步）的在任人民监督员（仅启动阶段）")
+async def sync_participants(round_id: uuid.UUID, session: SessionDep, principal: Admin) -> RoundRead:
+    await svc.add_serving(session, actor=principal.subject, round_id=round_id)
+    return await round_read(session, round_id)
+
+
+def district_scope(principal: Principal) -> str | None:
+    return None if principal.has(*CITY) else principal.district
+
+
+@router.get("/rounds/{round_id}/participants", tags=["rounds"], summary="参加考核人员（区市仅见本辖区）")
+async def list_participants(round_id: uuid.UUID, session: SessionDep, principal: RoundReader
+                            ) -> list[ParticipantRead]:
+    await svc.get_round(session, round_id)
+    return [ParticipantRead(**p._mapping) for p in
+            await svc.participants(session, round_id, district=district_scope(principal))]
+
+
+@router.get("/rounds/{round_id}/proposals", tags=["rounds"],
+            summary="台账数据、建议等次（R33.1）、优秀候选（R31.1）、不合格情形记录（R32.1）")
+async def get_proposals(round_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                        principal: RoundReader) -> list[ProposalRead]:
+    return [ProposalRead(**p) for p in
+            await svc.proposals(session, settings, round_id, district=district_scope(principal))]
+
+
+@router.get("/rounds/{round_id}/candidates", tags=["rounds"], summary="优秀等次候选人排序（R31.1，R30.1 名额）")
+async def get_candidates(round_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                         principal: Annotated[Principal, Depends(require(*CITY))]) -> CandidatesRead:
+    return CandidatesRead(**await svc.candidates(session, settings, round_id))
+
+
+async def _person(session, round_id: uuid.UUID, supervisor_id: uuid.UUID):
+    await svc.get_round(session, round_id)
+    return await svc.get_participant(session, round_id, supervisor_id)
+
+
+@router.put("/rounds/{round_id}/participants/{supervisor_id}/self-summary", tags=["rounds"],
+            summary="个人总结（R34.1(1)）")
+async def put_self_summary(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: SummaryIn, session: SessionDep,
+                           principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.SUPERVISOR))]
+                           ) -> ParticipantRead:
+    ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
+    await svc.set_self_summary(session, actor=principal.subject, round_id=round_id, supervisor_id=supervisor_id,
+                               text=body.text)
+    return await _participant_read(session, round_id, supervisor_id)
+
+
+async def _participant_read(session, round_id: uuid.UUID, supervisor_id: uuid.UUID) -> ParticipantRead:
+    rows = await svc.participants(session, round_id)
+    return ParticipantRead(**next(p for p in rows if p.supervisor_id == supervisor_id)._mapping)
+
+
+@router.put("/rounds/{round_id}/participants/{supervisor_id}/opinion", tags=["rounds"],
+            summary="检察院意见、所在单位或社区意见（R34.1(2)）")
+async def put_opinion(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: OpinionIn, session: SessionDep,
+                      principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.PROCURATORATE))]
+                      ) -> ParticipantRead:
+    person = await _person(session, round_id, supervisor_id)
+    if not principal.has(Role.BUREAU_ADMIN):
+        if body.source != "procuratorate":
+            raise forbidden("检察院只能提交检察院意见。")
+        ensure_district(principal, person.district)
+    await svc.set_opinion(session, actor=principal.subject, round_id=round_id, supervisor_id=supervisor_id,
+                          source=body.source, text=body.text)
+    return await _participant_read(session, round_id, supervisor_id)
+
+
+@router.put("/rounds/{round_id}/participants/{supervisor_id}/district-grade", tags=["rounds"],
+            summary="区市司法局等次建议（R34.1(3)，仅本辖区）")
+async def put_district_grade(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: GradeIn, session: SessionDep,
+                             principal: Annotated[Principal, Depends(require(Role.DISTRICT_BUREAU))]
+                             ) -> GradeRead:
+    person = await _person(session, round_id, supervisor_id)
+    ensure_district(principal, person.district)
+    await svc.set_district_grade(session, actor=principal.subject, district=principal.district, round_id=round_id,
+                                 supervisor_id=supervisor_id, grade=body.grade)
+    return GradeRead(supervisor_id=supervisor_id, grade=body.grade)
+
+
+@router.put("/rounds/{round_id}/participants/{supervisor_id}/grade", tags=["rounds"],
+            summary="市司法局拟定等次（R34.1(4)；不合格须有 R32.1 情形；任期 R36.1）")
+async def put_grade(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: GradeIn, session: SessionDep,
+                    principal: Admin) -> GradeRead:
+    grade = await svc.set_bureau_grade(session, actor=principal.subject, round_id=round_id,
+                                       supervisor_id=supervisor_id, grade=body.grade, grounds=body.grounds)
+    return GradeRead(supervisor_id=supervisor_id, grade=grade)
+
+
+@router.post("/rounds/{round_id}/participants/{supervisor_id}/defence-notice", tags=["rounds"],
+             summary="告知不合格理由、依据及陈述申辩权利（R35.1）")
+async def post_defence_notice(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: DefenceNoticeIn,
+                              session: SessionDep, settings: SettingsDep, principal: Admin) -> DefenceNoticeRead:
+    end = await svc.send_defence_notice(session, settings, actor=principal.subject, round_id=round_id,
+                                        supervisor_id=supervisor_id, reasons=body.reasons, basis=body.basis,
+                                        sent_on=body.sent_on, window_days=body.window_days)
+    return DefenceNoticeRead(supervisor_id=supervisor_id, sent_on=body.sent_on, window_end=end)
+
+
+@router.post("/rounds/{round_id}/participants/{supervisor_id}/statement", tags=["rounds"],
+             summary="记录陈述和申辩（R35.1）")
+async def post_statement(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: StatementIn, session: SessionDep,
+                         principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.SUPERVISOR))]
+                         ) -> ParticipantRead:
+    ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
+    await svc.record_statement(session, actor=principal.subject, round_id=round_id, supervisor_id=supervisor_id,
+                               text=body.text, final=body.final)
+    return await _participant_read(session, round_id, supervisor_id)
+
+
+@router.get("/rounds/{round_id}/notices", tags=["results"], summary="考核结果通知与通报表扬（R38.1、R39.1）")
+async def list_notices(round_id: uuid.UUID, session: SessionDep,
+                       principal: Annotated[Principal, Depends(require(*CITY, Role.SUPERVISOR))],
+                       supervisor_id: uuid.UUID | None = None) -> list[NoticeRead]:
+    await svc.get_round(session, round_id)
+    if not principal.has(*CITY):
+        if supervisor_id is not None and not principal.is_self(supervisor_id):
+            raise forbidden("人民监督员只能查看本人的考核通知。")
+        supervisor_id = uuid.UUID(principal.supervisor_id)
+    return [NoticeRead(**n._mapping) for n in await svc.notices(session, round_id, supervisor_id=supervisor_id)]
+
+
+@router.post("/rounds/{round_id}/deadlines/{which}/done", tags=["results"],
+             summary="登记已录入系统（5 个工作日）或已上报省司法厅（10 个工作日）（R34.1(6)）")
+async def mark_deadline(round_id: uuid.UUID, which: Literal["entered", "reported"], session: SessionDep,
+                        principal: Admin) -> RoundRead:
+    await svc.mark_deadline(session, actor=principal.subject, round_id=round_id, which=which)
+    return await round_read(session, round_id)
+
+
+@router.get("/deadlines/overdue", tags=["results"], summary="逾期未录入或未上报的考核（R34.1(6)）")
+async def overdue(session: SessionDep, principal: Annotated[Principal, Depends(require(*CITY))]
+                  ) -> list[OverdueRead]:
+    return [OverdueRead(**o) for o in await svc.overdue_deadlines(session, svc.today())]

@@ -1,0 +1,162 @@
+"""The ledger (R28.1): built from events, replay-idempotent, scoped by district (R2.1), exportable."""
+
+import io
+import uuid
+from datetime import UTC, date, datetime
+
+from openpyxl import load_workbook
+
+from services.appraisal import ledger
+from shared.events.contracts import OpinionAdoptionNotified, SupervisorDismissed, SupervisorUpdated
+from shared.events.kafka import make_producer
+from tests.integration.appraisal.helpers import (
+    ADMIN,
+    AUDITOR,
+    appointed,
+    deliver,
+    district_token,
+    envelope_of,
+    self_token,
+    signed,
+    trained,
+    unique_year,
+)
+from tests.support.eventing import wait_until
+
+
+def history(sid: uuid.UUID, year: int) -> list:
+    """A year of facts for one person, including an adoption notice that arrives before its form."""
+    early_activity = uuid.uuid4()
+    first = signed(sid, date(year, 3, 1), adopted=True)
+    return [
+        first,
+        signed(sid, date(year, 4, 1)),
+        OpinionAdoptionNotified(activity_id=early_activity, supervisor_id=sid, adopted=True, reason="采纳",
+                                notified_at=datetime.now(UTC)),
+        signed(sid, date(year, 5, 1), activity_id=early_activity),
+        OpinionAdoptionNotified(activity_id=first.activity_id, supervisor_id=sid, adopted=False, reason="未采纳",
+                                notified_at=datetime.now(UTC)),
+        trained(sid, date(year, 6, 1), hours=6),
+        trained(sid, date(year, 7, 1), hours=3, kind="makeup", attended=False),
+        signed(sid, date(year + 1, 1, 5)),  # next year's ledger
+    ]
+
+
+async def test_r28_1_ledger_built_from_events(app, client) -> None:
+    year = unique_year()
+    person = appointed(district="文登区", name="李华")
+    await deliver(app, person)
+    sid = person.supervisor_id
+    await deliver(app, *history(sid, year))
+    reminder = await client.post(f"/ledger/{sid}/conduct", headers=ADMIN, json={
+        "kind": "reminder", "text": "无正当理由缺席培训，已提醒", "occurred_on": f"{year}-08-01", "ground": 1})
+    assert reminder.status_code == 201, reminder.text
+    await client.post(f"/ledger/{sid}/conduct", headers=ADMIN, json={
+        "kind": "late_change_report", "text": "工作单位变更逾期报告", "occurred_on": f"{year}-09-01"})
+    r = await client.get(f"/ledger/{sid}/{year}", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["name"], body["district"]) == ("李华", "文登区")
+    assert body["figures"] == {"activities": 3, "adopted": 1, "training_hours": 6.0, "trainings_attended": 1,
+                               "attended_annual_training": True, "reminders": 1, "conduct_records": 0,
+                               "other_activities": 0, "late_change_reports": 1}
+    assert len(body["entries"]) == 7
+    assert (await client.get(f"/ledger/{sid}/{year + 1}", headers=AUDITOR)).json()["figures"]["activities"] == 1
+    # roster facts follow the registry
+    await deliver(app, SupervisorUpdated(supervisor_id=sid, changed={"district": "荣成市"}),
+                  SupervisorDismissed(supervisor_id=sid, ground=1, decided_at=datetime.now(UTC), permanent_ban=False))
+    assert (await client.get(f"/ledger/{sid}/{year}", headers=ADMIN)).json()["district"] == "荣成市"
+
+
+async def test_r28_1_ledger_from_replayed_events_equals_ledger_built_live(app, client) -> None:
+    year = unique_year()
+    person = appointed()
+    sid = person.supervisor_id
+    events = [person, *history(sid, year)]
+    envelopes = await deliver(app, *events)
+
+    async def snapshot():
+        async with app.state.db.transaction() as session:
+            return (await ledger.comparable(session, sid), await ledger.figures_of(session, sid, year))
+
+    live = await snapshot()
+    assert live[1].activities == 3 and live[1].adopted == 1
+    await deliver(app, *events, envelopes=envelopes)  # redelivered: the inbox drops them
+    assert await snapshot() == live
+    await deliver(app, *events)  # the topic replayed with new envelope ids: natural keys drop them
+    assert await snapshot() == live
+    await deliver(app, *reversed(events))  # and in another order
+    assert await snapshot() == live
+
+
+async def test_r2_1_district_bureau_cannot_read_another_districts_ledger(app, client) -> None:
+    year = unique_year()
+    person = appointed(district="乳山市")
+    sid = person.supervisor_id
+    await deliver(app, person, signed(sid, date(year, 2, 2)))
+    other = await client.get(f"/ledger/{sid}/{year}", headers=district_token("环翠区"))
+    assert other.status_code == 403 and other.json()["code"] == "R2.1"
+    assert (await client.get(f"/ledger/{sid}/{year}.xlsx", headers=district_token("环翠区"))).status_code == 403
+    own = await client.get(f"/ledger/{sid}/{year}", headers=district_token("乳山市"))
+    assert own.status_code == 200 and own.json()["figures"]["activities"] == 1
+    assert (await client.get(f"/ledger/{sid}/{year}", headers=self_token(sid))).status_code == 200
+    assert (await client.get(f"/ledger/{sid}/{year}", headers=self_token(uuid.uuid4()))).status_code == 403
+    listed = await client.get("/ledger", params={"year": year}, headers=district_token("环翠区"))
+    assert listed.status_code == 200 and str(sid) not in listed.text
+    listed = await client.get("/ledger", params={"year": year, "district": "乳山市"}, headers=district_token("乳山市"))
+    assert listed.status_code == 200 and str(sid) in listed.text
+    denied = await client.get("/ledger", params={"year": year, "district": "乳山市"},
+                              headers=district_token("环翠区"))
+    assert denied.status_code == 403 and denied.json()["code"] == "R2.1"
+
+
+async def test_r28_1_ledger_exports_xlsx(app, client) -> None:
+    year = unique_year()
+    person = appointed(name="赵敏")
+    sid = person.supervisor_id
+    await deliver(app, person, signed(sid, date(year, 2, 2), adopted=True), trained(sid, date(year, 3, 3)))
+    r = await client.get(f"/ledger/{sid}/{year}.xlsx", headers=self_token(sid))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    workbook = load_workbook(io.BytesIO(r.content), read_only=True)
+    assert workbook.sheetnames == ["台账汇总", "台账明细"]
+    summary = [row for row in workbook["台账汇总"].iter_rows(values_only=True)]
+    assert ("姓名", "赵敏") in summary and ("参加监督办案活动（次）", 1) in summary
+    details = list(workbook["台账明细"].iter_rows(values_only=True))
+    assert len(details) == 3 and details[1][3] == "采纳"
+
+
+async def test_r2_1_district_export_holds_only_own_district(app, client) -> None:
+    year = unique_year()
+    mine, theirs = appointed(district="高区", name="周一"), appointed(district="经区", name="吴二")
+    await deliver(app, mine, theirs, signed(mine.supervisor_id, date(year, 2, 2)),
+                  signed(theirs.supervisor_id, date(year, 2, 3)), signed(theirs.supervisor_id, date(year, 2, 4)))
+    r = await client.get(f"/ledger/{year}.xlsx", headers=district_token("高区"))
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content), read_only=True).active.iter_rows(values_only=True))
+    assert [row[1:4] for row in rows[2:]] == [("周一", "高区", 1)]
+    denied = await client.get(f"/ledger/{year}.xlsx", params={"district": "经区"}, headers=district_token("高区"))
+    assert denied.status_code == 403 and denied.json()["code"] == "R2.1"
+    everyone = await client.get(f"/ledger/{year}.xlsx", headers=ADMIN)
+    rows = list(load_workbook(io.BytesIO(everyone.content), read_only=True).active.iter_rows(values_only=True))
+    assert sorted(row[1:4] for row in rows[2:]) == [("吴二", "经区", 2), ("周一", "高区", 1)]
+
+
+async def test_r28_1_events_from_the_broker_reach_the_ledger(app, client, appraisal_settings) -> None:
+    """The running consumer (not a hand-fed batch) applies FeedbackSigned from `casework.feedback`."""
+    year = unique_year()
+    person = appointed()
+    sid = person.supervisor_id
+    producer = make_producer(appraisal_settings, client_id="appraisal-test")
+    await producer.start()
+    try:
+        for event in (person, signed(sid, date(year, 4, 4)), trained(sid, date(year, 5, 5))):
+            envelope = envelope_of(event)
+            await producer.send_and_wait(event.TOPIC, envelope.to_bytes(), key=envelope.subject.encode())
+    finally:
+        await producer.stop()
+
+    async def arrived() -> bool:
+        r = await client.get(f"/ledger/{sid}/{year}", headers=ADMIN)
+        return r.json()["figures"]["activities"] == 1 and r.json()["figures"]["trainings_attended"] == 1
+
+    await wait_until(arrived, timeout=60, interval=0.2)
