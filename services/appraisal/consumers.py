@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.appraisal import ledger
 from shared.events.contracts import (
+    ChangeReportRecorded,
     FeedbackSigned,
     OpinionAdoptionNotified,
     SupervisorAppointed,
@@ -31,6 +32,11 @@ async def on_supervisor_dismissed(session: AsyncSession, event: SupervisorDismis
     await ledger.project_dismissed(session, event)
 
 
+async def on_change_report_recorded(session: AsyncSession, event: ChangeReportRecorded, envelope: Envelope) -> None:
+    """R6.1 → R28.1: late change reports are counted in the ledger."""
+    await ledger.record_late_change_report(session, event)
+
+
 async def on_feedback_signed(session: AsyncSession, event: FeedbackSigned, envelope: Envelope) -> None:
     """R28.1(1): a signed feedback form is one supervision activity in the ledger."""
     await ledger.record_activity(session, event)
@@ -50,6 +56,7 @@ HANDLERS = {
     SupervisorAppointed: on_supervisor_appointed,
     SupervisorUpdated: on_supervisor_updated,
     SupervisorDismissed: on_supervisor_dismissed,
+    ChangeReportRecorded: on_change_report_recorded,
     FeedbackSigned: on_feedback_signed,
     OpinionAdoptionNotified: on_opinion_adoption,
     TrainingRecorded: on_training_recorded,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.appraisal.models import ledger_entry, opinion_adoption, supervisor
 from services.appraisal.rules import Figures
 from shared.events.contracts import (
+    ChangeReportRecorded,
     FeedbackSigned,
     OpinionAdoptionNotified,
     SupervisorAppointed,
@@ -102,6 +103,18 @@ async def record_training(session: AsyncSession, e: TrainingRecorded) -> None:
                   details={"format": e.format, "exam_passed": e.exam_passed})
     stmt = insert(ledger_entry).values(**values, source_key=f"training:{e.session_id}:{e.supervisor_id}")
     await session.execute(stmt.on_conflict_do_update(index_elements=[ledger_entry.c.source_key], set_=values))
+
+
+async def record_late_change_report(session: AsyncSession, e: ChangeReportRecorded) -> None:
+    """R6.1 → R28.1: a late personal-information change report counts in the ledger (on time: nothing)."""
+    if not e.late:
+        return
+    await session.execute(insert(ledger_entry).values(
+        supervisor_id=e.supervisor_id, year=e.reported_on.year, kind="late_change_report",
+        subkind="late_change_report", occurred_on=e.reported_on, ref_id=e.report_id,
+        details={"changed_on": e.changed_on.isoformat(), "reported_on": e.reported_on.isoformat()},
+        source_key=f"change_report:{e.report_id}",
+    ).on_conflict_do_nothing(index_elements=[ledger_entry.c.source_key]))
 
 
 async def record_conduct(session: AsyncSession, *, actor: str, supervisor_id: uuid.UUID, conduct_kind: str,

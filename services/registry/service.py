@@ -43,6 +43,7 @@ from shared import audit
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
+    ChangeReportRecorded,
     EligibilityChanged,
     SupervisorAppointed,
     SupervisorDismissed,
@@ -447,6 +448,10 @@ async def file_change_report(session: AsyncSession, *, outbox: Outbox, settings:
         changed_on=data.changed_on, reported_on=reported_on,
         late=rules.is_late_report(data.changed_on, reported_on), status="pending", filed_by=actor,
     ))
+    # R6.1: the ledger (appraisal) counts late reports; the report's facts travel, not its content
+    await outbox.add(session, ChangeReportRecorded(
+        supervisor_id=supervisor_id, report_id=report_id, changed_on=data.changed_on, reported_on=reported_on,
+        late=rules.is_late_report(data.changed_on, reported_on)))
     if apply_now:
         await _apply_report(session, outbox=outbox, report_id=report_id, row=row, changes=changes, actor=actor)
     return await get_change_report(session, report_id)

@@ -78,6 +78,19 @@ class SupervisorDismissed(Event):
     permanent_ban: bool
 
 
+class ChangeReportRecorded(Event):
+    TYPE = "ChangeReportRecorded"
+    TOPIC = topics.REGISTRY_SUPERVISORS
+    KEY = "supervisor_id"
+    SUMMARY = "A supervisor's personal-information change report was filed; late if > 1 month (R6.1)."
+
+    supervisor_id: uuid.UUID
+    report_id: uuid.UUID
+    changed_on: date
+    reported_on: date
+    late: bool
+
+
 EligibilityReason = Literal[
     "initial_training_pending", "dismissed", "resigned", "term_ended", "suspended"
 ]
@@ -307,7 +320,7 @@ class SubsidyApproved(Event):
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
-    SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, EligibilityChanged,
+    SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
     TrainingRecorded, SupervisionRequested, RecusalRequested, SupervisionRequestRefused,
     SupervisorDrawn, SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned,
     OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved,

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {  # EVENTS.md: topic of each event type
     "SupervisorAppointed": "registry.supervisors", "SupervisorUpdated": "registry.supervisors",
     "SupervisorDismissed": "registry.supervisors", "EligibilityChanged": "registry.supervisors",
+    "ChangeReportRecorded": "registry.supervisors",  # added after EVENTS.md v1 (a new type, not a breaking change)
     "TrainingRecorded": "registry.training", "SupervisionRequested": "casework.supervision-requests",
     "RecusalRequested": "casework.supervision-requests",
     "SupervisionRequestRefused": "selection.assignments", "SupervisorDrawn": "selection.assignments",

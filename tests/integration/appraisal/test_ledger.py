@@ -160,3 +160,20 @@ async def test_r28_1_events_from_the_broker_reach_the_ledger(app, client, apprai
         return r.json()["figures"]["activities"] == 1 and r.json()["figures"]["trainings_attended"] == 1
 
     await wait_until(arrived, timeout=60, interval=0.2)
+
+
+async def test_r6_1_late_change_reports_from_registry_are_counted_once_in_the_ledger(app, client) -> None:
+    from shared.events.contracts import ChangeReportRecorded
+
+    year = unique_year()
+    person = appointed(district="荣成市", name="周敏")
+    await deliver(app, person)
+    sid = person.supervisor_id
+    late = ChangeReportRecorded(supervisor_id=sid, report_id=uuid.uuid4(), changed_on=date(year, 1, 10),
+                                reported_on=date(year, 3, 1), late=True)
+    on_time = ChangeReportRecorded(supervisor_id=sid, report_id=uuid.uuid4(), changed_on=date(year, 5, 1),
+                                   reported_on=date(year, 5, 20), late=False)
+    await deliver(app, late, on_time)
+    await deliver(app, late)  # the same fact again under a new envelope id: counted once
+    body = (await client.get(f"/ledger/{sid}/{year}", headers=ADMIN)).json()
+    assert body["figures"]["late_change_reports"] == 1

@@ -20,6 +20,9 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
     course = await session(client)
     assert (await record(client, course, sid)).status_code == 200
     await client.patch(f"/supervisors/{sid}", headers=ADMIN, json={"employer": "事件新单位"})
+    report = await client.post(f"/supervisors/{sid}/change-reports", headers=ADMIN, json={
+        "description": "住址变更", "changed_on": "2026-01-05", "reported_on": "2026-03-01"})
+    assert report.status_code == 201, report.text
     await client.post(f"/supervisors/{sid}/dismissals", headers=ADMIN, json={"ground": 3, "evidence_note": "x"})
 
     consumer = AIOKafkaConsumer(REGISTRY_SUPERVISORS, REGISTRY_TRAINING,
@@ -38,7 +41,8 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
                         assert rec.key.decode() == sid
                         seen.append(envelope)
             kinds = {e["type"] for e in seen}
-            if {"SupervisorAppointed", "TrainingRecorded", "SupervisorUpdated", "SupervisorDismissed"} <= kinds \
+            if {"SupervisorAppointed", "TrainingRecorded", "SupervisorUpdated", "SupervisorDismissed",
+                "ChangeReportRecorded"} <= kinds \
                     and sum(e["type"] == "EligibilityChanged" for e in seen) >= 3:
                 break
             await asyncio.sleep(0.1)
@@ -55,6 +59,9 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
     assert training["session_id"] == course and training["kind"] == "initial" and training["exam_passed"] is True
     assert training["date"] == date.today().isoformat()
     assert by_type["SupervisorUpdated"][0]["changed"] == {"employer": "事件新单位"}
+    assert by_type["ChangeReportRecorded"] == [{  # R6.1: late (> 1 month), so the ledger will count it
+        "supervisor_id": sid, "report_id": report.json()["id"], "changed_on": "2026-01-05",
+        "reported_on": "2026-03-01", "late": True}]
     dismissed = by_type["SupervisorDismissed"][0]
     assert dismissed["ground"] == 3 and dismissed["permanent_ban"] is False
     eligibility = [(d["eligible"], d["reasons"]) for d in by_type["EligibilityChanged"]]
