@@ -52,7 +52,8 @@ async def _broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
     for server in bootstrap.split(","):
         parsed = urlparse(f"//{server.strip()}")
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port), timeout)
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(parsed.hostname, parsed.port)
         except (OSError, TimeoutError):
             continue
         writer.close()

@@ -241,7 +241,10 @@ class OutboxRelay:
                 continue
             await self._purge_if_due()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # races with the wake-up, and the relay then never stops (a hang at shutdown)
+                async with asyncio.timeout(self.settings.outbox_poll_seconds):
+                    await self._wake.wait()
 
     async def purge_published(self) -> int:
         """Delete rows published longer ago than the retention period; returns how many."""

@@ -350,3 +350,19 @@ async def test_published_rows_are_purged_after_the_retention_period_and_unpublis
     assert await relay.purge_published() == 1
     async with db.transaction() as session:
         assert list((await session.scalars(select(outbox.c.id).order_by(outbox.c.id))).all()) == ids[1:]
+
+
+async def test_a_cancelled_relay_always_stops_even_when_cancelled_as_it_wakes(db, settings, fresh_schema, unique_name):
+    """Regression: asyncio.wait_for on 3.11 could swallow the cancellation and hang the shutdown."""
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    fast = settings.model_copy(update={"outbox_poll_seconds": 0.001})
+    for attempt in range(30):
+        relay = OutboxRelay(db, schema.outbox_table, fast, name=f"{unique_name}-{attempt}")
+        task = start(relay.run())
+        await asyncio.sleep(0.005 * (attempt % 7))
+        relay._wake.set()  # a wake-up racing with the cancellation
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done, f"relay did not stop on attempt {attempt}"
+        await relay.close()
