@@ -1,0 +1,25 @@
+"""The casework service app: activities, requests, materials, opinions, feedback forms, reports."""
+
+from fastapi import FastAPI
+
+from services.casework.config import CaseworkSettings
+from services.casework.consumers import build_handlers
+from services.casework.models import metadata, platform
+from services.casework.router import router
+from shared.app import ServiceSpec, create_service_app
+
+DESCRIPTION = """检察院办案活动与人民监督员监督（《威海市人民监督员管理办法》第十五条至第二十条）。
+
+- 办案活动（N-ACT、N-MUST），申请选派人民监督员（R10.1、R10.2），确认名单与联系方式（R12.1、R15.1）。
+- 回避（R13.2）；案件材料仅向确认参加的人民监督员提供，每次查阅记入审计（R15.1、R3.1）。
+- 监督意见如实记录（R16.1）；《威海市人民监督员履职情况反馈表》现场签字，签字后内容固定（R17.1）。
+- 采纳情况告知（R18.1）；观摩人员（R19.1）；履职情况通报与月度转送及逾期名单（R20.1、R20.2）。
+外部系统的 POST 可携带 `Idempotency-Key`，重试返回首次结果。
+"""
+
+spec = ServiceSpec(name="casework", title="检察办案活动监督服务", metadata=metadata, platform=platform,
+                   routers=[router], build_handlers=build_handlers, description=DESCRIPTION)
+
+
+def create_app(settings: CaseworkSettings | None = None) -> FastAPI:
+    return create_service_app(spec, settings or CaseworkSettings())

@@ -1,0 +1,227 @@
+"""Tables of the casework schema: activities, requests + roster (projection of selection events),
+recusals, materials, opinions, feedback forms + signatures, adoptions, observers, reports, idempotency keys."""
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import service_metadata
+from shared.db.platform import define_platform_tables
+
+SCHEMA = "casework"
+metadata = service_metadata(SCHEMA)
+platform = define_platform_tables(metadata)
+NOW = func.now()
+
+# N-ACT, N-MUST: one case activity of a procuratorate office
+activity = Table(
+    "activity", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("case_ref", Text, nullable=False),
+    Column("activity_type", Text, nullable=False),
+    Column("other_description", Text, nullable=True),
+    Column("mandatory_invitation", Boolean, nullable=False, server_default="false"),
+    Column("office", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("place", Text, nullable=False),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("held_at", DateTime(timezone=True), nullable=True),
+    Column("held_by", Text, nullable=True),
+    CheckConstraint("status IN ('open', 'held')", name="status_valid"),
+    CheckConstraint("ends_at > starts_at", name="window_valid"),
+    Index("ix_activity_district_starts", "district", "starts_at"),
+)
+
+# R10.1/R10.2: the request sent to the bureau, with its live state from selection's events
+supervision_request = Table(
+    "supervision_request", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, index=True),
+    Column("seats", Integer, nullable=False),
+    Column("seats_local", Integer, nullable=True),
+    Column("specialty", Text, nullable=True),
+    Column("conflict_parties", JSONB, nullable=False, server_default="[]"),
+    Column("lead_time_consent", JSONB, nullable=True),
+    Column("procuratorate_nonce", Text, nullable=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="requested"),
+    Column("refusal_code", Text, nullable=True),
+    Column("refusal_detail", Text, nullable=True),
+    Column("earliest_allowed_date", Date, nullable=True),
+    Column("receipt_hash", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status IN ('requested', 'drawn', 'staffed', 'refused')", name="status_valid"),
+    CheckConstraint("seats >= 1", name="seats_positive"),
+)
+
+# R12.1/R15.1: who selection confirmed (names + encrypted phones), and who left (R14.2)
+roster = Table(
+    "roster", metadata,
+    Column("request_id", Uuid, ForeignKey("supervision_request.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("phone_encrypted", Text, nullable=False),
+    Column("phone_masked", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("group", Text, nullable=False),
+    Column("draw_order", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="confirmed"),
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Column("replaced_by", Uuid, nullable=True),
+    CheckConstraint("status IN ('confirmed', 'released')", name="status_valid"),
+    Index("ix_roster_supervisor", "supervisor_id"),
+)
+
+# R13.2: recusal grounds found by the procuratorate or applied for by a party
+recusal = Table(
+    "recusal", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("request_id", Uuid, ForeignKey("supervision_request.id"), nullable=False, index=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("ground", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("decided_by", Text, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("source IN ('procuratorate', 'party')", name="source_valid"),
+    CheckConstraint("status IN ('pending', 'granted', 'rejected')", name="status_valid"),
+)
+
+# R15.1/R3.1: case materials of an activity
+material = Table(
+    "material", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# R16.1: each supervisor's opinion verbatim; frozen (trigger) once the form is signed
+opinion = Table(
+    "opinion", metadata,
+    Column("activity_id", Uuid, ForeignKey("activity.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("frozen", Boolean, nullable=False, server_default="false"),
+)
+
+# R17.1: the feedback form; content + hash frozen at the first signature (trigger)
+feedback_form = Table(
+    "feedback_form", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, unique=True),
+    Column("request_id", Uuid, nullable=False),
+    Column("content", JSONB, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("frozen_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+)
+
+# R17.1: one signature per participant: who, when, how, hash of exactly what was signed
+signature = Table(
+    "signature", metadata,
+    Column("form_id", Uuid, ForeignKey("feedback_form.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("signed_by", Text, nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("method", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("signature_hash", Text, nullable=False),
+    Column("image", LargeBinary, nullable=True),
+    Column("image_sha256", Text, nullable=True),
+)
+
+# R18.1: adoption decision per opinion (never an edit of the signed form)
+adoption = Table(
+    "adoption", metadata,
+    Column("activity_id", Uuid, ForeignKey("activity.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("adopted", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", Text, nullable=False),
+    Column("notified_at", DateTime(timezone=True), nullable=False),
+)
+
+# R19.1: bureau staff and shadowing supervisors (not paid)
+observer = Table(
+    "observer", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("organization", Text, nullable=True),
+    Column("supervisor_id", Uuid, nullable=True),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('bureau_staff', 'shadowing_supervisor')", name="kind_valid"),
+)
+
+# R20.1: participation report per activity
+participation_report = Table(
+    "participation_report", metadata,
+    Column("activity_id", Uuid, ForeignKey("activity.id"), primary_key=True),
+    Column("due_on", Date, nullable=False),
+    Column("reported_by", Text, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("note", Text, nullable=False, server_default=""),
+)
+
+# R20.2: monthly transmittal of last month's forms, per office
+transmittal = Table(
+    "transmittal", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("office", Text, nullable=False),
+    Column("month", Date, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("form_ids", JSONB, nullable=False),
+    Column("sent_by", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("office", "month", name="uq_transmittal_office_month"),
+)
+
+# Idempotency-Key of external clients' POSTs (claimed in the effect's transaction)
+idempotency_key = Table(
+    "idempotency_key", metadata,
+    Column("subject", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("method", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSONB, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+

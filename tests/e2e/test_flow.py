@@ -1,0 +1,271 @@
+"""The whole flow across agencies (Art. 10–20, R42.1): registry, selection, casework and finance apps,
+in-process, connected only through the real broker (their consumers and outbox relays run in their lifespans).
+
+procuratorate creates an activity 6 working days ahead → selection draws → a supervisor declines, the next
+in order confirms → the procuratorate sees the confirmed roster (names + phones from the registry) → a
+party's recusal application replaces one → the activity is held → opinions recorded → all sign →
+FeedbackSigned reaches finance (one subsidy line each) → adoption notice. Also: a request 2 working days
+ahead is refused with the earliest allowed date; a request sent twice creates one draw.
+"""
+
+import contextlib
+import uuid
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from services.casework.app import create_app as casework_app
+from services.casework.config import CaseworkSettings
+from services.casework.models import platform as casework_platform
+from services.finance.app import create_app as finance_app
+from services.finance.config import FinanceSettings
+from services.finance.models import subsidy_line
+from services.registry.app import create_app as registry_app
+from services.registry.config import RegistrySettings
+from services.selection.app import build as selection_app
+from services.selection.config import SelectionSettings
+from services.selection.models import supervisor as pool_supervisor
+from shared.db.migrations import service_migrations, upgrade
+from tests.support import registry_helpers as reg
+from tests.support.apps import bearer, running, service_settings
+from tests.support.casework_helpers import activity_body, proc, supervisor
+from tests.support.eventing import wait_until
+
+ADMIN = bearer("bureau_admin", subject="bureau-e2e")
+SERVICE = bearer("service", subject="selection")
+FINANCE = bearer("finance", subject="finance-e2e")
+HOME = "环翠区"
+OTHERS = ["文登区", "荣成市", "乳山市"]
+TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def migrated(database_url: str) -> None:
+    for name in ("registry", "selection", "casework", "finance"):
+        upgrade(service_migrations(name), database_url)
+
+
+@pytest.fixture(scope="module")
+async def stack(migrated, settings_env):
+    """The four apps, each in its own consumer group for this run (a shared group stalls the dev broker)."""
+    run = uuid.uuid4().hex[:8]
+
+    def settings(cls, name: str, **extra):
+        return service_settings(settings_env, cls, consumer_group=f"{name}-e2e-{run}",
+                                **extra)
+
+    registry = registry_app(settings(RegistrySettings, "registry"))
+    selection = selection_app(settings(SelectionSettings, "selection"))
+    casework = casework_app(settings(CaseworkSettings, "casework"))
+    finance = finance_app(settings(FinanceSettings, "finance"))
+    async with contextlib.AsyncExitStack() as stack:
+        apps = {}
+        for name, app in (("registry", registry), ("selection", selection), ("casework", casework),
+                          ("finance", finance)):
+            apps[name] = await stack.enter_async_context(running(app))
+        registry_client = apps["registry"][1]
+
+        async def contact_lookup(supervisor_id: uuid.UUID) -> dict | None:
+            """selection asks the registry app for the phone (R12.1), with the service token."""
+            response = await registry_client.get(f"/supervisors/{supervisor_id}/contact", headers=SERVICE)
+            response.raise_for_status()
+            return response.json()
+
+        selection.state.contact_lookup = contact_lookup
+        yield {name: pair[1] for name, pair in apps.items()} | {"apps": {n: p[0] for n, p in apps.items()}}
+
+
+async def _appoint_pool(registry: httpx.AsyncClient, specialty: str) -> dict[str, dict]:
+    """~15 eligible supervisors (appointed, initial exam passed) with this run's specialty."""
+    response = await registry.post("/specialties", headers=ADMIN, json={"name": specialty})
+    assert response.status_code == 201, response.text
+    session_id = await reg.session(registry)
+    people = {}
+    for i in range(15):
+        district = HOME if i < 8 else OTHERS[i % len(OTHERS)]
+        sup = await reg.appointed(registry, district=district, specialties=[specialty])
+        response = await reg.record(registry, session_id, sup["id"])
+        assert response.status_code == 200, response.text
+        people[sup["id"]] = sup
+    return people
+
+
+async def _selection_view(selection: httpx.AsyncClient, request_id: str) -> dict:
+    response = await selection.get(f"/requests/{request_id}", headers=ADMIN)
+    return response.json() if response.status_code == 200 else {}
+
+
+def _pending(view: dict) -> list[str]:
+    return [c["supervisor_id"] for c in sorted(view.get("candidates", []), key=lambda c: (c["group"], c["position"]))
+            if c["status"] == "pending"]
+
+
+async def _confirm_all_pending(selection: httpx.AsyncClient, request_id: str) -> None:
+    for sid in _pending(await _selection_view(selection, request_id)):
+        response = await selection.post(f"/assignments/{request_id}/confirm", headers=supervisor(sid))
+        assert response.status_code == 200, response.text
+
+
+async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(stack):
+    registry, selection, casework, finance = (stack[n] for n in ("registry", "selection", "casework", "finance"))
+    apps = stack["apps"]
+    specialty = "e2e" + uuid.uuid4().hex[:6]
+    people = await _appoint_pool(registry, specialty)
+
+    async def pool_ready() -> bool:
+        async with apps["selection"].state.db.transaction() as session:
+            n = await session.scalar(select(func.count()).select_from(pool_supervisor).where(
+                pool_supervisor.c.specialties.contains([specialty]), pool_supervisor.c.eligible))
+        return n == len(people)
+
+    await wait_until(pool_ready, timeout=TIMEOUT)
+    # finance prices the subsidy (N-RATE)
+    response = await finance.post("/rates", headers=FINANCE, json={
+        "activity_type": "public_hearing", "amount_fen": 40_000, "effective_from": "2024-12-01"})
+    assert response.status_code == 201, response.text
+
+    # 1. the procuratorate creates an activity 6 working days ahead and asks for 3 supervisors — twice (retry)
+    body = activity_body(6, mandatory_invitation=True, summary="对拟不起诉案件举行公开听证，听取各方意见。")
+    activity = (await casework.post("/activities", headers=proc(), json=body)).json()
+    aid = activity["id"]
+    retry = {**proc(), "Idempotency-Key": f"case-system-{uuid.uuid4()}"}
+    ask = {"seats": 3, "seats_local": 2, "specialty": specialty}
+    first = await casework.post(f"/activities/{aid}/supervision-requests", headers=retry, json=ask)
+    second = await casework.post(f"/activities/{aid}/supervision-requests", headers=retry, json=ask)
+    assert first.status_code == second.status_code == 201, first.text
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    rid = first.json()["request_id"]
+    assert second.json()["request_id"] == rid
+
+    # 2. selection draws (from the event)
+    async def drawn() -> bool:
+        return len(_pending(await _selection_view(selection, rid))) == 3
+
+    await wait_until(drawn, timeout=TIMEOUT)
+    view = await _selection_view(selection, rid)
+    assert len(view["draws"]) == 1  # the request sent twice made one draw
+
+    # 3. one supervisor declines, the next in order enters; everyone pending confirms
+    decliner = _pending(view)[0]
+    response = await selection.post(f"/assignments/{rid}/decline", headers=supervisor(decliner),
+                                    json={"reason": "出差在外"})
+    assert response.status_code == 200, response.text
+    before = {c["supervisor_id"]: c for c in view["candidates"]}
+    group = before[decliner]["group"]
+    last = max(c["position"] for c in view["candidates"] if c["group"] == group and c["status"] == "pending")
+    after = await _selection_view(selection, rid)
+    entered = [c for c in after["candidates"] if c["status"] == "pending" and c["supervisor_id"] not in
+               {s for s, c0 in before.items() if c0["status"] == "pending"}]
+    assert [(c["group"], c["position"]) for c in entered] == [(group, last + 1)]  # the next in draw order
+    await _confirm_all_pending(selection, rid)
+
+    # 4. casework shows the confirmed roster with names and phones that came from the registry
+    async def staffed() -> bool:
+        r = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+        return r["status"] == "staffed" and len(r["roster"]) == 3
+
+    await wait_until(staffed, timeout=TIMEOUT)
+    roster = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["roster"]
+    assert decliner not in {m["supervisor_id"] for m in roster}
+    for member in roster:
+        contact = (await registry.get(f"/supervisors/{member['supervisor_id']}/contact", headers=SERVICE)).json()
+        assert member["name"] == contact["name"] and member["phone"] == contact["phone"]
+
+    # 5. a party's recusal application: bureau grants it, the next in order confirms and replaces
+    recused = roster[0]["supervisor_id"]
+    response = await casework.post(f"/supervision-requests/{rid}/recusals", headers=proc(),
+                                   json={"supervisor_id": recused, "source": "party", "ground": "与当事人系同学关系"})
+    assert response.status_code == 201, response.text
+
+    async def recusal_arrived() -> list:
+        return (await selection.get(f"/requests/{rid}/recusals", headers=ADMIN)).json()
+
+    await wait_until(lambda: _truthy(recusal_arrived), timeout=TIMEOUT)
+    [pending_recusal] = await recusal_arrived()
+    response = await selection.post(f"/recusals/{pending_recusal['recusal_id']}/decision", headers=ADMIN,
+                                    json={"granted": True, "reason": "当事人申请符合回避条件"})
+    assert response.status_code == 200, response.text
+    await _confirm_all_pending(selection, rid)
+
+    async def replaced() -> bool:
+        r = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+        return (r["status"] == "staffed" and len(r["roster"]) == 3
+                and recused not in {m["supervisor_id"] for m in r["roster"]}
+                and r["recusals"][0]["status"] == "granted")
+
+    await wait_until(replaced, timeout=TIMEOUT)
+    final = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+    released = {m["supervisor_id"]: m for m in final["released"]}
+    assert released[recused]["release_reason"] == "recused" and released[recused]["replaced_by"]
+    participants = [m["supervisor_id"] for m in final["roster"]]
+
+    # 6. materials before, the activity is held, opinions recorded, everyone signs on site
+    mat = await casework.post(f"/activities/{aid}/materials", headers=proc(),
+                              json={"title": "案件基本情况", "text": "犯罪嫌疑人某某，涉嫌危险驾驶。"})
+    assert mat.status_code == 201
+    assert (await casework.get(f"/activities/{aid}/materials/{mat.json()['id']}",
+                               headers=supervisor(participants[0]))).status_code == 200
+    assert (await casework.get(f"/activities/{aid}/materials/{mat.json()['id']}",
+                               headers=supervisor(recused))).status_code == 403
+    assert (await casework.post(f"/activities/{aid}/hold", headers=proc())).status_code == 200
+    for i, sid in enumerate(participants):
+        response = await casework.put(f"/activities/{aid}/opinions/{sid}", headers=proc(),
+                                      json={"text": f"第{i + 1}位监督员意见：同意不起诉，建议加强释法说理。"})
+        assert response.status_code == 200, response.text
+    for sid in participants:
+        response = await casework.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
+                                       json={"method": "on_site_token"})
+        assert response.status_code == 200, response.text
+    assert response.json()["status"] == "signed"
+
+    # 7. FeedbackSigned reaches finance: one subsidy line per signed supervisor
+    async def subsidy_lines() -> bool:
+        async with apps["finance"].state.db.transaction() as session:
+            n = await session.scalar(select(func.count()).select_from(subsidy_line).where(
+                subsidy_line.c.activity_id == uuid.UUID(aid)))
+        return n == 3
+
+    await wait_until(subsidy_lines, timeout=TIMEOUT)
+    async with apps["finance"].state.db.transaction() as session:
+        lines = (await session.execute(select(subsidy_line).where(
+            subsidy_line.c.activity_id == uuid.UUID(aid)))).all()
+    assert {str(line.supervisor_id) for line in lines} == set(participants)
+    assert all(line.amount_fen == 40_000 and line.activity_date == date.fromisoformat(body["starts_at"][:10])
+               for line in lines)
+
+    # 8. adoption notice (R18.1), published
+    response = await casework.put(f"/activities/{aid}/adoptions/{participants[0]}", headers=proc(),
+                                  json={"adopted": True, "reason": "已采纳，作出不起诉决定"})
+    assert response.status_code == 200, response.text
+    outbox = casework_platform.outbox
+
+    async def adoption_published() -> bool:
+        async with apps["casework"].state.db.transaction() as session:
+            return bool(await session.scalar(select(func.count()).select_from(outbox).where(
+                outbox.c.event_type == "OpinionAdoptionNotified", outbox.c.key == aid,
+                outbox.c.published_at.is_not(None))))
+
+    await wait_until(adoption_published, timeout=TIMEOUT)
+    pdf = await casework.get(f"/activities/{aid}/feedback-form.pdf", headers=proc())
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+async def test_flow_r10_1_two_working_days_ahead_refused_with_earliest_date(stack):
+    casework = stack["casework"]
+    aid = (await casework.post("/activities", headers=proc(), json=activity_body(2))).json()["id"]
+    rid = (await casework.post(f"/activities/{aid}/supervision-requests", headers=proc(),
+                               json={"seats": 2})).json()["request_id"]
+
+    async def refused() -> bool:
+        return (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["status"] == "refused"
+
+    await wait_until(refused, timeout=TIMEOUT)
+    refusal = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["refusal"]
+    assert refusal["code"] == "R10.1" and refusal["earliest_allowed_date"]
+    assert refusal["earliest_allowed_date"] > activity_body(2)["starts_at"][:10]
+
+
+async def _truthy(fn) -> bool:
+    return bool(await fn())

@@ -1,0 +1,181 @@
+"""Activities (N-ACT, N-MUST), supervision requests (R10.1, R10.2, R12.1, R14.2), recusal (R13.2), idempotency."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from services.casework.models import platform, roster, supervision_request
+from shared.events.contracts import RecusalDecided, SupervisionRequestRefused, SupervisorReleased
+from tests.support.apps import bearer
+from tests.support.casework_helpers import activity_body, drawn, proc, publish, staffed_activity
+from tests.support.eventing import wait_until
+
+ADMIN = bearer("bureau_admin", subject="bureau-1")
+
+
+async def _outbox_events(app, subject: str, event_type: str) -> list[dict]:
+    outbox = platform.outbox
+    async with app.state.db.transaction() as session:
+        rows = (await session.execute(select(outbox.c.envelope).where(
+            outbox.c.key == subject, outbox.c.event_type == event_type))).scalars().all()
+    return list(rows)
+
+
+async def test_n_act_other_needs_description(cw):
+    _, client = cw
+    response = await client.post("/activities", headers=proc(), json=activity_body(activity_type="other"))
+    assert response.status_code == 422 and response.json()["code"] == "N-ACT"
+    response = await client.post("/activities", headers=proc(), json=activity_body(activity_type="party"))
+    assert response.status_code == 422 and response.json()["code"] == "N-ACT"
+    response = await client.post("/activities", headers=proc(),
+                                 json=activity_body(activity_type="other", other_description="案件回访"))
+    assert response.status_code == 201, response.text
+    assert response.json()["activity_type_label"] == "其他"
+
+
+async def test_n_must_mandatory_activity_cannot_close_without_supervisors(cw, producer):
+    _, client = cw
+    response = await client.post("/activities", headers=proc(), json=activity_body(mandatory_invitation=True))
+    activity_id = response.json()["id"]
+    response = await client.post(f"/activities/{activity_id}/hold", headers=proc())
+    assert response.status_code == 409 and response.json()["code"] == "N-MUST"
+    staffed = await staffed_activity(client, producer, n=1, mandatory_invitation=True)
+    response = await client.post(f"/activities/{staffed['activity_id']}/hold", headers=proc())
+    assert response.status_code == 200 and response.json()["status"] == "held"
+
+
+async def test_r2_1_other_district_procuratorate_is_refused(cw):
+    _, client = cw
+    response = await client.post("/activities", headers=proc(district="文登区", office="文登区人民检察院"),
+                                 json=activity_body())
+    assert response.status_code == 403 and response.json()["code"] == "R2.1"
+
+
+async def test_r10_1_request_publishes_supervision_requested_with_r10_2_consent(cw):
+    app, client = cw
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(4))).json()["id"]
+    consent = {"by": "市司法局张科长", "at": datetime.now(UTC).isoformat(), "reason": "羁押必要性审查时限紧"}
+    response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(),
+                                 json={"seats": 3, "seats_local": 2, "lead_time_consent": consent,
+                                       "conflict_parties": ["李某"]})
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert view["status"] == "requested"
+    [envelope] = await _outbox_events(app, view["request_id"], "SupervisionRequested")
+    data = envelope["data"]
+    assert data["activity_id"] == activity_id and data["seats"] == 3 and data["seats_local"] == 2
+    assert data["lead_time_consent"]["by"] == "市司法局张科长"
+    assert data["activity_type"] == "public_hearing" and data["procuratorate_nonce"]
+    # one live request per activity
+    again = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json={"seats": 1})
+    assert again.status_code == 409
+
+
+async def test_r10_1_refusal_from_selection_is_visible_with_earliest_date(cw, producer):
+    _, client = cw
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(2))).json()["id"]
+    request_id = (await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(),
+                                    json={"seats": 2})).json()["request_id"]
+    earliest = datetime(2027, 1, 8).date()
+    await publish(producer, SupervisionRequestRefused(request_id=uuid.UUID(request_id), code="R10.1",
+                                                      earliest_allowed_date=earliest, detail="提前不足五个工作日"))
+
+    async def refused() -> bool:
+        view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+        return view["status"] == "refused"
+
+    await wait_until(refused, timeout=30)
+    view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+    assert view["refusal"] == {"code": "R10.1", "detail": "提前不足五个工作日", "earliest_allowed_date": "2027-01-08"}
+    # a refused request does not block a new one
+    response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json={"seats": 2})
+    assert response.status_code == 201
+
+
+async def test_r12_1_r15_1_roster_phones_for_procuratorate_only_encrypted_and_audited(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    request_id = staffed["request_id"]
+    view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+    assert sorted(m["phone"] for m in view["roster"]) == ["13912345671", "13912345672"]
+    assert {m["name"] for m in view["roster"]} == {"监督员1", "监督员2"}
+    masked = (await client.get(f"/supervision-requests/{request_id}", headers=ADMIN)).json()
+    assert all("*" in m["phone"] for m in masked["roster"])
+    async with app.state.db.transaction() as session:
+        stored = (await session.execute(select(roster.c.phone_encrypted).where(
+            roster.c.request_id == uuid.UUID(request_id)))).scalars().all()
+        audits = await session.scalar(select(func.count()).select_from(platform.audit).where(
+            platform.audit.c.subject == f"request:{request_id}", platform.audit.c.action == "roster.contacts_read"))
+    assert all("1391234567" not in s for s in stored)
+    assert audits >= 1
+    other = await client.get(f"/supervision-requests/{request_id}",
+                             headers=proc(district="文登区", office="文登区人民检察院"))
+    assert other.status_code == 403
+
+
+async def test_r14_2_released_supervisor_leaves_roster_and_replacement_enters(cw, producer):
+    _, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    request_id, (first, _) = staffed["request_id"], staffed["supervisors"]
+    newcomer = uuid.uuid4()
+    await publish(producer, SupervisorReleased(request_id=uuid.UUID(request_id), supervisor_id=uuid.UUID(first),
+                                               reason="declined", replaced_by=newcomer))
+    await publish(producer, drawn(request_id, newcomer, 3, name="接替者", phone="13700000003"))
+
+    async def replaced() -> bool:
+        view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+        return str(newcomer) in {m["supervisor_id"] for m in view["roster"]}
+
+    await wait_until(replaced, timeout=30)
+    view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+    assert first not in {m["supervisor_id"] for m in view["roster"]}
+    assert view["released"][0]["release_reason"] == "declined"
+    assert view["released"][0]["replaced_by"] == str(newcomer)
+
+
+async def test_r13_2_party_recusal_published_and_outcome_comes_back(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    request_id, target = staffed["request_id"], staffed["supervisors"][0]
+    response = await client.post(f"/supervision-requests/{request_id}/recusals", headers=proc(),
+                                 json={"supervisor_id": target, "source": "party", "ground": "系当事人近亲属"})
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending"
+    [envelope] = await _outbox_events(app, request_id, "RecusalRequested")
+    assert envelope["data"]["source"] == "party" and envelope["data"]["supervisor_id"] == target
+    not_drawn = await client.post(f"/supervision-requests/{request_id}/recusals", headers=proc(),
+                                  json={"supervisor_id": str(uuid.uuid4()), "source": "procuratorate",
+                                        "ground": "利害关系"})
+    assert not_drawn.status_code == 409 and not_drawn.json()["code"] == "R13.2"
+    await publish(producer, RecusalDecided(request_id=uuid.UUID(request_id), supervisor_id=uuid.UUID(target),
+                                           granted=True, decided_by="bureau-1", reason="符合回避条件"))
+
+    async def decided() -> bool:
+        view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
+        return view["recusals"][0]["status"] == "granted"
+
+    await wait_until(decided, timeout=30)
+
+
+async def test_idempotency_key_retry_returns_first_answer(cw):
+    app, client = cw
+    headers = {**proc(), "Idempotency-Key": uuid.uuid4().hex}
+    body = activity_body()
+    first = await client.post("/activities", headers=headers, json=body)
+    second = await client.post("/activities", headers=headers, json=body)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json() and second.headers["Idempotent-Replayed"] == "true"
+    reused = await client.post("/activities", headers=headers, json={**body, "place": "别处"})
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+    # a supervision request sent twice is one request (one event, one draw)
+    activity_id = first.json()["id"]
+    key = {**proc(), "Idempotency-Key": uuid.uuid4().hex}
+    a = await client.post(f"/activities/{activity_id}/supervision-requests", headers=key, json={"seats": 2})
+    b = await client.post(f"/activities/{activity_id}/supervision-requests", headers=key, json={"seats": 2})
+    assert a.status_code == b.status_code == 201 and a.json()["request_id"] == b.json()["request_id"]
+    async with app.state.db.transaction() as session:
+        count = await session.scalar(select(func.count()).select_from(supervision_request).where(
+            supervision_request.c.activity_id == uuid.UUID(activity_id)))
+    assert count == 1
+    assert len(await _outbox_events(app, a.json()["request_id"], "SupervisionRequested")) == 1
