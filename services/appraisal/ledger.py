@@ -70,14 +70,15 @@ async def project_dismissed(session: AsyncSession, e: SupervisorDismissed) -> No
 
 
 async def record_activity(session: AsyncSession, e: FeedbackSigned) -> bool:
-    """R28.1(1): one activity entry per signed form (a known adoption decision is merged in)."""
+    """R28.1(1): one activity entry per supervisor on a signed form (the form is per activity, one event per signer)."""
     adopted = e.adopted if e.adopted is not None else (
         select(opinion_adoption.c.adopted).where(opinion_adoption.c.activity_id == e.activity_id,
                                                  opinion_adoption.c.supervisor_id == e.supervisor_id)
         .scalar_subquery())  # one round trip: an earlier adoption notice is merged in by the INSERT itself
     stmt = insert(ledger_entry).values(
         supervisor_id=e.supervisor_id, year=e.activity_date.year, kind="activity", subkind=e.activity_type,
-        occurred_on=e.activity_date, ref_id=e.activity_id, adopted=adopted, source_key=f"form:{e.form_id}",
+        occurred_on=e.activity_date, ref_id=e.activity_id, adopted=adopted,
+        source_key=f"form:{e.form_id}:{e.supervisor_id}",
         details={"form_id": str(e.form_id), "activity_id": str(e.activity_id), "activity_type": e.activity_type,
                  "district": e.district, "signed_at": e.signed_at.isoformat()},
     ).on_conflict_do_nothing(index_elements=[ledger_entry.c.source_key]).returning(ledger_entry.c.id)

@@ -1,4 +1,4 @@
-"""The whole flow across agencies (Art. 10–20, R42.1): registry, selection, casework and finance apps,
+"""The whole flow across agencies (Art. 10–20, R28.1, R42.1): registry, selection, casework, finance, appraisal,
 in-process, connected only through the real broker (their consumers and outbox relays run in their lifespans).
 
 procuratorate creates an activity 6 working days ahead → selection draws → a supervisor declines, the next
@@ -16,6 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from services.appraisal.app import create_app as appraisal_app
+from services.appraisal.config import AppraisalSettings
+from services.appraisal.models import ledger_entry
 from services.casework.app import create_app as casework_app
 from services.casework.config import CaseworkSettings
 from services.casework.models import platform as casework_platform
@@ -43,7 +46,7 @@ TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def migrated(database_url: str) -> None:
-    for name in ("registry", "selection", "casework", "finance"):
+    for name in ("registry", "selection", "casework", "finance", "appraisal"):
         upgrade(service_migrations(name), database_url)
 
 
@@ -60,10 +63,11 @@ async def stack(migrated, settings_env):
     selection = selection_app(settings(SelectionSettings, "selection"))
     casework = casework_app(settings(CaseworkSettings, "casework"))
     finance = finance_app(settings(FinanceSettings, "finance"))
+    appraisal = appraisal_app(settings(AppraisalSettings, "appraisal"))
     async with contextlib.AsyncExitStack() as stack:
         apps = {}
         for name, app in (("registry", registry), ("selection", selection), ("casework", casework),
-                          ("finance", finance)):
+                          ("finance", finance), ("appraisal", appraisal)):
             apps[name] = await stack.enter_async_context(running(app))
         registry_client = apps["registry"][1]
 
@@ -234,6 +238,15 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     assert {str(line.supervisor_id) for line in lines} == set(participants)
     assert all(line.amount_fen == 40_000 and line.activity_date == date.fromisoformat(body["starts_at"][:10])
                for line in lines)
+
+    # ... and reaches appraisal: one ledger activity per signed supervisor (R28.1)
+    async def ledger_activities() -> bool:
+        async with apps["appraisal"].state.db.transaction() as session:
+            rows = (await session.execute(select(ledger_entry.c.supervisor_id).where(
+                ledger_entry.c.kind == "activity", ledger_entry.c.ref_id == uuid.UUID(aid)))).scalars().all()
+        return sorted(str(s) for s in rows) == sorted(participants)
+
+    await wait_until(ledger_activities, timeout=TIMEOUT)
 
     # 8. adoption notice (R18.1), published
     response = await casework.put(f"/activities/{aid}/adoptions/{participants[0]}", headers=proc(),

@@ -177,3 +177,19 @@ async def test_r6_1_late_change_reports_from_registry_are_counted_once_in_the_le
     await deliver(app, late)  # the same fact again under a new envelope id: counted once
     body = (await client.get(f"/ledger/{sid}/{year}", headers=ADMIN)).json()
     assert body["figures"]["late_change_reports"] == 1
+
+
+async def test_r28_1_one_form_signed_by_three_counts_once_for_each_signer(app, client) -> None:
+    """casework publishes one FeedbackSigned per signer, all with the activity's single form id."""
+    year = unique_year()
+    people = [appointed(district="乳山市", name=f"签名{i}") for i in range(3)]
+    await deliver(app, *people)
+    activity = uuid.uuid4()
+    events = [signed(p.supervisor_id, date(year, 4, 2), activity_id=activity) for p in people]
+    form_id = events[0].form_id
+    events = [e.model_copy(update={"form_id": form_id}) for e in events]
+    await deliver(app, *events)
+    await deliver(app, *events)  # replayed with new envelope ids: still once each
+    for person in people:
+        body = (await client.get(f"/ledger/{person.supervisor_id}/{year}", headers=ADMIN)).json()
+        assert body["figures"]["activities"] == 1
