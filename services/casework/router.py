@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 
 from services.casework import pdf, rules
 from services.casework import service as svc
-from services.casework.activity_types import LABELS
 from services.casework.config import CaseworkSettings
 from services.casework.idempotency import HEADER, Idempotency
 from services.casework.models import idempotency_key
@@ -40,6 +39,7 @@ from services.casework.schemas import (
     TransmittalCreate,
     TransmittalRead,
 )
+from shared.activity_types import LABELS
 from shared.app import CalendarDep, CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, ensure_self_or, forbidden, require
 from shared.errors import ProblemError, Unprocessable

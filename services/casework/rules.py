@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.casework import activity_types
+from shared import activity_types
 from shared.calendar import WorkingCalendar
 from shared.errors import Conflict, Unprocessable
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.casework.activity_types import ACTIVITY_TYPES
+from shared.activity_types import ACTIVITY_TYPES
 
 
 class Strict(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.casework import activity_types, rules
+from services.casework import rules
 from services.casework.models import (
     activity,
     adoption,
@@ -26,7 +26,7 @@ from services.casework.models import (
     supervision_request,
     transmittal,
 )
-from shared import audit
+from shared import activity_types, audit
 from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
 from shared.crypto import FieldCipher, mask_phone

@@ -11,9 +11,9 @@ from datetime import date
 from sqlalchemy import select
 
 from services.finance import service as svc
-from services.finance.activity_types import ACTIVITY_TYPES, CASE_QUALITY_REVIEW, PUBLIC_HEARING
 from services.finance.config import FinanceSettings
 from services.finance.models import plan, rate
+from shared.activity_types import ACTIVITY_TYPES, CASE_QUALITY_REVIEW, PUBLIC_HEARING
 from shared.db import Database
 
 ACTOR = "demo"

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from services.finance import disbursement, rules
 from services.finance import service as svc
-from services.finance.activity_types import ACTIVITY_TYPES
 from services.finance.config import FinanceSettings
 from services.finance.models import platform
 from services.finance.schemas import (
@@ -30,6 +29,7 @@ from services.finance.schemas import (
     TravelClaimRead,
 )
 from shared import audit
+from shared.activity_types import ACTIVITY_TYPES
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, ensure_self_or, forbidden, require
 from shared.crypto import FieldCipher

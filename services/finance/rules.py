@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from services.finance.activity_types import OTHER, is_known
+from shared.activity_types import OTHER, is_known
 
 # --- money: integer fen everywhere ---------------------------------------------------------------
 
@@ -188,3 +188,8 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
     start = date(year, month, 1)
     end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
     return start, end
+
+
+def pricing_type(activity_type: str) -> str:
+    """N-RATE: the type whose rate prices an activity: itself if known (N-ACT), else `other` (the line is flagged)."""
+    return activity_type if is_known(activity_type) else OTHER

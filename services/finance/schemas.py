@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.finance.activity_types import ACTIVITY_TYPES
+from shared.activity_types import ACTIVITY_TYPES
 
 Fen = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000, description="金额（分）")]
 ActivityType = Literal[ACTIVITY_TYPES]  # type: ignore[valid-type]

@@ -10,7 +10,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance import rules
-from services.finance.activity_types import ACTIVITY_TYPES, label, pricing_type
 from services.finance.config import FinanceSettings
 from services.finance.models import (
     feedback_form,
@@ -24,7 +23,9 @@ from services.finance.models import (
     travel_claim,
     travel_item,
 )
+from services.finance.rules import pricing_type
 from shared import audit
+from shared.activity_types import ACTIVITY_TYPES, label
 from shared.auth import Principal
 from shared.crypto import FieldCipher
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable

@@ -6,17 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.casework import activity_types, rules
+from services.casework import rules
 from services.casework.idempotency import fingerprint
-from services.finance import activity_types as finance_types
+from shared import activity_types
 from shared.calendar import WorkingCalendar
 from shared.errors import ProblemError
 
 ACT = {"id": "a", "case_ref": "威检〔2026〕1号", "activity_type": "public_hearing"}
 
 
-def test_n_act_codes_and_labels_identical_to_finance():
-    assert activity_types.LABELS == finance_types.LABELS
+def test_n_act_one_list_with_a_chinese_label_per_code():
+    assert set(activity_types.LABELS) == set(activity_types.ACTIVITY_TYPES)
+    assert all(activity_types.LABELS[code] for code in activity_types.ACTIVITY_TYPES)
 
 
 @pytest.mark.parametrize("code", activity_types.ACTIVITY_TYPES[:-1])

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.finance import activity_types as at
 from services.finance import rules
 from services.finance.config import DEFAULT_TRAVEL_CAPS_FEN
+from shared import activity_types as at
 
 RATES = [
     rules.Rate(1, "public_hearing", 40_000, date(2024, 12, 1)),
@@ -40,7 +40,7 @@ def test_n_rate_mid_month_rate_change_prices_by_activity_date() -> None:
 def test_r42_1_unknown_activity_type_is_priced_by_other_and_flagged() -> None:
     rate, known = rules.price_line(RATES, "some_new_type", date(2026, 1, 5))
     assert (rate.activity_type, rate.amount_fen, known) == ("other", 15_000, False)
-    assert at.pricing_type("some_new_type") == at.OTHER
+    assert rules.pricing_type("some_new_type") == at.OTHER
     assert at.label("public_hearing") == "公开听证/公开审查"
     assert "未知" in at.label("some_new_type")
 

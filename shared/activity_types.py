@@ -1,4 +1,4 @@
-"""The casework activity types (N-ACT) finance prices, with their Chinese labels: one place for all of them."""
+"""The case activity types of N-ACT (SPP 2019 rules) with their Chinese labels: one list for every service."""
 
 PUBLIC_HEARING = "public_hearing"
 COURT_SUPPORT = "court_support"
@@ -27,11 +27,6 @@ ACTIVITY_TYPES: tuple[str, ...] = tuple(LABELS)
 
 def is_known(activity_type: str) -> bool:
     return activity_type in LABELS
-
-
-def pricing_type(activity_type: str) -> str:
-    """The type whose rate prices an activity: itself if known, else `other` (the line is flagged)."""
-    return activity_type if is_known(activity_type) else OTHER
 
 
 def label(activity_type: str) -> str:
