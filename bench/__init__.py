@@ -10,8 +10,12 @@ A benchmark's result dict has `rows` (what the table shows), each a dict with
 dict is written to the JSON file only.
 """
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 
 def percentile(values: Iterable[float], p: float) -> float:
@@ -50,3 +54,27 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or not baseline:
         return None
     return round(value / baseline, 2)
+
+
+@contextlib.contextmanager
+def servers(name: str) -> Iterator[tuple[str, str]]:
+    """(database URL, bootstrap servers): BENCH_DATABASE_URL / BENCH_KAFKA_BOOTSTRAP_SERVERS if set,
+    else an embedded PostgreSQL and broker of this run's own, stopped on exit."""
+    from shared.devstack import infra
+
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("BENCH_DATABASE_URL")
+        bootstrap = os.environ.get("BENCH_KAFKA_BOOTSTRAP_SERVERS")
+        if not (url and bootstrap):
+            tmp = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"bench-{name}-", ignore_cleanup_errors=True)))
+            if not url:
+                postgres = infra.start_postgres(tmp / "pg", cleanup="delete")
+                stack.callback(postgres.stop)
+                url = postgres.url
+            if not bootstrap:
+                # started from the main thread: the broker dies with the thread that spawned it
+                broker = infra.start_broker(infra.free_port(), log_path=tmp / "broker.log")
+                stack.callback(broker.stop)
+                bootstrap = broker.bootstrap
+        yield url, bootstrap

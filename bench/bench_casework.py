@@ -20,15 +20,13 @@ import base64
 import contextlib
 import os
 import secrets
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
-from bench import summarize_ms
+from bench import servers, summarize_ms
 
 TARGET_P99_MS = 500.0
 DISTRICTS = ("环翠区", "文登区", "荣成市", "乳山市")
@@ -37,27 +35,6 @@ POLL_SECONDS = 0.005
 
 def random_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
-@contextlib.contextmanager
-def servers():
-    from shared.devstack import infra
-
-    url = os.environ.get("BENCH_DATABASE_URL")
-    bootstrap = os.environ.get("BENCH_KAFKA_BOOTSTRAP_SERVERS")
-    with contextlib.ExitStack() as stack:
-        if not (url and bootstrap):
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-casework-",
-                                                                        ignore_cleanup_errors=True)))
-            if not url:
-                postgres = infra.start_postgres(tmp / "pg", cleanup="delete")
-                stack.callback(postgres.stop)
-                url = postgres.url
-            if not bootstrap:
-                broker = infra.start_broker(infra.free_port(), log_path=tmp / "broker.log")
-                stack.callback(broker.stop)
-                bootstrap = broker.bootstrap
-        yield url, bootstrap
 
 
 @contextlib.asynccontextmanager
@@ -107,7 +84,7 @@ async def main(args: argparse.Namespace) -> dict:
     async def phone(supervisor_id: uuid.UUID) -> dict:
         return {"name": "监督员", "phone": "13800000000"}
 
-    with servers() as (url, bootstrap):
+    with servers("casework") as (url, bootstrap):
         for name in ("selection", "casework"):
             await asyncio.to_thread(upgrade, service_migrations(name), url)
         common = dict(environment="test", database_url=url, kafka_bootstrap_servers=bootstrap,

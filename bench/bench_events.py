@@ -30,21 +30,18 @@ import base64
 import contextlib
 import os
 import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, DateTime, Table, Uuid, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert
 
-from bench import ratio, summarize_ms
+from bench import ratio, servers, summarize_ms
 from shared.db import Database, service_metadata
-from shared.devstack import infra
 from shared.events.contracts import EligibilityChanged
 from shared.events.envelope import Envelope
 from shared.events.inbox import InboxConsumer, define_inbox_table
@@ -101,27 +98,6 @@ def make_settings(database_url: str, bootstrap: str) -> CommonSettings:
         outbox_poll_seconds=1.0, log_json=False,
         kafka_fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # as the dev stack: the inbox consumer uses it
     )
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[tuple[str, str]]:
-    """(database URL, bootstrap servers): our own embedded PostgreSQL and broker, stopped on exit."""
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("BENCH_DATABASE_URL")
-        bootstrap = os.environ.get("BENCH_KAFKA_BOOTSTRAP_SERVERS")
-        if not (url and bootstrap):
-            tmp = Path(stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="bench-events-", ignore_cleanup_errors=True)))
-            if not url:
-                postgres = infra.start_postgres(tmp / "pg", cleanup="delete")
-                stack.callback(postgres.stop)
-                url = postgres.url
-            if not bootstrap:
-                # started from this (the main) thread: the broker dies with the thread that spawned it
-                broker = infra.start_broker(infra.free_port(), log_path=tmp / "broker.log")
-                stack.callback(broker.stop)
-                bootstrap = broker.bootstrap
-        yield url, bootstrap
 
 
 async def cancel(*tasks: asyncio.Task) -> None:
@@ -419,7 +395,7 @@ async def main(args: argparse.Namespace) -> dict:
         phases[name] = round(time.perf_counter() - started, 1)
         phase_cpu[name] = round(time.process_time() - cpu, 1)
 
-    with servers() as (database_url, bootstrap):
+    with servers("events") as (database_url, bootstrap):
         settings = make_settings(database_url, bootstrap)
         with phase("raw"):
             raw = summarize_ms(await raw_round_trip(settings, f"{run_id}-raw", size.raw_n, size.raw_warmup))

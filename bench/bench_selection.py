@@ -13,19 +13,15 @@ The client and the server share this machine (2 cores): HTTP numbers include bot
 
 import asyncio
 import base64
-import contextlib
 import math
-import os
 import secrets
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
-from bench import ratio, summarize_ms
+from bench import ratio, servers, summarize_ms
 from services.selection.draw import algorithm as alg
 from shared.devstack.live import live_server
 
@@ -75,30 +71,6 @@ def random_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-@contextlib.contextmanager
-def servers():
-    """(database URL, bootstrap servers): BENCH_* env, else our own embedded PostgreSQL and broker."""
-    from shared.devstack import infra
-
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("BENCH_DATABASE_URL")
-        bootstrap = os.environ.get("BENCH_KAFKA_BOOTSTRAP_SERVERS")
-        if not (url and bootstrap):
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-selection-",
-                                                                        ignore_cleanup_errors=True)))
-            if not url:
-                postgres = infra.start_postgres(tmp / "pg", cleanup="delete")
-                stack.callback(postgres.stop)
-                url = postgres.url
-            if not bootstrap:
-                broker = infra.start_broker(infra.free_port(), log_path=tmp / "broker.log")
-                stack.callback(broker.stop)
-                bootstrap = broker.bootstrap
-        yield url, bootstrap
-
-
-
-
 async def fill_pool(db, n: int) -> None:
     """n eligible supervisors; the first 2 000 carry tag s2000, the first 200 also s200."""
     from services.selection.models import supervisor
@@ -135,7 +107,7 @@ async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total:
 
     private, public = generate_dev_keypair()
     token = {"Authorization": "Bearer " + mint(private, subject="bench", roles=["bureau_admin"])}
-    with servers() as (url, bootstrap):
+    with servers("selection") as (url, bootstrap):
         await asyncio.to_thread(upgrade, service_migrations("selection"), url)
         settings = SelectionSettings(
             environment="test", database_url=url, kafka_bootstrap_servers=bootstrap,
