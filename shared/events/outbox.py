@@ -240,11 +240,14 @@ class OutboxRelay:
             if published >= self.settings.outbox_batch_size:
                 continue
             await self._purge_if_due()
-            with contextlib.suppress(TimeoutError):
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                # races with the wake-up, and the relay then never stops (a hang at shutdown)
-                async with asyncio.timeout(self.settings.outbox_poll_seconds):
-                    await self._wake.wait()
+            # asyncio.wait, not wait_for / asyncio.timeout: on 3.11 both implement the timeout by
+            # cancelling this task, and a shutdown cancel racing with it can be swallowed, leaving the
+            # relay running forever (seen as hangs at shutdown). asyncio.wait never cancels us.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self.settings.outbox_poll_seconds)
+            finally:
+                waiter.cancel()
 
     async def purge_published(self) -> int:
         """Delete rows published longer ago than the retention period; returns how many."""

@@ -357,7 +357,7 @@ async def test_a_cancelled_relay_always_stops_even_when_cancelled_as_it_wakes(db
     schema = event_schema(fresh_schema)
     await create_tables(db, schema)
     fast = settings.model_copy(update={"outbox_poll_seconds": 0.001})
-    for attempt in range(30):
+    for attempt in range(150):
         relay = OutboxRelay(db, schema.outbox_table, fast, name=f"{unique_name}-{attempt}")
         task = start(relay.run())
         await asyncio.sleep(0.005 * (attempt % 7))
