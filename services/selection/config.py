@@ -14,6 +14,9 @@ class SelectionSettings(CommonSettings):
     local_share: float = Field(default=0.5, ge=0, le=1)
     # at most this many confirmed assignments per supervisor per calendar year (Asia/Shanghai)
     yearly_cap: int = Field(default=12, ge=1)
+    # replacements ordered after the seats of each group (DRAW.md "alternates per group"); when a
+    # group's list runs out, the next round is drawn excluding everyone tried (R14.1)
+    draw_alternates: int = Field(default=10, ge=0, le=1000)
     balance_mode: Literal["strict", "weighted"] = "strict"
     weight_base: float = Field(default=4.0, gt=1)
     # a public value named in advance (e.g. a lottery draw result); null if none

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -90,13 +91,36 @@ draw = Table(
     Column("request_id", Uuid, nullable=False),
     Column("round", Integer, nullable=False),
     Column("chain_seq", BigInteger, nullable=False, unique=True),  # global receipt chain position
-    Column("receipt", LargeBinary, nullable=False),  # zlib(canonical JSON of the receipt minus snapshot)
-    Column("snapshot", LargeBinary, nullable=False),  # zlib(canonical JSON of the snapshot)
+    Column("receipt", LargeBinary, nullable=False),  # zlib(canonical JSON of the receipt, buckets not included)
+    Column("snapshot", LargeBinary, nullable=True),  # algorithm v1 only: zlib(canonical JSON of its snapshot)
     Column("receipt_hash", Text, nullable=False, unique=True),
     Column("prev_receipt_hash", Text, nullable=False),
     Column("need", JSONB, nullable=False),  # seats this round must fill per group ({"local": n, "cross": m})
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("request_id", "round"),
+)
+
+# The pool as content-addressed buckets (draw algorithm v2, pool/snapshot.py; triggers in migration 0002).
+pool_bucket = Table(
+    "pool_bucket", metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("prefix", Text, primary_key=True),  # first two hex characters of the supervisor id
+    Column("hash", Text, nullable=False),  # sha256 of the bucket's canonical JSON, "[]" when empty
+)
+
+pool_blob = Table(
+    "pool_blob", metadata,
+    Column("hash", Text, primary_key=True),
+    Column("body", Text, nullable=False),  # canonical JSON of the bucket; never changed once written
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# Buckets changed since the last draw (prefix, year; NULL year = every year), written by triggers.
+pool_change = Table(
+    "pool_change", metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("prefix", Text, nullable=False),
+    Column("year", Integer, nullable=True),
 )
 
 # Every person put in order for a request (all rounds): their place and contact state.

@@ -1,8 +1,9 @@
 """Stand-alone draw verifier: `python -m services.selection.draw.verify receipt.json [previous.json]`.
 
 Needs only the standard library and the receipt file (as served by GET /draws/{id}/receipt).
-Recomputes the bureau commitment, the snapshot and params hashes, the seed, the full draw order,
-the receipt hash and the contact-log chain; with a second file (the previous receipt) it also
+Recomputes the bureau commitment, every pool bucket's hash, the snapshot and params hashes, the
+seed, the draw order (the people to contact and the alternates), the receipt hash and the
+contact-log chain; with a second file (the previous receipt) it also
 checks the link of the receipt chain. Exit code 0 when every check passes, 1 otherwise, 2 on usage.
 """
 

@@ -3,9 +3,11 @@
 Sequence of a request (documented for whoever audits a draw):
 1. accept: the request row is written with `bureau_commitment = sha256(bureau_nonce)` and status
    `accepted` (HTTP path: this transaction commits first, so the commitment is fixed before the draw).
-2. draw: under a global advisory lock (the receipt chain), one SQL query builds the snapshot of
-   everyone eligible for this request, the pure algorithm orders each group, and the receipt
-   (revealing the nonce) is stored with its hash and the previous receipt's hash.
+2. draw: under a global advisory lock (the receipt chain), the pool of the activity's year is
+   brought up to date (only the buckets changed since the last draw are rebuilt, pool/snapshot.py),
+   one query lists who this request must not draw and why (tried, recused, conflict, booked), the
+   pure algorithm orders each group's first need + alternates, and the receipt (revealing the
+   nonce) is stored with its hash and the previous receipt's hash.
 3. the first `seats[g]` of each group enter the contact window as `pending` candidates; every
    outcome that frees a seat lets the next one in order in (R12.1, R14.2); an exhausted list
    triggers round + 1 excluding everyone already tried (R14.1); a pool that cannot fill is
@@ -23,13 +25,14 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
 from services.selection.draw import algorithm
 from services.selection.models import candidate, contact_log, declared_relation, draw, recusal, request
+from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import check_lead_time, local_date, split_seats
 from shared.calendar import WorkingCalendar
 from shared.errors import NotFound, Unprocessable
@@ -38,31 +41,19 @@ from shared.events.outbox import Outbox
 
 CHAIN_LOCK = 0x5E1EC7  # pg_advisory_xact_lock key of the global receipt chain
 
-# One query on the asyncpg connection itself, returning the snapshot rows already as canonical
-# JSON (keys sorted, no spaces; to_json escapes exactly the characters json.dumps escapes with
-# ensure_ascii=False), joined in id order: 20 000 rows cost one string, not 20 000 Python objects.
-# Specialties are stored sorted. Parameters: $1 year, $2 specialty, $3 cap, $4 request id,
-# $5 conflict parties (JSON array text), $6 starts_at, $7 ends_at.
-SNAPSHOT_SQL = """
-SELECT coalesce(string_agg(
-    '{"district":' || to_json(s.district)::text || ',"id":"' || s.id::text || '","served":'
-    || coalesce(b.n, 0)::text || ',"specialties":' || array_to_json(s.specialties)::text || '}',
-    ',' ORDER BY s.id), '')
-FROM selection.supervisor s
-LEFT JOIN (SELECT supervisor_id, count(*) AS n FROM selection.booking
-           WHERE active AND year = $1 GROUP BY supervisor_id) b ON b.supervisor_id = s.id
-WHERE s.eligible AND NOT s.dismissed
-  AND ($2::text IS NULL OR $2::text = ANY(s.specialties))
-  AND coalesce(b.n, 0) < $3
-  AND NOT EXISTS (SELECT 1 FROM selection.recusal r WHERE r.request_id = $4
-                  AND r.supervisor_id = s.id AND r.status = 'granted')
-  AND NOT EXISTS (SELECT 1 FROM selection.candidate c WHERE c.request_id = $4 AND c.supervisor_id = s.id)
-  AND NOT EXISTS (SELECT 1 FROM selection.declared_relation d WHERE d.supervisor_id = s.id
-                  AND jsonb_exists($5::text::jsonb, d.party_name))
-  AND NOT EXISTS (SELECT 1 FROM selection.booking o WHERE o.supervisor_id = s.id AND o.active
-                  AND o.request_id <> $4 AND o.starts_at < $7 AND o.ends_at > $6)
+# Who this request must not draw, with why (algorithm v2 writes them in the params, before the
+# seed exists). $1 request id, $2 conflict parties (JSON array text), $3 starts_at, $4 ends_at.
+EXCLUSIONS_SQL = """
+SELECT supervisor_id::text AS id, 'tried' AS reason FROM selection.candidate WHERE request_id = $1
+UNION ALL
+SELECT supervisor_id::text, 'recused' FROM selection.recusal WHERE request_id = $1 AND status = 'granted'
+UNION ALL
+SELECT supervisor_id::text, 'conflict' FROM selection.declared_relation
+WHERE jsonb_exists($2::text::jsonb, party_name)
+UNION ALL
+SELECT supervisor_id::text, 'booked' FROM selection.booking
+WHERE active AND request_id <> $1 AND starts_at < $4 AND ends_at > $3
 """
-
 
 
 def utcnow() -> datetime:
@@ -70,11 +61,12 @@ def utcnow() -> datetime:
 
 
 def pack(receipt: dict) -> bytes:
-    """zlib(canonical receipt without the snapshot); the snapshot is stored on its own."""
-    return zlib.compress(algorithm.canonical({k: v for k, v in receipt.items() if k != "snapshot"}), 1)
+    """zlib(canonical receipt); the pool buckets it names are stored once, in pool_blob."""
+    return zlib.compress(algorithm.canonical({k: v for k, v in receipt.items() if k != "buckets"}), 1)
 
 
 def unpack(blob: bytes, snapshot_blob: bytes | None = None) -> dict:
+    """The stored receipt; a draw of algorithm v1 also had its whole snapshot stored beside it."""
     receipt = json.loads(zlib.decompress(blob))
     if snapshot_blob is not None:
         receipt["snapshot"] = json.loads(zlib.decompress(snapshot_blob))
@@ -86,9 +78,6 @@ def unpack(blob: bytes, snapshot_blob: bytes | None = None) -> dict:
 async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCalendar,
                  settings: SelectionSettings, data: dict[str, Any], via: str) -> tuple[Any, bool]:
     """Record a request (replay-safe on request_id); refused ones publish SupervisionRequestRefused."""
-    existing = await get(session, data["request_id"])
-    if existing is not None:
-        return existing, False
     starts_at, ends_at = data["starts_at"], data["ends_at"]
     if ends_at <= starts_at:
         raise Unprocessable("invalid_window", "活动时间无效", "活动结束时间应晚于开始时间。")
@@ -117,12 +106,11 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
         earliest_allowed_date=decision.earliest_allowed_date, calendar_provisional=decision.provisional,
         via=via,
     )
-    inserted = await session.scalar(
-        insert(request).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(request.c.id)
-    )
-    row = await get(session, data["request_id"])
-    if inserted is None:  # a concurrent replay won the race
-        return row, False
+    row = (await session.execute(
+        insert(request).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(*request.c)
+    )).one_or_none()
+    if row is None:  # a replay (or a concurrent one that won the race): the first one stands
+        return await get(session, data["request_id"]), False
     if not decision.ok:
         await outbox.add(session, SupervisionRequestRefused(
             request_id=row.id, code=decision.code, earliest_allowed_date=decision.earliest_allowed_date,
@@ -163,40 +151,37 @@ async def draw_request(session: AsyncSession, *, settings: SelectionSettings, re
 
 async def run_draw(session: AsyncSession, *, settings: SelectionSettings, req, round_no: int,
                    need: dict[str, int]) -> dict:
-    """Snapshot → pure draw → stored receipt, appended to the global receipt chain."""
+    """Pool snapshot + exclusions → pure draw → stored receipt, appended to the global receipt chain."""
     await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
     last = (await session.execute(
         select(draw.c.receipt_hash, draw.c.chain_seq).order_by(draw.c.chain_seq.desc()).limit(1)
     )).one_or_none()
     prev_hash, seq = (last.receipt_hash, last.chain_seq + 1) if last else (algorithm.GENESIS_HASH, 1)
+    snapshot, buckets = await pool_snapshot.snapshot_for(
+        session, year=req.year, current_year=local_date(utcnow()).year, prev_receipt_hash=prev_hash)
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
-    rows_json = await driver.fetchval(
-        SNAPSHOT_SQL, req.year, req.specialty, settings.yearly_cap, req.id,
-        algorithm.canonical(list(req.conflict_parties)).decode(), req.starts_at, req.ends_at)
-    snapshot_bytes = f'{{"prev_receipt_hash":"{prev_hash}","rows":[{rows_json}]}}'.encode()
-    snapshot = json.loads(snapshot_bytes)
-    tried = sorted(str(s) for s in (await session.scalars(
-        select(candidate.c.supervisor_id).where(candidate.c.request_id == req.id))).all())
+    excluded: dict[str, set[str]] = {}
+    for row in await driver.fetch(EXCLUSIONS_SQL, req.id, algorithm.canonical(list(req.conflict_parties)).decode(),
+                                  req.starts_at, req.ends_at):
+        excluded.setdefault(row["id"], set()).add(row["reason"])
     params = {
         "request_id": str(req.id), "district": req.district, "specialty": req.specialty,
         "seats": {"local": req.seats_local, "cross": req.seats_cross}, "need": need,
-        "alternates": "all (the full order of each group)",
+        "alternates": settings.draw_alternates,
         "balance_mode": req.balance_mode, "weight_base": settings.weight_base,
         "yearly_cap": settings.yearly_cap, "year": req.year,
         "window": {"starts_at": req.starts_at.astimezone(UTC).isoformat(),
                    "ends_at": req.ends_at.astimezone(UTC).isoformat()},
-        "excluded_tried": tried,
+        "excluded": {sid: sorted(reasons) for sid, reasons in excluded.items()},
     }
     draw_id = uuid.uuid4()
     receipt = algorithm.build_receipt(
-        draw_id=str(draw_id), request_id=str(req.id), round_no=round_no, snapshot=snapshot, params=params,
-        bureau_nonce=req.bureau_nonce, procuratorate_nonce=req.procuratorate_nonce,
+        draw_id=str(draw_id), request_id=str(req.id), round_no=round_no, snapshot=snapshot, buckets=buckets,
+        params=params, bureau_nonce=req.bureau_nonce, procuratorate_nonce=req.procuratorate_nonce,
         public_value=req.public_value, prev_receipt_hash=prev_hash, drawn_at=utcnow().isoformat(),
-        snapshot_bytes=snapshot_bytes,
     )
     await session.execute(draw.insert().values(
         id=draw_id, request_id=req.id, round=round_no, chain_seq=seq, receipt=pack(receipt),
-        snapshot=zlib.compress(snapshot_bytes, 1),
         receipt_hash=receipt["receipt_hash"], prev_receipt_hash=prev_hash, need=need,
     ))
     return receipt
@@ -236,19 +221,18 @@ async def fill_window(session: AsyncSession, *, settings: SelectionSettings, req
     """
     seats = req.seats_local if group == "local" else req.seats_cross
     entered: list[uuid.UUID] = []
-    shortfall = dict(await session.scalar(select(request.c.shortfall).where(request.c.id == req.id)) or {})
-    shortfall.pop(group, None)
+    short = 0
     redrawn = False
+    recused: set[uuid.UUID] | None = None
     orders = {} if orders is None else orders  # draw id -> order per group (parsed once)
     while True:
-        counts = dict((await session.execute(
-            select(candidate.c.status, func.count()).where(
+        stats = (await session.execute(
+            select(candidate.c.status, candidate.c.draw_id, func.count().label("n")).where(
                 candidate.c.request_id == req.id, candidate.c.group == group
-            ).group_by(candidate.c.status)
-        )).all())
-        open_seats = seats - counts.get("confirmed", 0)
-        pending = counts.get("pending", 0)
-        if pending >= open_seats:
+            ).group_by(candidate.c.status, candidate.c.draw_id)
+        )).all()
+        want = seats - sum(s.n for s in stats if s.status in ("confirmed", "pending"))
+        if want <= 0:
             break
         source = (await session.execute(
             select(draw.c.id, draw.c.round).where(
@@ -259,40 +243,49 @@ async def fill_window(session: AsyncSession, *, settings: SelectionSettings, req
             blob = await session.scalar(select(draw.c.receipt).where(draw.c.id == source.id))
             orders[source.id] = unpack(blob)["order"]
         order = orders[source.id][group] if source else []
-        used = await session.scalar(select(func.count()).select_from(candidate).where(
-            candidate.c.draw_id == source.id, candidate.c.group == group)) if source else 0
+        used = sum(s.n for s in stats if s.draw_id == (source.id if source else None))
         if used >= len(order):
             if source is None or redrawn:
-                shortfall[group] = open_seats - pending  # the pool itself cannot fill (R14.1)
+                short = want  # the pool itself cannot fill (R14.1)
                 break
             redrawn = True  # one new round per attempt: if it brings nobody, the shortfall is reported
             latest_round = await session.scalar(select(func.max(draw.c.round)).where(draw.c.request_id == req.id))
             receipt = await run_draw(session, settings=settings, req=req, round_no=latest_round + 1,
-                                     need={g: (open_seats - pending if g == group else 0) for g in algorithm.GROUPS})
+                                     need={g: (want if g == group else 0) for g in algorithm.GROUPS})
             orders[uuid.UUID(receipt["draw_id"])] = receipt["order"]
             continue
-        await _enter(session, req=req, draw_id=source.id, round_no=source.round, group=group,
-                     supervisor_id=uuid.UUID(order[used]), entered=entered)
-    await session.execute(update(request).where(request.c.id == req.id).values(shortfall=shortfall))
+        if recused is None:
+            recused = set((await session.scalars(select(recusal.c.supervisor_id).where(
+                recusal.c.request_id == req.id, recusal.c.status == "granted"))).all())
+        position = sum(s.n for s in stats)
+        rows, skipped = [], []
+        for sid in map(uuid.UUID, order[used:]):
+            if want == 0:
+                break
+            position += 1
+            # a recusal granted after the draw, before this person was reached: skipped, in the log (R13)
+            status = "recused" if sid in recused else "pending"
+            rows.append(dict(request_id=req.id, supervisor_id=sid, draw_id=source.id, round=source.round,
+                             group=group, position=position, status=status))
+            if status == "recused":
+                skipped.append((sid, position))
+            else:
+                entered.append(sid)
+                want -= 1
+        await session.execute(candidate.insert(), rows)
+        for sid, position in skipped:
+            await append_contact(session, draw_id=source.id, entry={
+                "supervisor_id": str(sid), "group": group, "position": position,
+                "outcome": "recused", "recorded_by": "system"}, reason=None)
+        if want == 0:
+            break
+    # req was read (locked) at the start of the caller's transaction, and each caller fills a
+    # group once per transaction, so req.shortfall tells whether there is a stale entry to clear
+    if short or group in (req.shortfall or {}):
+        cleared = request.c.shortfall.op("-")(literal(group, Text))
+        value = cleared.op("||")(func.jsonb_build_object(group, short)) if short else cleared
+        await session.execute(update(request).where(request.c.id == req.id).values(shortfall=value))
     return entered
-
-
-async def _enter(session: AsyncSession, *, req, draw_id, round_no, group, supervisor_id, entered) -> None:
-    position = 1 + await session.scalar(select(func.count()).select_from(candidate).where(
-        candidate.c.request_id == req.id, candidate.c.group == group))
-    recused = await session.scalar(select(func.count()).select_from(recusal).where(
-        recusal.c.request_id == req.id, recusal.c.supervisor_id == supervisor_id, recusal.c.status == "granted"))
-    status = "recused" if recused else "pending"
-    await session.execute(candidate.insert().values(
-        request_id=req.id, supervisor_id=supervisor_id, draw_id=draw_id, round=round_no, group=group,
-        position=position, status=status,
-    ))
-    if recused:  # a recusal granted before this person was reached: skipped, in the log (R13)
-        await append_contact(session, draw_id=draw_id, entry={
-            "supervisor_id": str(supervisor_id), "group": group, "position": position,
-            "outcome": "recused", "recorded_by": "system"}, reason=None)
-    else:
-        entered.append(supervisor_id)
 
 
 async def record_conflicts(session: AsyncSession, *, req) -> int:
@@ -342,6 +335,9 @@ async def receipt_with_log(session: AsyncSession, draw_id: uuid.UUID) -> tuple[A
     entries = (await session.scalars(select(contact_log.c.entry).where(contact_log.c.draw_id == draw_id)
                                      .order_by(contact_log.c.seq))).all()
     receipt["contact_log"] = list(entries)
+    if isinstance(receipt.get("snapshot", {}).get("buckets"), dict):  # algorithm v2: the pool it names
+        receipt["buckets"] = await pool_snapshot.load_buckets(
+            session, sorted(set(receipt["snapshot"]["buckets"].values())), as_stored=True)
     return row, receipt
 
 

@@ -171,3 +171,11 @@ async def test_text_postgresql_cannot_store_is_a_422_not_a_500(migrated, setting
         response = await client.post("/notes", json={"text": "nul\u0000byte"}, headers=ADMIN)
         assert response.status_code == 422
         assert response.json()["code"] == "invalid_data"
+
+
+async def test_working_days_past_the_last_representable_date_is_a_422_not_a_500(migrated, settings_env):
+    async with running(settings_for(settings_env)) as (_, client):
+        response = await client.get("/calendar/add-working-days", params={"date": "9999-12-30", "days": 5},
+                                    headers=ADMIN)
+        assert response.status_code == 422 and response.json()["code"] == "date_out_of_range"
+        assert response.headers["content-type"] == "application/problem+json"

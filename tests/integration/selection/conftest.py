@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.selection.app import build
 from services.selection.config import SelectionSettings
+from services.selection.draw import algorithm as alg
 from services.selection.pool import service as pool
 from services.selection.requests.rules import SHANGHAI
 from shared.calendar import default_calendar
@@ -163,6 +164,16 @@ def request_body(district: str, specialty: str, *, seats: int = 3, seats_local: 
         body["seats_local"] = seats_local
     body.update(extra)
     return body
+
+
+def drawable(receipt: dict) -> dict[str, dict]:
+    """id → pool row of everyone the draw could pick (both groups), recomputed from the receipt."""
+    members = alg.members_by_group(receipt["snapshot"], receipt["buckets"], receipt["params"])
+    return {row["id"]: row for group in members.values() for row in group}
+
+
+def excluded_for(receipt: dict, reason: str) -> set[str]:
+    return {sid for sid, reasons in receipt["params"]["excluded"].items() if reason in reasons}
 
 
 def window_of(view: dict, group: str | None = None) -> list[str]:

@@ -12,6 +12,8 @@ from tests.integration.selection.conftest import (
     ADMIN,
     appoint,
     appointed,
+    drawable,
+    excluded_for,
     fake_contact,
     overridden_settings,
     publish,
@@ -148,7 +150,7 @@ async def test_r14_1_exhausted_list_redraws_excluding_those_tried_then_reports_t
     rounds = [d["round"] for d in view["draws"]]
     assert rounds[-1] == 3
     receipt = (await client.get(f"/draws/{view['draws'][-1]['draw_id']}/receipt", headers=ADMIN)).json()
-    assert set(receipt["params"]["excluded_tried"]) == {str(i) for i in first_pool}
+    assert excluded_for(receipt, "tried") == {str(i) for i in first_pool}
     assert set(receipt["order"]["local"]) == {str(i) for i in newcomers}
     assert receipt["round"] == 3
     assert view["shortfall"] == {}
@@ -199,7 +201,7 @@ async def test_r8_1_dismissed_and_ineligible_people_are_never_drawn(svc, produce
     await wait_until(applied, timeout=60)
     view = await new_request(client, unique_name, unique_name, seats=4, seats_local=4)
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-    drawn = {r["id"] for r in receipt["snapshot"]["rows"]}
+    drawn = set(drawable(receipt))
     assert drawn == {str(events[2].supervisor_id), str(events[3].supervisor_id)}
     assert view["shortfall"] == {"local": 2}
 
@@ -215,12 +217,13 @@ async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_nam
         # request B overlaps A: the booked person is not even in the snapshot
         b = await new_request(client, unique_name, unique_name, seats=2, seats_local=2, hour=10)
         receipt_b = (await client.get(f"/draws/{b['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-        assert booked not in {r["id"] for r in receipt_b["snapshot"]["rows"]}
+        assert booked not in drawable(receipt_b)
+        assert receipt_b["params"]["excluded"][booked] == ["booked"]
         assert b["shortfall"] == {"local": 1}
         # request C does not overlap: booked is drawable, served = 1 in the snapshot
         c = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, hour=14)
         receipt_c = (await client.get(f"/draws/{c['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-        served = {r["id"]: r["served"] for r in receipt_c["snapshot"]["rows"]}
+        served = {sid: row["served"] for sid, row in drawable(receipt_c).items()}
         assert served[booked] == 1
         assert window_of(c) == [r for r in receipt_c["order"]["local"] if r != booked][:1]  # least served first
         other = window_of(c)[0]
@@ -232,5 +235,10 @@ async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_nam
             d = await contact(client, d, sid, "confirmed")
         e = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, working_days_ahead=10)
         receipt_e = (await client.get(f"/draws/{e['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-        assert receipt_e["snapshot"]["rows"] == [] and e["shortfall"] == {"local": 1}
+        assert drawable(receipt_e) == {} and e["shortfall"] == {"local": 1}
+        assert {row["served"] for sid, row in _pool_rows(receipt_e).items() if sid in {booked, other}} == {2}
         assert {str(p) for p in people} == {booked, other}
+
+
+def _pool_rows(receipt: dict) -> dict[str, dict]:
+    return {row["id"]: row for rows in receipt["buckets"].values() for row in rows}

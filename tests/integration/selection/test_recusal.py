@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from shared.events.contracts import RecusalRequested
-from tests.integration.selection.conftest import ADMIN, appoint, publish, window_of
+from tests.integration.selection.conftest import ADMIN, appoint, drawable, publish, window_of
 from tests.integration.selection.test_contact import contact, new_request, order_of
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
@@ -46,7 +46,8 @@ async def test_r13_1_declared_relations_exclude_people_from_a_request_with_that_
     view = await new_request(client, unique_name, unique_name, seats=3, seats_local=3,
                              conflict_parties=["王五", "赵六"])
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-    assert str(related) not in {r["id"] for r in receipt["snapshot"]["rows"]}
+    assert str(related) not in drawable(receipt)
+    assert receipt["params"]["excluded"][str(related)] == ["conflict", "recused"]
     assert view["shortfall"] == {"local": 1}
     recusals = (await client.get(f"/requests/{view['request_id']}/recusals", headers=ADMIN)).json()
     assert [(r["supervisor_id"], r["source"], r["status"]) for r in recusals] == [

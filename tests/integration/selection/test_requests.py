@@ -10,12 +10,13 @@ from pathlib import Path
 from sqlalchemy import func, select, text, update
 
 from services.selection.draw import algorithm as alg
-from services.selection.models import contact_log, draw
+from services.selection.models import contact_log, draw, pool_blob
 from shared.events.contracts import SupervisionRequested
 from tests.integration.selection.conftest import (
     ADMIN,
     activity_window,
     appoint,
+    drawable,
     publish,
     request_body,
     window_of,
@@ -162,7 +163,7 @@ async def test_r11_1_receipt_verifies_over_http_and_stand_alone_and_tampering_is
     assert len(receipt["contact_log"]) == 1 and receipt["contact_log"][0]["outcome"] == "declined"
     assert "出差" not in json.dumps(receipt, ensure_ascii=False)  # reason text stays out of the receipt
     assert receipt["order"]["local"][0] == first
-    assert len(receipt["snapshot"]["rows"]) == 10
+    assert len(drawable(receipt)) == 10
     assert alg.verify_receipt(receipt)["ok"]
     path = tmp_path / "receipt.json"
     path.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
@@ -183,18 +184,18 @@ async def test_r11_1_receipt_verifies_over_http_and_stand_alone_and_tampering_is
     tampered = (await client.get(f"/draws/{draw_id}/verify", headers=ADMIN)).json()
     assert not tampered["ok"] and not tampered["checks"]["contact_log_chain"]["ok"]
 
-    # tamper with the stored snapshot (someone's served count): the snapshot hash check names it
+    # tamper with the stored pool (the first one's served count): the bucket check names it
+    digest = receipt["snapshot"]["buckets"][first[:2]]
     async with app.state.db.transaction() as session:
-        row = (await session.execute(select(draw.c.snapshot).where(draw.c.id == uuid.UUID(draw_id)))).one()
-        import zlib
-
-        snap = json.loads(zlib.decompress(row.snapshot))
-        snap["rows"][0]["served"] += 1
-        await session.execute(update(draw).where(draw.c.id == uuid.UUID(draw_id)).values(
-            snapshot=zlib.compress(alg.canonical(snap))))
-        # and reorder the candidates
+        await session.execute(update(pool_blob).where(pool_blob.c.hash == digest).values(
+            body=func.replace(pool_blob.c.body, f'"id":"{first}","served":0', f'"id":"{first}","served":1')))
     tampered = (await client.get(f"/draws/{draw_id}/verify", headers=ADMIN)).json()
-    assert not tampered["checks"]["snapshot_hash"]["ok"]
+    assert not tampered["ok"] and not tampered["checks"]["buckets"]["ok"]
+    assert "content does not match" in tampered["checks"]["buckets"]["detail"]
+    async with app.state.db.transaction() as session:  # put it back: every later draw names this bucket too
+        await session.execute(update(pool_blob).where(pool_blob.c.hash == digest).values(
+            body=func.replace(pool_blob.c.body, f'"id":"{first}","served":1', f'"id":"{first}","served":0')))
+    assert (await client.get(f"/draws/{draw_id}/receipt", headers=ADMIN)).json()["buckets"] == receipt["buckets"]
 
 
 async def test_r11_1_receipts_form_a_hash_chain(svc, unique_name):
@@ -249,8 +250,8 @@ async def test_r11_1_snapshot_json_from_postgresql_is_canonical_for_awkward_text
         await pool_service.on_appointed(session, several)
     view = await new_request_raw(client, district, tag)
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
-    assert {r["district"] for r in receipt["snapshot"]["rows"]} == {district, unique_name + "其他"}
-    assert any(len(r["specialties"]) == 4 for r in receipt["snapshot"]["rows"])
+    assert {r["district"] for r in drawable(receipt).values()} == {district, unique_name + "其他"}
+    assert any(len(r["specialties"]) == 4 for r in drawable(receipt).values())
     result = alg.verify_receipt(receipt)
     assert result["ok"], result
     assert (await client.get(f"/draws/{view['draws'][0]['draw_id']}/verify", headers=ADMIN)).json()["ok"]

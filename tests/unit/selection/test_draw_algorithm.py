@@ -30,11 +30,14 @@ def params(**overrides) -> dict:
 
 
 def receipt_for(rows, *, nonce=NONCE, proc="p-nonce", round_no=1, **param_overrides) -> dict:
-    return alg.build_receipt(
-        draw_id="d1", request_id="r1", round_no=round_no, snapshot=alg.make_snapshot(rows, PREV),
+    """The receipt as GET /draws/{id}/receipt serves it: with the buckets it names."""
+    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    receipt = alg.build_receipt(
+        draw_id="d1", request_id="r1", round_no=round_no, snapshot=snapshot, buckets=buckets,
         params=params(**param_overrides), bureau_nonce=nonce, procuratorate_nonce=proc, public_value=None,
         prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00",
     )
+    return {**receipt, "buckets": buckets}
 
 
 def test_r11_1_same_inputs_give_a_byte_identical_receipt():
@@ -93,11 +96,16 @@ def test_r11_1_strict_balance_puts_the_least_served_first():
         assert served == sorted(served)
 
 
-def test_r11_1_canonical_snapshot_encoding_matches_the_fast_path():
-    import json
-
-    snap = alg.make_snapshot(people(20), PREV)
-    assert json.dumps(snap, separators=(",", ":"), ensure_ascii=False).encode() == alg.canonical(snap)
+def test_r11_1_pool_buckets_hold_their_prefix_in_id_order_and_hash_to_their_name():
+    rows = people(300)
+    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    assert snapshot["prev_receipt_hash"] == PREV and snapshot["year"] == 2026
+    assert sum(len(b) for b in buckets.values()) == 300
+    for prefix, digest in snapshot["buckets"].items():
+        ids = [r["id"] for r in buckets[digest]]
+        assert ids == sorted(ids) and all(i[:2] == prefix for i in ids)
+        assert alg.H(buckets[digest]) == digest
+    assert alg.check_buckets(snapshot, buckets) == (True, f"{len(snapshot['buckets'])} buckets")
 
 
 def _seed(i: int) -> str:
@@ -157,11 +165,48 @@ def test_r14_1_next_round_excludes_those_tried_and_uses_a_new_seed():
     rows = people(30, districts=("环翠区",))
     first = receipt_for(rows)
     tried = set(first["order"]["local"][:5])
-    second = receipt_for([r for r in rows if r["id"] not in tried], round_no=2,
-                         excluded_tried=sorted(tried))
+    second = receipt_for(rows, round_no=2, excluded={i: ["tried"] for i in tried})
     assert second["seed"] != first["seed"]
     assert not tried & set(second["order"]["local"])
     assert len(second["order"]["local"]) == 25
+    assert alg.verify_receipt(second)["ok"]
+
+
+def test_r11_1_excluded_people_and_those_at_the_yearly_cap_are_never_ordered():
+    rows = people(40, districts=("环翠区",), served=lambda i: i % 4)
+    at_cap = {r["id"] for r in rows if r["served"] >= 3}
+    booked = {rows[0]["id"], rows[1]["id"]}
+    r = receipt_for(rows, yearly_cap=3, excluded={i: ["booked"] for i in booked})
+    assert set(r["order"]["local"]) == {row["id"] for row in rows} - at_cap - booked
+
+
+def test_r12_1_order_holds_need_plus_alternates_per_group_and_nothing_for_a_group_not_needed():
+    rows = people(60, districts=("环翠区", "文登区"))
+    r = receipt_for(rows, need={"local": 2, "cross": 0}, alternates=5)
+    assert len(r["order"]["local"]) == 7 and r["order"]["cross"] == []
+    full = receipt_for(rows, need={"local": 2, "cross": 0})  # no alternates named: whole group
+    assert len(full["order"]["local"]) == 30
+    # same inputs apart from the cut: the cut list is the head of the full order
+    seed = r["seed"]
+    local = [row for row in rows if row["district"] == "环翠区"]
+    assert r["order"]["local"] == alg.order_group(local, "local", seed)[:7]
+
+
+@settings(max_examples=80, deadline=None)
+@given(served=st.lists(st.integers(0, 3), min_size=1, max_size=60), limit=st.integers(0, 70),
+       mode=st.sampled_from(["strict", "weighted"]), seed=st.binary(min_size=32, max_size=32))
+def test_r11_1_a_cut_order_is_always_the_head_of_the_full_order(served, limit, mode, seed):
+    rows = [{"id": str(uuid.UUID(int=i * 7919 + 1)), "served": n} for i, n in enumerate(served)]
+    full = alg.order_group(rows, "local", seed.hex(), mode=mode)
+    assert alg.order_group(rows, "local", seed.hex(), mode=mode, limit=limit) == full[:limit]
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=0, max_size=100), message=st.binary(max_size=200))
+def test_r11_1_hmac_with_precomputed_pads_equals_the_standard_library(key, message):
+    import hmac
+
+    assert alg.hmac_sha256(key)(message) == hmac.digest(key, message, "sha256")
 
 
 def test_r11_1_verify_receipt_detects_each_kind_of_tampering():
@@ -169,7 +214,8 @@ def test_r11_1_verify_receipt_detects_each_kind_of_tampering():
     assert alg.verify_receipt(r)["ok"]
     cases = {
         "order": lambda x: x["order"]["local"].reverse(),
-        "snapshot_hash": lambda x: x["snapshot"]["rows"][0].__setitem__("served", 9),
+        "snapshot_hash": lambda x: x["snapshot"].__setitem__("year", 1999),
+        "buckets": lambda x: next(iter(x["buckets"].values()))[0].__setitem__("served", 9),
         "bureau_commitment": lambda x: x["nonces"].__setitem__("bureau", "cd" * 32),
         "receipt_hash": lambda x: x.__setitem__("drawn_at", "2020-01-01"),
         "params_hash": lambda x: x["params"].__setitem__("district", "文登区"),

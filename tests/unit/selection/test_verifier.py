@@ -38,10 +38,12 @@ def test_r11_1_verifier_accepts_a_good_receipt_and_rejects_a_tampered_one(tmp_pa
 
 def test_r11_1_verifier_checks_the_chain_link_with_the_previous_receipt(tmp_path):
     first = receipt_for(people(10))
+    snapshot, buckets = alg.make_pool(people(10), prev_receipt_hash=first["receipt_hash"], year=2026)
     second = alg.build_receipt(
-        draw_id="d2", request_id="r2", round_no=1, snapshot=alg.make_snapshot(people(10), first["receipt_hash"]),
+        draw_id="d2", request_id="r2", round_no=1, snapshot=snapshot, buckets=buckets,
         params={"district": "环翠区"}, bureau_nonce="cd" * 32, procuratorate_nonce=None, public_value=None,
         prev_receipt_hash=first["receipt_hash"], drawn_at="2026-01-06T00:00:00+00:00")
+    second["buckets"] = buckets
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(first)), b.write_text(json.dumps(second))
     assert run_verifier(b, a).returncode == 0

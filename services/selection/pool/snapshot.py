@@ -1,0 +1,135 @@
+"""The pool of a year as content-addressed buckets (draw algorithm v2), kept current incrementally.
+
+- `pool_bucket` (year, prefix) → hash of the bucket's canonical JSON: the current state.
+- `pool_blob` hash → the canonical JSON text itself, stored once (every version a receipt names).
+- `pool_change` (prefix, year or NULL for every year): written by triggers on `supervisor` and
+  `booking` in the writer's own transaction (migration 0002), consumed by the next draw.
+
+`refresh` runs as ONE statement, so it sees one consistent state: it deletes the change rows
+committed so far and rebuilds exactly their buckets (and every bucket of a year drawn for the first
+time). A change committed while it runs keeps its change row and is rebuilt by the next draw. Callers
+hold the chain lock, so two refreshes never run at once.
+
+Bucket JSON is rendered by PostgreSQL in the canonical form of `algorithm.canonical` (keys sorted,
+no spaces; to_json escapes exactly what json.dumps escapes with ensure_ascii=False); a test holds
+the two byte-identical for awkward text. Parsed buckets are cached in this process by hash: a
+hash names its content, so the cache can never be stale, whatever database or replica it came from.
+"""
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.selection.draw import algorithm
+
+EMPTY_BUCKET_HASH = algorithm.H([])
+CACHE_BUCKETS = 8192  # ~2 years of a 20 000-person pool plus the versions changed since
+
+# $1 year of the draw, $2 the first year kept: older years are dropped (no longer maintained, so a
+# draw for one would build it again from nothing rather than use a stale bucket).
+REFRESH_SQL = """
+WITH changed AS (
+    DELETE FROM selection.pool_change RETURNING prefix, year
+), dropped AS (
+    DELETE FROM selection.pool_bucket WHERE year < $2::int
+), new_year AS (
+    SELECT $1::int AS year, lpad(to_hex(g), 2, '0') AS prefix FROM generate_series(0, 255) g
+    WHERE NOT EXISTS (SELECT 1 FROM selection.pool_bucket WHERE year = $1::int)
+), targets AS (
+    SELECT DISTINCT b.year, b.prefix FROM selection.pool_bucket b
+    JOIN changed c ON c.prefix = b.prefix AND (c.year IS NULL OR c.year = b.year)
+    WHERE b.year >= $2::int
+    UNION SELECT year, prefix FROM new_year
+), rebuilt AS (
+    SELECT t.year, t.prefix, coalesce('[' || string_agg(
+        '{"district":' || to_json(s.district)::text || ',"id":"' || s.id::text || '","served":'
+        || n.served::text || ',"specialties":' || array_to_json(s.specialties)::text || '}',
+        ',' ORDER BY s.id) || ']', '[]') AS body
+    FROM targets t
+    LEFT JOIN selection.supervisor s
+      ON s.id BETWEEN (t.prefix || '000000-0000-0000-0000-000000000000')::uuid
+                  AND (t.prefix || 'ffffff-ffff-ffff-ffff-ffffffffffff')::uuid
+     AND s.eligible AND NOT s.dismissed
+    LEFT JOIN LATERAL (SELECT count(*) AS served FROM selection.booking k
+                       WHERE k.supervisor_id = s.id AND k.active AND k.year = t.year) n ON true
+    GROUP BY t.year, t.prefix
+), hashed AS (
+    SELECT year, prefix, body, encode(sha256(convert_to(body, 'UTF8')), 'hex') AS hash FROM rebuilt
+), blobs AS (
+    INSERT INTO selection.pool_blob (hash, body)
+    SELECT DISTINCT ON (hash) hash, body FROM hashed WHERE body <> '[]'
+    ON CONFLICT (hash) DO NOTHING
+)
+INSERT INTO selection.pool_bucket (year, prefix, hash)
+SELECT year, prefix, hash FROM hashed
+ON CONFLICT (year, prefix) DO UPDATE SET hash = excluded.hash
+"""
+
+MANIFEST_SQL = """
+SELECT prefix, hash FROM selection.pool_bucket WHERE year = $1 AND hash <> $2 ORDER BY prefix
+"""
+
+_cache: "OrderedDict[str, list[dict]]" = OrderedDict()
+
+
+async def _driver(session: AsyncSession):
+    """The asyncpg connection of the session's transaction (these statements are hot paths)."""
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+async def refresh(session: AsyncSession, *, year: int, current_year: int) -> None:
+    """Bring the buckets of `year` (and of every maintained year) up to the committed state."""
+    await (await _driver(session)).execute(REFRESH_SQL, year, min(year, current_year))
+
+
+async def manifest(session: AsyncSession, *, year: int) -> dict[str, str]:
+    """prefix → bucket hash of the non-empty buckets of a year (call `refresh` first)."""
+    rows = await (await _driver(session)).fetch(MANIFEST_SQL, year, EMPTY_BUCKET_HASH)
+    return {r["prefix"]: r["hash"] for r in rows}
+
+
+async def load_buckets(session: AsyncSession, hashes: list[str], *,
+                       as_stored: bool = False) -> dict[str, list[dict]]:
+    """hash → parsed rows, from this process's cache or from `pool_blob` (each checked against its hash).
+
+    `as_stored`: read the store itself, unchecked and uncached — what a receipt serves, so that a
+    changed blob shows up in the verifier instead of being papered over by the cache.
+    """
+    missing = hashes if as_stored else [h for h in hashes if h not in _cache]
+    fetched: dict[str, list[dict]] = {}
+    if missing:
+        for r in await (await _driver(session)).fetch(
+                "SELECT hash, body FROM selection.pool_blob WHERE hash = ANY($1::text[])", missing):
+            if not as_stored and algorithm.sha256_hex(r["body"].encode("utf-8")) != r["hash"]:
+                raise RuntimeError(f"pool bucket {r['hash']} does not match its hash: the store was changed")
+            fetched[r["hash"]] = json.loads(r["body"])
+    if as_stored:
+        return fetched
+    for digest, rows in fetched.items():
+        _remember(digest, rows)
+    out = {}
+    for h in hashes:
+        rows = _cache.get(h)
+        if rows is None:
+            raise LookupError(f"pool bucket {h} is not stored")
+        _cache.move_to_end(h)
+        out[h] = rows
+    return out
+
+
+def _remember(digest: str, rows: list[dict[str, Any]]) -> None:
+    _cache[digest] = rows
+    _cache.move_to_end(digest)
+    while len(_cache) > CACHE_BUCKETS:
+        _cache.popitem(last=False)
+
+
+async def snapshot_for(session: AsyncSession, *, year: int, current_year: int,
+                       prev_receipt_hash: str) -> tuple[dict, dict[str, list[dict]]]:
+    """(snapshot, buckets by hash) of a year's pool as committed now; callers hold the chain lock."""
+    await refresh(session, year=year, current_year=current_year)
+    buckets = await manifest(session, year=year)
+    rows = await load_buckets(session, sorted(set(buckets.values())))
+    return {"prev_receipt_hash": prev_receipt_hash, "year": year, "buckets": buckets}, rows
