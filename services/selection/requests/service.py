@@ -144,8 +144,17 @@ async def draw_request(session: AsyncSession, *, settings: SelectionSettings, re
     await record_conflicts(session, req=req)
     receipt = await run_draw(session, settings=settings, req=req, round_no=1, need=need)
     await session.execute(update(request).where(request.c.id == req.id).values(status="drawn"))
-    orders = {uuid.UUID(receipt["draw_id"]): receipt["order"]}
-    for group in algorithm.GROUPS:
+    draw_id, order = uuid.UUID(receipt["draw_id"]), receipt["order"]
+    if all(len(order[g]) >= need[g] for g in algorithm.GROUPS):
+        # the usual case, in one statement: the first seats of each group enter the window (R12.1);
+        # nobody in this order can be recused or tried: the draw excluded them, under the request lock
+        await session.execute(candidate.insert(), [
+            dict(request_id=req.id, supervisor_id=uuid.UUID(sid), draw_id=draw_id, round=1, group=g,
+                 position=position, status="pending")
+            for g in algorithm.GROUPS for position, sid in enumerate(order[g][:need[g]], start=1)])
+        return
+    orders = {draw_id: order}
+    for group in algorithm.GROUPS:  # a group short of people: the general path re-draws, then reports
         await fill_window(session, settings=settings, req=req, group=group, orders=orders)
 
 
