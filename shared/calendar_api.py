@@ -82,4 +82,5 @@ async def add(
     try:
         return _answer(request.app.state.calendar.add_working_days(start, days))
     except (OverflowError, ValueError) as exc:  # e.g. 9999-12-31 plus working days: past date.max
-        raise Unprocessable("date_out_of_range", "日期超出范围", "计算结果超出可表示的日期范围（公元1年至9999年）。") from exc
+        raise Unprocessable("date_out_of_range", "日期超出范围",
+                            "计算结果超出可表示的日期范围（公元1年至9999年）。") from exc
