@@ -1,39 +1,53 @@
 """Event latency and throughput through the outbox and the inbox, beside a raw aiokafka round trip.
 
-Everything runs in this process against its own embedded PostgreSQL and broker on 127.0.0.1
-(or BENCH_DATABASE_URL / BENCH_KAFKA_BOOTSTRAP_SERVERS if set), with topics, consumer groups and
-schemas unique to the run. Both sides fetch with fetch_max_wait_ms=FETCH_MAX_WAIT_MS (10), as the
-dev stack sets `kafka_fetch_max_wait_ms`: the dev broker (tansu) holds every fetch for the full
-wait even when records are waiting, Apache Kafka answers as soon as there is data.
+Runs against its own embedded PostgreSQL and broker on 127.0.0.1 (or BENCH_DATABASE_URL /
+BENCH_KAFKA_BOOTSTRAP_SERVERS if set), with topics, consumer groups and schemas unique to the run.
+Both sides fetch with fetch_max_wait_ms=FETCH_MAX_WAIT_MS (10), as the dev stack sets
+`kafka_fetch_max_wait_ms`: the dev broker (tansu) holds every fetch for the full wait even when
+records are waiting, Apache Kafka answers as soon as there is data.
+
+What runs where (as in production, where the service that writes an event and the service that
+consumes it are separate processes; the machine's cores are shared by all of them):
+- this process, one event loop: the raw round trip's producer and consumer; for the pipeline, the
+  writers (the producing service's requests) and its OutboxRelay, as a service runs its relay;
+- a child process (`python -m bench.bench_events consume`, see ConsumerProcess), one event loop: the
+  consuming service's stock InboxConsumer with the effect handler; it sends each effect
+  transaction's COMMIT time and event ids back over its stdout;
+- PostgreSQL and the broker: their own processes.
 
 1. raw: an aiokafka producer (the relay's settings: acks=all, linger 0) sends one message at a
    time; a consumer in a group (manual commit, max_poll_records 500, the inbox consumer's
    settings) receives it. Latency = send() called -> record returned by getmany(); the next
    message is sent only after the previous one arrived and its offset was committed.
-2. latency: one event per transaction, a transaction every LATENCY_INTERVAL_S, with an OutboxRelay
-   and an InboxConsumer running. Latency = the outbox transaction's COMMIT returned -> the
-   consumer's transaction (inbox row + effect row) COMMIT returned, both taken with
-   time.perf_counter() in SQLAlchemy `after_commit` hooks. The consumer's Kafka offset commit comes
-   right after and is not included (the effect is already durable and visible then).
+2. latency: one event per transaction, a transaction every LATENCY_INTERVAL_S, with the relay and
+   the consumer process running. Latency = the outbox transaction's COMMIT returned (here) -> the
+   consumer's transaction (inbox row + effect row) COMMIT returned (in the child), both taken with
+   time.perf_counter() (CLOCK_MONOTONIC: one clock for every process on Linux; checked at start)
+   in SQLAlchemy `after_commit` hooks. The consumer's Kafka offset commit comes right after and is
+   not included (the effect is already durable and visible then).
 3. throughput: M events committed as fast as a few concurrent writers can, in transactions of
    50 events (one `Outbox.add_many`) and of 1 event. events/s = applied / (first transaction
    started -> last effect committed); the commit rate of the writers alone and latency under load
    are reported beside it.
 
-The writers, the relay and the consumer share this one Python process and event loop (in
-production they are separate processes), so the throughput figures are a lower bound on 2 cores.
+The JSON has the CPU seconds of this process and of the consumer process per phase.
 """
 
 import argparse
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import secrets
+import signal
+import struct
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, DateTime, Table, Uuid, text
@@ -42,6 +56,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from bench import ratio, servers, summarize_ms
 from shared.db import Database, service_metadata
+from shared.devstack.infra import die_with_parent
 from shared.events.contracts import EligibilityChanged
 from shared.events.envelope import Envelope
 from shared.events.inbox import InboxConsumer, define_inbox_table
@@ -213,11 +228,16 @@ class Tracker:
 
 
 class Pipeline:
-    """A pretend service's schema (outbox, inbox, effect) with its relay and consumer running."""
+    """A pretend service's schema (outbox, inbox, effect), its relay and its consumer.
+
+    Built alike in both processes (it makes no connection until used): this process uses the writer
+    side (`commit`, `relay`), the consumer process uses `consumer` with `handle`.
+    """
 
     def __init__(self, db: Database, settings: CommonSettings, name: str) -> None:
         self.db = db
         self.settings = settings
+        self.name = name
         self.schema = "bench_" + name.replace("-", "_")
         self.topic = f"bench.{name}.registry.supervisors"
         # EligibilityChanged on the wire (same type and version), on a topic of this run only
@@ -241,19 +261,23 @@ class Pipeline:
         )
         self.tracker = Tracker()
         self.warmup_seconds = 0.0
+        self.consumer_process: ConsumerProcess | None = None
         self._effect_insert = insert(self.effect).on_conflict_do_nothing()
 
     async def handle(self, session, event, envelope: Envelope) -> None:
-        """The consumer's effect: one row per event; its commit time goes to the tracker."""
+        """The consumer's effect: one row per event; its commit time goes to `report_applied`."""
         # a statement built once and executed with parameters, as a well-written handler does
         await session.execute(self._effect_insert, {"event_id": envelope.id})
         ids = session.info.get("bench_ids")
         if ids is None:
             ids = session.info["bench_ids"] = []
-            tracker = self.tracker
-            sa_event.listen(session.sync_session, "after_commit",
-                            lambda _s: tracker.on_applied(ids, time.perf_counter()))
+            report = self.report_applied
+            sa_event.listen(session.sync_session, "after_commit", lambda _s: report(ids, time.perf_counter()))
         ids.append(envelope.id)
+
+    def report_applied(self, ids: list[uuid.UUID], at: float) -> None:
+        """Where effect commit times go: the tracker here; the consumer process replaces it with a pipe."""
+        self.tracker.on_applied(ids, at)
 
     def new_event(self) -> EligibilityChanged:
         return self.event_cls(supervisor_id=uuid.uuid4(), eligible=False, reasons=["suspended"])
@@ -272,26 +296,42 @@ class Pipeline:
 
     @contextlib.asynccontextmanager
     async def running(self, warmup_events: int) -> AsyncIterator["Pipeline"]:
-        """Create the schema and topic, start relay and consumer, wait until events flow."""
+        """Create the schema and topic, start the relay here and the consumer in its own process,
+        wait until events flow."""
         async with self.db.engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
             await conn.run_sync(self.metadata.create_all)
         await ensure_topics(self.settings, [self.topic])
-        tasks = [asyncio.create_task(self.relay.run()), asyncio.create_task(self.consumer.run())]
+        relay = asyncio.create_task(self.relay.run())
+        self.consumer_process = ConsumerProcess(self.settings, self.name, on_applied=self.report_applied)
         try:
+            await self.consumer_process.start()
             # warm-up: producer connected, consumer group joined, caches filled
             started = time.perf_counter()
             self.tracker = Tracker(expected=warmup_events)
             for _ in range(warmup_events):
                 await self.commit(1)
-            if not await wait_for_event(self.tracker.done, PHASE_TIMEOUT_S):
+            if not await self.wait_applied(PHASE_TIMEOUT_S):
                 raise TimeoutError("warm-up events never reached the consumer")
             self.warmup_seconds = round(time.perf_counter() - started, 1)
             yield self
         finally:
-            await cancel(*tasks)
+            await cancel(relay)
             await self.relay.close()
-            await self.consumer.close()
+            await self.consumer_process.stop()
+
+    async def wait_applied(self, timeout: float) -> bool:
+        """Until the tracker saw every effect it expects; raises if the consumer process died."""
+        done = asyncio.ensure_future(self.tracker.done.wait())
+        exited = self.consumer_process.wait_exited()
+        try:
+            await asyncio.wait({done, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+            exited.cancel()
+        if not self.tracker.done.is_set() and self.consumer_process.exited:
+            raise RuntimeError(f"the consumer process exited (code {self.consumer_process.process.returncode})")
+        return self.tracker.done.is_set()
 
     async def measure_latency(self, n: int, interval: float) -> dict:
         """n single-event transactions, paced every `interval` seconds."""
@@ -302,7 +342,7 @@ class Pipeline:
             if delay > 0:
                 await asyncio.sleep(delay)
             await self.commit(1)
-        complete = await wait_for_event(tracker.done, PHASE_TIMEOUT_S)
+        complete = await self.wait_applied(PHASE_TIMEOUT_S)
         return {"complete": complete, "applied": len(tracker.applied), **summarize_ms(tracker.latencies())}
 
     async def measure_throughput(self, m: int, batch: int, writers: int, cap_s: float) -> dict:
@@ -329,7 +369,7 @@ class Pipeline:
         await asyncio.gather(*(writer(s) for s in shares))
         committed_at = time.perf_counter()
         tracker.expect(committed)
-        complete = await wait_for_event(tracker.done, PHASE_TIMEOUT_S)
+        complete = await self.wait_applied(PHASE_TIMEOUT_S)
         total = committed
         last_effect = max(tracker.applied.values(), default=start)
         elapsed = last_effect - start
@@ -343,6 +383,137 @@ class Pipeline:
             "drain_after_last_commit_s": round(max(0.0, last_effect - committed_at), 3),
             "latency_under_load": summarize_ms(tracker.latencies()),
         }
+
+
+# --- the consuming service's process --------------------------------------------------------------
+
+# One report per effect transaction, on the consumer process's stdout: the COMMIT time
+# (time.perf_counter()) and how many events, then their 16-byte ids.
+REPORT = struct.Struct("<dI")
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the child runs `-m bench.bench_events` from here
+
+
+def pack_report(ids: list[uuid.UUID], at: float) -> bytes:
+    return REPORT.pack(at, len(ids)) + b"".join(event_id.bytes for event_id in ids)
+
+
+async def read_report(stream: asyncio.StreamReader) -> tuple[float, list[uuid.UUID]]:
+    """The next report; asyncio.IncompleteReadError once the stream ended."""
+    at, count = REPORT.unpack(await stream.readexactly(REPORT.size))
+    raw = await stream.readexactly(16 * count)
+    return at, [uuid.UUID(bytes=raw[k:k + 16]) for k in range(0, len(raw), 16)]
+
+
+class ConsumerProcess:
+    """The consuming service: the pipeline's stock InboxConsumer in a process of its own
+    (`python -m bench.bench_events consume`), as in production, where events are consumed in another
+    service's process than the one that writes them.
+
+    The child reports every effect transaction (COMMIT time, event ids) over its stdout; `on_applied`
+    gets them here. Times are time.perf_counter() in both processes: CLOCK_MONOTONIC on Linux, one
+    clock for the whole machine; `start()` checks that the child's clock agrees with this one.
+    """
+
+    def __init__(self, settings: CommonSettings, name: str, *,
+                 on_applied: Callable[[list[uuid.UUID], float], None]) -> None:
+        self.settings = settings
+        self.name = name
+        self.on_applied = on_applied
+        self.process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task | None = None
+        self._hello: asyncio.Future[float] | None = None
+
+    async def start(self) -> None:
+        """Spawn the child and wait until it runs (its consumer may still be joining the group)."""
+        self._hello = asyncio.get_running_loop().create_future()
+        spawned = time.perf_counter()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_events", "consume",
+            # settings through the environment, not argv: a BENCH_DATABASE_URL may hold a password
+            env={**os.environ, "BENCH_CONSUMER_DATABASE_URL": self.settings.database_url,
+                 "BENCH_CONSUMER_BOOTSTRAP": self.settings.kafka_bootstrap_servers,
+                 "BENCH_CONSUMER_NAME": self.name},
+            stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT,
+        )
+        self._reader = asyncio.create_task(self._read_reports())
+        done, _ = await asyncio.wait({self._hello, self._reader}, timeout=PHASE_TIMEOUT_S,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if self._hello not in done:
+            raise RuntimeError(f"the consumer process did not start (exit code {self.process.returncode})")
+        if not spawned <= self._hello.result() <= time.perf_counter():
+            raise RuntimeError("the consumer process's perf_counter is not this process's clock; "
+                               "cross-process latencies would be meaningless")
+
+    async def _read_reports(self) -> None:
+        """Until the child's stdout closes: the first report (no ids) is its hello, then effects."""
+        with contextlib.suppress(asyncio.IncompleteReadError):  # EOF: the child is gone
+            while True:
+                at, ids = await read_report(self.process.stdout)
+                if not self._hello.done():
+                    self._hello.set_result(at)
+                else:
+                    self.on_applied(ids, at)
+        await self.process.wait()
+
+    @property
+    def exited(self) -> bool:
+        return self._reader is not None and self._reader.done()
+
+    def wait_exited(self) -> asyncio.Future:
+        """Done when the child is gone (shielded: cancelling the wait leaves the reader running)."""
+        return asyncio.shield(self._reader)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU (user + system) the child used so far, from /proc (Linux); None elsewhere."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
+
+    async def stop(self) -> None:
+        """SIGTERM: the child cancels its consumer and closes it; killed if it is not gone in 10 s."""
+        if self.process is None:
+            return
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), 10.0)
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        if self._reader is not None:
+            await cancel(self._reader)
+
+
+async def consume(database_url: str, bootstrap: str, name: str) -> None:
+    """The child: the stock InboxConsumer of the pipeline `name` until SIGTERM, reporting on stdout."""
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # stdout carries the reports only; a stray print must not break them
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    def report(ids: list[uuid.UUID], at: float) -> None:
+        # a blocking write of a few KB: the parent reads continuously, the pipe never stays full
+        out.write(pack_report(ids, at))
+        out.flush()
+
+    db = Database(database_url, pool_size=4)
+    pipeline = Pipeline(db, make_settings(database_url, bootstrap), name)  # same schema, topic, group
+    pipeline.report_applied = report
+    report([], time.perf_counter())  # hello: the clock check in ConsumerProcess.start()
+    consumer = asyncio.create_task(pipeline.consumer.run())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({consumer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if consumer.done():
+            consumer.result()  # run() only ends by raising: let the exit code say so
+    finally:
+        await cancel(consumer, stopping)
+        await pipeline.consumer.close()
+        await db.dispose()
 
 
 # --- the benchmark --------------------------------------------------------------------------------
@@ -386,14 +557,18 @@ async def main(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()[0]
     phases: dict[str, float] = {}
     phase_cpu: dict[str, float] = {}  # this process's CPU seconds per phase: ~wall = Python-bound
+    consumer_cpu: dict[str, float] = {}  # the same for the consumer process
     wall0, cpu0 = time.perf_counter(), time.process_time()
 
     @contextlib.contextmanager
-    def phase(name: str) -> Iterator[None]:
+    def phase(name: str, consumer: ConsumerProcess | None = None) -> Iterator[None]:
         started, cpu = time.perf_counter(), time.process_time()
+        child_cpu = consumer.cpu_seconds() if consumer else None
         yield
         phases[name] = round(time.perf_counter() - started, 1)
         phase_cpu[name] = round(time.process_time() - cpu, 1)
+        if child_cpu is not None and (child_after := consumer.cpu_seconds()) is not None:
+            consumer_cpu[name] = round(child_after - child_cpu, 1)
 
     with servers("events") as (database_url, bootstrap):
         settings = make_settings(database_url, bootstrap)
@@ -403,13 +578,15 @@ async def main(args: argparse.Namespace) -> dict:
         try:
             pipeline = Pipeline(db, settings, run_id)
             async with pipeline.running(size.warmup_events):
-                with phase("latency"):
+                consumer = pipeline.consumer_process
+                with phase("latency", consumer):
                     latency = await pipeline.measure_latency(size.latency_n, LATENCY_INTERVAL_S)
-                with phase("throughput batched"):
+                with phase("throughput batched", consumer):
                     batched = await pipeline.measure_throughput(size.throughput_m, size.batch_size, size.writers,
                                                                 size.batched_cap_s)
-                with phase("throughput single"):
+                with phase("throughput single", consumer):
                     single = await pipeline.measure_throughput(size.single_m, 1, size.writers, size.single_cap_s)
+                consumer_cpu_total = consumer.cpu_seconds()
             phases["warm-up (group join)"] = pipeline.warmup_seconds
         finally:
             await db.dispose()
@@ -433,10 +610,12 @@ async def main(args: argparse.Namespace) -> dict:
         f"sustained: {batched['events']:,} events in txns of {size.batch_size} (Outbox.add_many) and "
         f"{single['events']:,} in txns of 1, {size.writers} writers (writing stops after "
         f"{size.batched_cap_s:g} s / {size.single_cap_s:g} s); first txn started -> last effect committed; "
-        "writers, relay and consumer share one Python process.",
+        "writers and relay share this process (the producing service), the inbox consumer runs in a "
+        "process of its own (the consuming service).",
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
         f"({os.cpu_count()} CPUs): other work on the machine inflates every number; this process used "
-        f"{time.process_time() - cpu0:.0f} s CPU in {time.perf_counter() - wall0:.0f} s.",
+        f"{time.process_time() - cpu0:.0f} s CPU in {time.perf_counter() - wall0:.0f} s, the consumer "
+        f"process {f'{consumer_cpu_total:.0f}' if consumer_cpu_total is not None else '?'} s.",
     ]
     for name, result in (("latency", latency), ("batched", batched), ("single", single)):
         if not result["complete"]:
@@ -459,6 +638,15 @@ async def main(args: argparse.Namespace) -> dict:
         },
         "phase_seconds": phases,
         "phase_cpu_seconds": phase_cpu,
+        "consumer_process_cpu_seconds": consumer_cpu,
         "load_average": [load_before, os.getloadavg()[0]],
         "cpu_count": os.cpu_count(),
     }
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["consume"]:  # ConsumerProcess's child
+    die_with_parent()  # SIGTERM if the benchmark dies: no consumer left behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    logging.basicConfig(level=logging.WARNING, format="consumer process %(levelname)s %(name)s: %(message)s")
+    asyncio.run(consume(os.environ["BENCH_CONSUMER_DATABASE_URL"], os.environ["BENCH_CONSUMER_BOOTSTRAP"],
+                        os.environ["BENCH_CONSUMER_NAME"]))

@@ -34,8 +34,13 @@ class Envelope(BaseModel):
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
         """Headers repeat type, version and correlation id so brokers' tools can route without parsing."""
-        return [
-            ("type", self.type.encode()),
-            ("version", str(self.version).encode()),
-            ("correlation_id", self.correlation_id.encode()),
-        ]
+        return kafka_headers(self.type, self.version, self.correlation_id)
+
+
+def kafka_headers(event_type: str, version: int | str, correlation_id: str) -> list[tuple[str, bytes]]:
+    """The headers of an envelope, from its fields (the relay has them without the envelope object)."""
+    return [
+        ("type", event_type.encode()),
+        ("version", str(version).encode()),
+        ("correlation_id", correlation_id.encode()),
+    ]

@@ -1,6 +1,8 @@
 """The benchmarks import, their helpers compute what they claim (no timing assertions: see bench/)."""
 
 import argparse
+import asyncio
+import inspect
 import statistics
 import uuid
 
@@ -108,7 +110,24 @@ def test_tracker_pairs_commits_with_effects() -> None:
 
 
 def test_bench_main_is_a_coroutine_function() -> None:
-    import inspect
-
     assert inspect.iscoroutinefunction(bench_events.main)
     assert isinstance(bench_main.parse_args([]), argparse.Namespace)
+
+
+async def test_consumer_process_reports_round_trip_through_a_stream() -> None:
+    """The consumer process's stdout framing: commit time + ids, then a clean end at EOF."""
+    ids = [uuid.uuid4() for _ in range(3)]
+    stream = asyncio.StreamReader()
+    stream.feed_data(bench_events.pack_report([], 1.25))  # the hello
+    stream.feed_data(bench_events.pack_report(ids, 2.5))
+    stream.feed_eof()
+    assert await bench_events.read_report(stream) == (1.25, [])
+    assert await bench_events.read_report(stream) == (2.5, ids)
+    with pytest.raises(asyncio.IncompleteReadError):
+        await bench_events.read_report(stream)
+
+
+def test_the_consumer_runs_as_its_own_module_entry_point() -> None:
+    """ConsumerProcess starts `python -m bench.bench_events consume` from the repository root."""
+    assert (bench_events.REPO_ROOT / "bench" / "bench_events.py").is_file()
+    assert inspect.iscoroutinefunction(bench_events.consume)

@@ -286,6 +286,34 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_kee
         broker.stop()
 
 
+async def test_the_relay_publishes_the_stored_envelope_unchanged_with_key_and_headers(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    """The relay sends the outbox row's JSON as it is (no re-serializing): what arrives is the staged
+    envelope, field for field, non-ASCII text and fractional numbers included."""
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    broker = infra.start_broker(broker_port)
+    relay = OutboxRelay(db, schema.outbox_table, settings, name=unique_name)
+    try:
+        subject = uuid.uuid4()
+        event = TrainingRecorded(supervisor_id=subject, session_id=uuid.uuid4(), kind="annual",
+                                 format="线上培训", date=date(2026, 3, 1), hours=2.75, attended=True,
+                                 exam_passed=None)
+        async with db.transaction() as session:
+            staged = await schema.outbox.add(session, event, correlation_id="关联-1")
+        assert await relay.publish_batch() == 1
+        [record] = await read_all(broker.bootstrap, topics.REGISTRY_TRAINING, 1)
+        assert Envelope.from_bytes(record.value) == staged
+        assert TrainingRecorded.model_validate(Envelope.from_bytes(record.value).data) == event
+        assert record.key == str(subject).encode()
+        assert list(record.headers) == staged.kafka_headers()
+        assert await unpublished(db, schema) == 0
+    finally:
+        await relay.close()
+        broker.stop()
+
+
 async def test_two_relay_replicas_publish_everything_once_and_keep_each_subjects_order(
     db, settings, broker_port, fresh_schema, unique_name
 ):
