@@ -66,6 +66,7 @@ supervisor = Table(
     Index("ix_supervisor_name_order", "name", "id"),
     Index("ix_supervisor_name_prefix", "name", postgresql_ops={"name": "text_pattern_ops"}),
     Index("ix_supervisor_district_name", "district", "name", "id"),
+    Index("ix_supervisor_district_name_prefix", "district", "name", postgresql_ops={"name": "text_pattern_ops"}),
     Index("ix_supervisor_status_name", "status", "name", "id"),
     Index("ix_supervisor_specialties", "specialties", postgresql_using="gin"),
 )

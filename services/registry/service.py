@@ -151,20 +151,30 @@ async def list_page(conn: AsyncSession | AsyncConnection, columns: Sequence[Any]
 
 # --- the roster list: the hot path, hand-written SQL on the pool's asyncpg connection ------------
 
-ROSTER_COLUMNS = """id, name, gender, district, employer, specialties, status, phone_masked AS phone, term_start,
-    term_end, certificate_no, eligible, CASE WHEN initial_passed_on IS NOT NULL THEN 'trained'
-    WHEN status = 'active' AND initial_training_due < {on} THEN 'overdue' ELSE 'pending' END AS training_state"""
-ELIGIBLE_COLUMNS = "name, district, specialties"
+# field of a list item -> its SQL expression over registry.supervisor ({on} = today's date parameter).
+# The keys are the fields of the response models (SupervisorListItem, EligibleSupervisor): a unit test checks it.
+ROSTER_FIELDS = {
+    "id": "id", "name": "name", "gender": "gender", "district": "district", "employer": "employer",
+    "specialties": "specialties", "status": "status", "phone": "phone_masked", "term_start": "term_start",
+    "term_end": "term_end", "certificate_no": "certificate_no",
+    "training_state": "CASE WHEN initial_passed_on IS NOT NULL THEN 'trained' "
+                      "WHEN status = 'active' AND initial_training_due < {on} THEN 'overdue' ELSE 'pending' END",
+    "eligible": "eligible",
+}
+ELIGIBLE_FIELDS = {"name": "name", "district": "district", "specialties": "specialties"}
 
 
-def roster_query(*, columns: str, on: date, limit: int, offset: int, district: str | None = None,
+def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, district: str | None = None,
                  specialty_name: str | None = None, status: str | None = None, term_active_on: date | None = None,
                  term_year: int | None = None, training_state: str | None = None, name: str | None = None,
                  eligible: bool | None = None) -> tuple[str, list[Any]]:
-    """SQL and arguments of one roster page with its exact total (filters combined with AND).
+    """SQL and arguments of one roster page: per row, the item as JSON text (`item`) and the exact total (`total_`).
 
-    Only fixed SQL text is concatenated; every value is a $n parameter. With only district/status/eligible
-    filters the total comes from the trigger-kept `supervisor_tally`, otherwise it is a window count over the matches.
+    Filters are combined with AND. Only fixed SQL text is concatenated; every value is a $n parameter. With only
+    district/status/eligible filters the total comes from the trigger-kept `supervisor_tally`, otherwise it is a
+    window count over the matches. PostgreSQL renders each item with row_to_json over the `fields` only, after
+    LIMIT/OFFSET (so skipped rows are never rendered): the service joins the texts instead of decoding every
+    column into Python objects and encoding them again.
     """
     args: list[Any] = []
 
@@ -214,14 +224,18 @@ def roster_query(*, columns: str, on: date, limit: int, offset: int, district: s
         total = f"(SELECT coalesce(sum(n), 0) FROM registry.supervisor_tally WHERE {' AND '.join(tally) or 'TRUE'})"
     else:
         total = "count(*) OVER ()"  # one pass over the (filtered) matches instead of a second scan
-    shown = columns.format(on=on_param()) if "{on}" in columns else columns
-    sql = (f"SELECT {shown}, {total} AS total_ FROM registry.supervisor "
-           f"WHERE {condition} ORDER BY name, id LIMIT {p(limit)} OFFSET {p(offset)}")
+    shown = ", ".join(f"{expr.format(on=on_param()) if '{on}' in expr else expr} AS {field}"
+                      for field, expr in fields.items())
+    page = (f"SELECT {shown}, name AS order_name_, id AS order_id_, {total} AS total_ FROM registry.supervisor "
+            f"WHERE {condition} ORDER BY name, id LIMIT {p(limit)} OFFSET {p(offset)}")
+    item = ", ".join(f"page.{field}" for field in fields)
+    sql = (f"SELECT row_to_json(item)::text AS item, page.total_ FROM ({page}) AS page "
+           f"CROSS JOIN LATERAL (SELECT {item}) AS item ORDER BY page.order_name_, page.order_id_")
     return sql, args
 
 
-async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple[list[dict], int]:
-    """Run `roster_query` on the pooled connection's asyncpg driver (no ORM/Core overhead on the hot path)."""
+async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple[list[str], int]:
+    """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total)."""
     raw = await conn.get_raw_connection()
     try:
         records = await raw.driver_connection.fetch(sql, *args)
@@ -237,11 +251,7 @@ async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple
                            headers={"Retry-After": "5"}) from exc
     if not records:
         return [], 0
-    total = int(records[0]["total_"])
-    rows = [dict(r) for r in records]
-    for row in rows:
-        del row["total_"]
-    return rows, total
+    return [r[0] for r in records], int(records[0][1])
 
 
 # --- eligibility (R22.3) -------------------------------------------------------------------------
