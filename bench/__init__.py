@@ -10,12 +10,17 @@ A benchmark's result dict has `rows` (what the table shows), each a dict with
 dict is written to the JSON file only.
 """
 
+import asyncio
 import contextlib
 import math
 import os
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(values: Iterable[float], p: float) -> float:
@@ -78,3 +83,37 @@ def servers(name: str) -> Iterator[tuple[str, str]]:
                 stack.callback(broker.stop)
                 bootstrap = broker.bootstrap
         yield url, bootstrap
+
+
+@contextlib.asynccontextmanager
+async def serve(target: str, env: dict[str, str], log: Path) -> AsyncIterator[str]:
+    """`uvicorn --factory target` on a free loopback port in its own process, as production runs a
+    service (its main thread; OpenSSL hashing, for one, runs ~1.5x slower in a secondary thread);
+    yields the base URL once /healthz answers."""
+    import httpx
+
+    from shared.devstack import infra
+
+    port = infra.free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
+        "--no-access-log", "--log-level", "warning", cwd=str(ROOT), env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("wb"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                if time.monotonic() > deadline or process.returncode is not None:
+                    raise RuntimeError(f"{target} did not start (see {log})")
+                await asyncio.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(process.wait(), 10)
+        if process.returncode is None:
+            process.kill()

@@ -43,18 +43,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
-import httpx
 from fastapi import FastAPI, Query
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bench import percentile, ratio, summarize_ms
+from bench import percentile, ratio, serve, summarize_ms
 from services.registry import rules
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
 from shared.db.migrations import service_migrations, upgrade
 from shared.devstack import infra
 from shared.tokens import generate_dev_keypair, mint
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.60
 TARGET_P99_MS = 50.0
 POOL = 40  # database connections per server (both servers run at once; PostgreSQL allows 100)
@@ -162,34 +160,6 @@ async def load(dsn: str, data: list[tuple]) -> float:
 
 
 # --- servers and load --------------------------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def serve(target: str, env: dict[str, str], log: Path):
-    """`uvicorn --factory target` on a free loopback port in its own process; yields the base URL."""
-    port = infra.free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--log-level", "warning", cwd=str(ROOT), env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("wb"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=2) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                if time.monotonic() > deadline or process.returncode is not None:
-                    raise RuntimeError(f"{target} did not start")
-                await asyncio.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(process.wait(), 10)
-        if process.returncode is None:
-            process.kill()
-
 
 def paths(n: int) -> list[str]:
     out = []

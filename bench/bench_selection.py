@@ -4,13 +4,14 @@
    service holds it between draws): members, seed, the keys of each group (HMAC per person), the
    first need + alternates in order, the receipt hash. p50/p99 over repeated draws per pool size.
    Growth: time(20 000)/time(2 000) beside (20 000·ln 20 000)/(2 000·ln 2 000) = 13.0 (n·log n).
-2. over HTTP: a real uvicorn serving the selection app on 127.0.0.1 with its own embedded
-   PostgreSQL (and broker). For each size the pool is replaced by n eligible people; the first
-   draw builds the year's buckets (reported on its own), then every timed draw is preceded by a
-   change to 3 people of the pool (not timed), as confirmations and registry events do between
-   real draws, so each draw rebuilds the buckets that changed. One `POST /requests` = accept
-   (commitment committed) + the draw (pool refresh, exclusions, ordering, receipt stored, contact
-   window) in a second transaction. p50/p99 per pool size, then draws/s with concurrent clients.
+2. over HTTP: uvicorn serving the selection app in its own process on 127.0.0.1 (as production
+   runs it; no event consumers), with its own embedded PostgreSQL (and broker). For each size the
+   pool is replaced by n eligible people; the first draw builds the year's buckets (reported on its
+   own), then every timed draw is preceded by a change to 3 people of the pool (not timed), as
+   confirmations and registry events do between real draws, so each draw rebuilds the buckets that
+   changed. One `POST /requests` = accept (commitment committed) + the draw (pool refresh,
+   exclusions, ordering, receipt stored, contact window) in a second transaction. p50/p99 per pool
+   size, then draws/s with concurrent clients.
 The client and the server share this machine (2 cores): HTTP numbers include both.
 """
 
@@ -19,15 +20,16 @@ import base64
 import math
 import random
 import secrets
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
-from bench import ratio, servers, summarize_ms
+from bench import ratio, serve, servers, summarize_ms
 from services.selection.draw import algorithm as alg
-from shared.devstack.live import live_server
 
 TARGET_HTTP_P99_MS = 50.0
 SIZES = (200, 2_000, 20_000)
@@ -115,25 +117,32 @@ def body(k: int) -> dict:
             "specialty": None, "requested_at": requested.isoformat(), "procuratorate_nonce": secrets.token_hex(8)}
 
 
-async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total: int) -> dict:
+def server_app():
+    """The selection app as the HTTP benchmark serves it (`uvicorn --factory`): settings from the
+    environment, no event consumers (requests arrive over HTTP only)."""
     from services.selection.app import build
     from services.selection.config import SelectionSettings
+
+    return build(SelectionSettings(), consume=False)
+
+
+async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total: int) -> dict:
     from shared.db import Database
     from shared.db.migrations import service_migrations, upgrade
     from shared.tokens import generate_dev_keypair, mint
 
     private, public = generate_dev_keypair()
     token = {"Authorization": "Bearer " + mint(private, subject="bench", roles=["bureau_admin"])}
-    with servers("selection") as (url, bootstrap):
+    with servers("selection") as (url, bootstrap), \
+            tempfile.TemporaryDirectory(prefix="bench-selection-", ignore_cleanup_errors=True) as tmp:
         await asyncio.to_thread(upgrade, service_migrations("selection"), url)
-        settings = SelectionSettings(
-            environment="test", database_url=url, kafka_bootstrap_servers=bootstrap,
-            kafka_idempotent_producer=False, field_encryption_key=random_key(), field_hash_key=random_key(),
-            jwt_verify_key=public, log_json=False, log_level="WARNING", yearly_cap=10_000)
+        env = {"ENVIRONMENT": "test", "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+               "KAFKA_IDEMPOTENT_PRODUCER": "false", "FIELD_ENCRYPTION_KEY": random_key(),
+               "FIELD_HASH_KEY": random_key(), "JWT_VERIFY_KEY": public, "LOG_JSON": "false",
+               "LOG_LEVEL": "WARNING", "YEARLY_CAP": "10000"}
         db = Database(url, pool_size=2)
-        app = build(settings, consume=False)
         results: dict = {}
-        with live_server(app) as base:
+        async with serve("bench.bench_selection:server_app", env, Path(tmp) / "selection.log") as base:
             async with httpx.AsyncClient(base_url=base, timeout=60, headers=token) as client:
                 k = 0
 
@@ -157,12 +166,9 @@ async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total:
                         times.append(await draw_once())
                     results[n] = {**summarize_ms(times), "first_draw_ms": round(first * 1000, 1)}
 
-                async def one() -> None:
-                    await draw_once()
-
                 started = time.perf_counter()
                 for _ in range(0, concurrent_total, concurrency):
-                    await asyncio.gather(*[one() for _ in range(concurrency)])
+                    await asyncio.gather(*[draw_once() for _ in range(concurrency)])
                 results["concurrent"] = {"draws": concurrent_total, "clients": concurrency,
                                          "draws_per_s": round(concurrent_total / (time.perf_counter() - started), 1)}
         await db.dispose()

@@ -105,6 +105,13 @@ async def load_buckets(session: AsyncSession, hashes: list[str], *,
             if not as_stored and algorithm.sha256_hex(r["body"].encode("utf-8")) != r["hash"]:
                 raise RuntimeError(f"pool bucket {r['hash']} does not match its hash: the store was changed")
             fetched[r["hash"]] = json.loads(r["body"])
+    if not as_stored:
+        for rows in fetched.values():
+            # tuples of strings, so the garbage collector can stop tracking 20 000 cached rows
+            # (a dict holding only such values is untracked too) instead of walking them every
+            # full collection; the draw only reads them
+            for row in rows:
+                row["specialties"] = tuple(row["specialties"])
     if as_stored:
         return fetched
     for digest, rows in fetched.items():
