@@ -212,5 +212,8 @@ async def main(args) -> dict:
             "bounded by 1 / (time of one draw's critical section), whatever the number of clients.",
             "The pure cost is one HMAC per member and a selection of the first need + alternates: O(n log k).",
             "Each timed HTTP draw follows a change to 3 people, so it rebuilds up to 3 of the 256 buckets.",
+            "Everyone is at served 0 (strict mode's worst case: every member of a group is keyed). At 20 000",
+            "the floor is 20 000 HMAC-SHA256 in Python (DRAW.md's per-person key, ~1.2-1.7 us each here),",
+            "plus ~15-20 ms for the two transactions (~15 round trips) and HTTP.",
         ],
     }
