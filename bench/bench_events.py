@@ -533,13 +533,24 @@ def latency_rows(label: str, latency: dict, raw: dict, raw_label: str) -> list[d
 
 
 def throughput_rows(result: dict) -> list[dict]:
+    """The >= 2 000/s target is the pipeline's capacity, read from the batched run, where writers
+    commit faster than that. With one event per transaction the writers themselves commit only a
+    few hundred per second here (each commit is a durable round trip), so that run shows whether
+    the pipeline keeps up with them (>= 95 % of their rate), not the target."""
     batch = result["batch"]
     value = result["events_per_s"]
     load = result["latency_under_load"]
+    committed = result["commit_events_per_s"]
+    if batch > 1:
+        target = {"target": f">= {TARGET_EVENTS_PER_S:g}/s",
+                  "ok": value is not None and result["complete"] and value >= TARGET_EVENTS_PER_S}
+    else:
+        target = {"target": ">= 95% of writers' rate", "baseline": committed, "ratio": ratio(value, committed),
+                  "ok": value is not None and result["complete"] and bool(committed)
+                  and value >= 0.95 * committed}
     return [
         {"metric": f"sustained, {batch} event{'s' if batch > 1 else ''}/txn", "value": value,
-         "unit": "events/s", "target": f">= {TARGET_EVENTS_PER_S:g}/s",
-         "ok": value is not None and result["complete"] and value >= TARGET_EVENTS_PER_S},
+         "unit": "events/s", **target},
         {"metric": "  writers' commit rate", "value": result["commit_events_per_s"], "unit": "events/s"},
         {"metric": "  latency under load p50 / p99",
          "value": f"{load.get('p50_ms', 0):,.0f} / {load.get('p99_ms', 0):,.0f}", "unit": "ms"},
