@@ -213,12 +213,16 @@ def order_group(rows: Sequence[Mapping[str, Any]], group: str, seed_hex: str, *,
     if not rows or limit == 0:
         return []
     pads = hmac_pads(bytes.fromhex(seed_hex))
-    cmin = min(r["served"] for r in rows)
+    served = [r["served"] for r in rows]
+    cmin = min(served)
     prefix = (group + "|").encode("utf-8")  # UTF-8 of group + "|" + id, concatenated as bytes
     if mode == STRICT:
         tiers: dict[int, list[Mapping[str, Any]]] = {}
-        for r in rows:
-            tiers.setdefault(r["served"] - cmin, []).append(r)
+        if max(served) == cmin:  # everyone level (e.g. in January): one tier, no sorting into tiers
+            tiers[0] = list(rows)
+        else:
+            for r, n in zip(rows, served, strict=True):
+                tiers.setdefault(n - cmin, []).append(r)
         out: list[str] = []
         for tier in sorted(tiers):
             keyed = _keyed(tiers[tier], prefix, pads)
