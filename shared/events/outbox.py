@@ -148,8 +148,9 @@ class OutboxRelay:
                    cast(t.c.envelope, Text).label("envelope_json"),
                    t.c.envelope["type"].astext.label("type"),
                    t.c.envelope["version"].astext.label("version"),
-                   t.c.envelope["correlation_id"].astext.label("correlation_id"))
-            .where(t.c.published_at.is_(None), t.c.next_attempt_at <= func.now())
+                   t.c.envelope["correlation_id"].astext.label("correlation_id"),
+                   (t.c.next_attempt_at <= func.now()).label("due"))
+            .where(t.c.published_at.is_(None))
             .order_by(t.c.id).limit(bindparam("limit"))
             .with_for_update(skip_locked=True)
         )
@@ -185,19 +186,23 @@ class OutboxRelay:
             if not locked:
                 return 0  # another replica is relaying right now
             rows = (await session.execute(self._claim, {"limit": self.settings.outbox_batch_size})).all()
+            # Strictly in id order: the batch stops at the first row still waiting out a backoff, so a
+            # later row (of the same subject, or any) never overtakes one that failed before it.
+            due = next((i for i, row in enumerate(rows) if not row.due), len(rows))
+            rows = rows[:due]
             if not rows:
                 return 0
             sent_ids, failed, error = await self._send(rows)
             now = datetime.now(UTC)
             if sent_ids:
                 await session.execute(self._mark_published, {"ids": sent_ids, "now": now})
-            for row in failed:
+            if failed:  # they failed together and retry together (one backoff: the order holds)
+                attempts = max(row.attempts for row in failed) + 1
                 await session.execute(
-                    update(t).where(t.c.id == row.id).values(
-                        attempts=row.attempts + 1, last_error=error[:2000],
-                        next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts + 1)),
-                    )
-                )
+                    update(t).where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))).values(
+                        attempts=t.c.attempts + 1, last_error=error[:2000],
+                        next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+                    ), {"ids": [row.id for row in failed]})
         self.published_total += len(sent_ids)
         return len(sent_ids)
 
@@ -215,14 +220,17 @@ class OutboxRelay:
                     headers=kafka_headers(row.type, row.version, row.correlation_id),
                 ))
             except Exception as exc:
+                # later rows are not even enqueued: they go after this one on the next attempt, so a
+                # row of the same subject can never overtake it (per-subject order)
                 futures.append(exc)
+                break
         results = await asyncio.gather(
             *[f for f in futures if not isinstance(f, Exception)], return_exceptions=True
         )
         it = iter(results)
         outcomes = [f if isinstance(f, Exception) else next(it) for f in futures]
         sent: list[int] = []
-        for i, (row, outcome) in enumerate(zip(rows, outcomes, strict=True)):
+        for i, (row, outcome) in enumerate(zip(rows, outcomes, strict=False)):  # stops at the first failure
             if isinstance(outcome, Exception):
                 await self._drop_producer()  # reconnect (and re-create topics) on the next try
                 return sent, list(rows[i:]), repr(outcome)

@@ -126,6 +126,58 @@ class CrashingProducer:
         await self.inner.stop()
 
 
+class FailingOnceProducer:
+    """Wraps a producer: the `fail_at`-th send (1-based) raises once, as a full buffer or a dropped
+    connection does; every other send goes through."""
+
+    def __init__(self, inner: AIOKafkaProducer, fail_at: int) -> None:
+        self.inner, self.calls, self.fail_at = inner, 0, fail_at
+
+    async def send(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise ConnectionError("send failed")
+        return await self.inner.send(*args, **kwargs)
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+
+async def test_a_failed_send_holds_back_the_rest_of_the_batch_so_one_subjects_events_stay_in_order(
+    db, settings, broker_port, fresh_schema, unique_name
+):
+    schema = event_schema(fresh_schema)
+    await create_tables(db, schema)
+    broker = infra.start_broker(broker_port)
+    subject = uuid.uuid4()
+    try:
+        for _ in range(20):  # 20 changes of one subject, committed in order (and 5 more below)
+            async with db.transaction() as session:
+                await schema.outbox.add(session, eligibility(subject))
+        relay = OutboxRelay(db, schema.outbox_table, settings, name=unique_name)
+        relay._producer = FailingOnceProducer(await relay._producer_ready(), fail_at=5)
+        try:
+            first = await relay.publish_batch()
+            assert first == 4  # the 5th failed: it and everything after it wait for the next attempt
+            for _ in range(5):  # committed during the backoff: due at once, yet they must wait their turn
+                async with db.transaction() as session:
+                    await schema.outbox.add(session, eligibility(subject))
+            assert await relay.publish_batch() == 0
+            while await unpublished(db, schema):
+                await relay.publish_batch()
+                await asyncio.sleep(0.05)
+        finally:
+            await relay.close()
+        async with db.transaction() as session:
+            committed = [str(e) for e in (await session.scalars(select(schema.outbox_table.c.event_id)
+                                                                .order_by(schema.outbox_table.c.id))).all()]
+        records = await read_all(broker.bootstrap, topics.REGISTRY_SUPERVISORS, expected=25)
+        delivered = [str(Envelope.from_bytes(r.value).id) for r in records]
+        assert delivered == committed  # in commit order, none twice, none missing
+    finally:
+        broker.stop()
+
+
 async def test_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
     db, settings, broker_port, fresh_schema, unique_name
 ):
