@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.registry import rules
@@ -41,6 +41,7 @@ from services.registry.schemas import (
 )
 from shared import audit
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
+from shared.db import raw
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
     ChangeReportRecorded,
@@ -236,16 +237,15 @@ def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, d
 
 async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple[list[str], int]:
     """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total)."""
-    raw = await conn.get_raw_connection()
     try:
-        records = await raw.driver_connection.fetch(sql, *args)
+        records = await raw.fetch(conn, sql, *args)
         if not records and args[-1]:
             # past the end: the total alone (same statement, first row only)
-            first = await raw.driver_connection.fetch(sql, *args[:-2], 1, 0)
+            first = await raw.fetch(conn, sql, *args[:-2], 1, 0)
             return [], int(first[0]["total_"]) if first else 0
-    except asyncpg.DataError as exc:  # e.g. a NUL byte in a filter: what SQLAlchemy's path maps to 422
+    except DataError as exc:  # e.g. a NUL byte in a filter
         raise Unprocessable("invalid_data", "数据无法处理", "请检查查询条件中的特殊字符。") from exc
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
+    except OperationalError as exc:
         await conn.invalidate()  # a broken pooled connection: drop it, the next request gets a new one
         raise ProblemError(503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试。",
                            headers={"Retry-After": "5"}) from exc

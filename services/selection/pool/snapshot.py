@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.draw import algorithm
+from shared.db import raw
 
 EMPTY_BUCKET_HASH = algorithm.H([])
 CACHE_BUCKETS = 8192  # ~2 years of a 20 000-person pool plus the versions changed since
@@ -74,19 +75,14 @@ SELECT prefix, hash FROM selection.pool_bucket WHERE year = $1 AND hash <> $2 OR
 _cache: "OrderedDict[str, list[dict]]" = OrderedDict()
 
 
-async def _driver(session: AsyncSession):
-    """The asyncpg connection of the session's transaction (these statements are hot paths)."""
-    return (await (await session.connection()).get_raw_connection()).driver_connection
-
-
 async def refresh(session: AsyncSession, *, year: int, current_year: int) -> None:
     """Bring the buckets of `year` (and of every maintained year) up to the committed state."""
-    await (await _driver(session)).execute(REFRESH_SQL, year, min(year, current_year))
+    await raw.execute(session, REFRESH_SQL, year, min(year, current_year))
 
 
 async def manifest(session: AsyncSession, *, year: int) -> dict[str, str]:
     """prefix → bucket hash of the non-empty buckets of a year (call `refresh` first)."""
-    rows = await (await _driver(session)).fetch(MANIFEST_SQL, year, EMPTY_BUCKET_HASH)
+    rows = await raw.fetch(session, MANIFEST_SQL, year, EMPTY_BUCKET_HASH)
     return {r["prefix"]: r["hash"] for r in rows}
 
 
@@ -100,8 +96,8 @@ async def load_buckets(session: AsyncSession, hashes: list[str], *,
     missing = hashes if as_stored else [h for h in hashes if h not in _cache]
     fetched: dict[str, list[dict]] = {}
     if missing:
-        for r in await (await _driver(session)).fetch(
-                "SELECT hash, body FROM selection.pool_blob WHERE hash = ANY($1::text[])", missing):
+        for r in await raw.fetch(session, "SELECT hash, body FROM selection.pool_blob WHERE hash = ANY($1::text[])",
+                                 missing):
             if not as_stored and algorithm.sha256_hex(r["body"].encode("utf-8")) != r["hash"]:
                 raise RuntimeError(f"pool bucket {r['hash']} does not match its hash: the store was changed")
             fetched[r["hash"]] = json.loads(r["body"])

@@ -35,6 +35,7 @@ from services.selection.models import candidate, contact_log, declared_relation,
 from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import check_lead_time, local_date, split_seats
 from shared.calendar import WorkingCalendar
+from shared.db import raw
 from shared.errors import NotFound, Unprocessable
 from shared.events.contracts import SupervisionRequestRefused
 from shared.events.outbox import Outbox
@@ -168,10 +169,9 @@ async def run_draw(session: AsyncSession, *, settings: SelectionSettings, req, r
     prev_hash, seq = (last.receipt_hash, last.chain_seq + 1) if last else (algorithm.GENESIS_HASH, 1)
     snapshot, buckets = await pool_snapshot.snapshot_for(
         session, year=req.year, current_year=local_date(utcnow()).year, prev_receipt_hash=prev_hash)
-    driver = (await (await session.connection()).get_raw_connection()).driver_connection
     excluded: dict[str, set[str]] = {}
-    for row in await driver.fetch(EXCLUSIONS_SQL, req.id, algorithm.canonical(list(req.conflict_parties)).decode(),
-                                  req.starts_at, req.ends_at):
+    for row in await raw.fetch(session, EXCLUSIONS_SQL, req.id,
+                               algorithm.canonical(list(req.conflict_parties)).decode(), req.starts_at, req.ends_at):
         excluded.setdefault(row["id"], set()).add(row["reason"])
     params = {
         "request_id": str(req.id), "district": req.district, "specialty": req.specialty,
