@@ -161,6 +161,7 @@ booking = Table(
     Column("confirmed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("released_at", DateTime(timezone=True), nullable=True),
     Index("ix_booking_served", "year", "supervisor_id", postgresql_where=text("active")),
+    Index("ix_booking_active_ends_at", "ends_at", postgresql_where=text("active")),  # overlaps (0003)
 )
 
 recusal = Table(

@@ -12,13 +12,14 @@ hold the chain lock, so two refreshes never run at once.
 
 Bucket JSON is rendered by PostgreSQL in the canonical form of `algorithm.canonical` (keys sorted,
 no spaces; to_json escapes exactly what json.dumps escapes with ensure_ascii=False); a test holds
-the two byte-identical for awkward text. Parsed buckets are cached in this process by hash: a
-hash names its content, so the cache can never be stale, whatever database or replica it came from.
+the two byte-identical for awkward text. Parsed buckets are cached in this process by hash, as rows
+and as `algorithm.Columns` (what the fast strict draw reads): a hash names its content, so the cache
+can never be stale, whatever database or replica it came from.
 """
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,7 +73,14 @@ MANIFEST_SQL = """
 SELECT prefix, hash FROM selection.pool_bucket WHERE year = $1 AND hash <> $2 ORDER BY prefix
 """
 
-_cache: "OrderedDict[str, list[dict]]" = OrderedDict()
+
+
+class CachedBucket(NamedTuple):
+    rows: list[dict]
+    columns: algorithm.Columns
+
+
+_cache: "OrderedDict[str, CachedBucket]" = OrderedDict()
 
 
 async def refresh(session: AsyncSession, *, year: int, current_year: int) -> None:
@@ -114,25 +122,37 @@ async def load_buckets(session: AsyncSession, hashes: list[str], *,
         _remember(digest, rows)
     out = {}
     for h in hashes:
-        rows = _cache.get(h)
-        if rows is None:
+        cached = _cache.get(h)
+        if cached is None:
             raise LookupError(f"pool bucket {h} is not stored")
         _cache.move_to_end(h)
-        out[h] = rows
+        out[h] = cached.rows
     return out
 
 
+def columns_of(hashes: list[str]) -> dict[str, algorithm.Columns]:
+    """hash → the bucket as Columns, for buckets `load_buckets` has just returned (they are cached)."""
+    return {h: _cache[h].columns for h in hashes}
+
+
 def _remember(digest: str, rows: list[dict[str, Any]]) -> None:
-    _cache[digest] = rows
+    _cache[digest] = CachedBucket(rows, algorithm.Columns.of_rows(rows))
     _cache.move_to_end(digest)
     while len(_cache) > CACHE_BUCKETS:
         _cache.popitem(last=False)
 
 
-async def snapshot_for(session: AsyncSession, *, year: int, current_year: int,
-                       prev_receipt_hash: str) -> tuple[dict, dict[str, list[dict]]]:
-    """(snapshot, buckets by hash) of a year's pool as committed now; callers hold the chain lock."""
+class Pool(NamedTuple):
+    snapshot: dict  # the manifest the receipt names
+    buckets: dict[str, list[dict]]  # hash → rows
+    columns: dict[str, algorithm.Columns]  # hash → the same rows as columns
+
+
+async def snapshot_for(session: AsyncSession, *, year: int, current_year: int, prev_receipt_hash: str) -> Pool:
+    """A year's pool as committed now; callers hold the chain lock."""
     await refresh(session, year=year, current_year=current_year)
     buckets = await manifest(session, year=year)
-    rows = await load_buckets(session, sorted(set(buckets.values())))
-    return {"prev_receipt_hash": prev_receipt_hash, "year": year, "buckets": buckets}, rows
+    hashes = sorted(set(buckets.values()))
+    rows = await load_buckets(session, hashes)
+    return Pool({"prev_receipt_hash": prev_receipt_hash, "year": year, "buckets": buckets}, rows,
+                columns_of(hashes))

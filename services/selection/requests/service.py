@@ -167,7 +167,7 @@ async def run_draw(session: AsyncSession, *, settings: SelectionSettings, req, r
         select(draw.c.receipt_hash, draw.c.chain_seq).order_by(draw.c.chain_seq.desc()).limit(1)
     )).one_or_none()
     prev_hash, seq = (last.receipt_hash, last.chain_seq + 1) if last else (algorithm.GENESIS_HASH, 1)
-    snapshot, buckets = await pool_snapshot.snapshot_for(
+    pool = await pool_snapshot.snapshot_for(
         session, year=req.year, current_year=local_date(utcnow()).year, prev_receipt_hash=prev_hash)
     excluded: dict[str, set[str]] = {}
     for row in await raw.fetch(session, EXCLUSIONS_SQL, req.id,
@@ -185,9 +185,10 @@ async def run_draw(session: AsyncSession, *, settings: SelectionSettings, req, r
     }
     draw_id = uuid.uuid4()
     receipt = algorithm.build_receipt(
-        draw_id=str(draw_id), request_id=str(req.id), round_no=round_no, snapshot=snapshot, buckets=buckets,
-        params=params, bureau_nonce=req.bureau_nonce, procuratorate_nonce=req.procuratorate_nonce,
-        public_value=req.public_value, prev_receipt_hash=prev_hash, drawn_at=utcnow().isoformat(),
+        draw_id=str(draw_id), request_id=str(req.id), round_no=round_no, snapshot=pool.snapshot,
+        buckets=pool.buckets, columns=pool.columns, params=params, bureau_nonce=req.bureau_nonce,
+        procuratorate_nonce=req.procuratorate_nonce, public_value=req.public_value, prev_receipt_hash=prev_hash,
+        drawn_at=utcnow().isoformat(),
     )
     await session.execute(draw.insert().values(
         id=draw_id, request_id=req.id, round=round_no, chain_seq=seq, receipt=pack(receipt),
@@ -344,7 +345,7 @@ async def receipt_with_log(session: AsyncSession, draw_id: uuid.UUID) -> tuple[A
     entries = (await session.scalars(select(contact_log.c.entry).where(contact_log.c.draw_id == draw_id)
                                      .order_by(contact_log.c.seq))).all()
     receipt["contact_log"] = list(entries)
-    if isinstance(receipt.get("snapshot", {}).get("buckets"), dict):  # algorithm v2: the pool it names
+    if isinstance(receipt.get("snapshot", {}).get("buckets"), dict):  # algorithm v2 and later: the pool it names
         receipt["buckets"] = await pool_snapshot.load_buckets(
             session, sorted(set(receipt["snapshot"]["buckets"].values())), as_stored=True)
     return row, receipt

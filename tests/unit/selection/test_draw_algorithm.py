@@ -209,6 +209,85 @@ def test_r11_1_hmac_with_precomputed_pads_equals_the_standard_library(key, messa
     assert alg.hmac_sha256(key)(message) == hmac.digest(key, message, "sha256")
 
 
+def test_r11_1_reference_aes_gives_the_fips_197_example():
+    from services.selection.draw import aes
+
+    key = bytes(range(32))  # FIPS-197 appendix C.3 (AES-256)
+    plain = bytes.fromhex("00112233445566778899aabbccddeeff")
+    assert aes.reference_encrypt_blocks(key, plain).hex() == "8ea2b7ca516745bfeafc49904b496089"
+    assert aes.encrypt_blocks(key, plain).hex() == "8ea2b7ca516745bfeafc49904b496089"
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), blocks=st.lists(st.binary(min_size=16, max_size=16), max_size=8))
+def test_r11_1_reference_aes_equals_openssl(key, blocks):
+    """The verifier's standard-library AES and the service's OpenSSL one give the same bytes."""
+    from services.selection.draw import aes
+
+    data = b"".join(blocks)
+    assert aes.reference_encrypt_blocks(key, data) == aes.encrypt_blocks(key, data)
+
+
+def test_r11_1_v3_key_is_aes_256_of_the_uuid_with_the_seed_as_key():
+    """The formula of the receipt, computed here independently of the draw module's helpers."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    rows = people(30)
+    seed = hashlib.sha256(b"seed").hexdigest()
+
+    def mac(row):
+        encryptor = Cipher(algorithms.AES(bytes.fromhex(seed)), modes.ECB()).encryptor()
+        return encryptor.update(uuid.UUID(row["id"]).bytes) + encryptor.finalize()
+
+    expected = [r["id"] for r in sorted(rows, key=lambda r: (mac(r), r["id"]))]
+    assert alg.order_group(rows, "local", seed) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(0, 80), alternates=st.integers(0, 12),
+       need=st.tuples(st.integers(0, 4), st.integers(0, 4)), cap=st.one_of(st.none(), st.integers(0, 4)),
+       specialty=st.sampled_from([None, "法律", "医学"]), seed=st.binary(min_size=32, max_size=32))
+def test_r11_1_the_fast_strict_draw_equals_the_reference(data, n, alternates, need, cap, specialty, seed):
+    """The service's columnar path gives exactly the order the verifier's reference path gives."""
+    rows = people(n, districts=("环翠区", "文登区", "荣成市"), served=lambda i: data.draw(st.integers(0, 3)),
+                  seed=data.draw(st.integers(0, 10**6)))
+    excluded = {r["id"]: ["tried"] for r in rows if data.draw(st.booleans()) and data.draw(st.booleans())}
+    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    p = params(need={"local": need[0], "cross": need[1]}, alternates=alternates, yearly_cap=cap,
+               specialty=specialty, excluded=excluded)
+    columns = {digest: alg.Columns.of_rows(bucket) for digest, bucket in buckets.items()}
+    reference = alg.compute_order(snapshot, buckets, p, seed.hex())
+    assert alg.compute_order(snapshot, buckets, p, seed.hex(), columns=columns) == reference
+    for g, limit in (("local", need[0]), ("cross", need[1])):
+        assert len(reference[g]) <= (limit + alternates if limit else 0)
+
+
+def test_r11_1_receipts_of_version_2_are_still_verified_with_their_hmac_keys():
+    rows = people(40)
+    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    v2 = alg.build_receipt(draw_id="d1", request_id="r1", round_no=1, snapshot=snapshot, buckets=buckets,
+                           params=params(), bureau_nonce=NONCE, procuratorate_nonce=None, public_value=None,
+                           prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00", alg=alg.ALG_V2)
+    v2["buckets"] = buckets
+    assert v2["alg"] == "people-supervisor-draw/2" and "hmac_sha256(seed_bytes, group + '|'" in v2["seed_formula"]
+    assert alg.verify_receipt(v2)["ok"]
+    # and its order is the HMAC one of DRAW.md, not the AES one of version 3
+    local = [r for r in rows if r["district"] == "环翠区"]
+    macs = {r["id"]: alg.hmac_sha256(bytes.fromhex(v2["seed"]))(("local|" + r["id"]).encode()) for r in local}
+    assert v2["order"]["local"] == sorted(macs, key=lambda i: (macs[i], i))
+    assert v2["order"] != alg.compute_order(snapshot, buckets, v2["params"], v2["seed"])
+    unknown = {**v2, "alg": "people-supervisor-draw/9"}
+    assert not alg.verify_receipt(unknown)["checks"]["alg"]["ok"]
+
+
+def test_r11_1_verifier_refuses_ids_that_are_not_canonical_uuids():
+    rows = people(5)
+    rows[0]["id"] = rows[0]["id"].replace("-", "")  # the same 16 bytes, another text
+    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    ok, detail = alg.check_buckets(snapshot, buckets)
+    assert not ok and "UUID" in detail
+
+
 def test_r11_1_verify_receipt_detects_each_kind_of_tampering():
     r = receipt_for(people(20))
     assert alg.verify_receipt(r)["ok"]
