@@ -4,7 +4,7 @@
 itself, no chaining) and returns the concatenated ciphertext blocks. The service gets it from
 `cryptography` (OpenSSL: 20 000 blocks in one call, well under a millisecond); where that package
 is missing, as for the stand-alone verifier run with the standard library only, the reference
-implementation below gives the same bytes, slowly (~50 µs a block). Tests hold the two equal, and
+implementation below gives the same bytes, slowly (~0.1 ms a block). Tests hold the two equal, and
 the reference equal to the FIPS-197 appendix C.3 example vector.
 
 The reference is the textbook algorithm, written for reading rather than speed; its S-box is

@@ -1,21 +1,23 @@
 """The verifiable balanced draw of DRAW.md (R11.1, R11.2, R14.1): pure code, standard library only.
 
 This module is shared by the service and by the stand-alone verifier
-(`python -m services.selection.draw.verify receipt.json`); it must never import anything outside
-the standard library, so anyone can recompute a draw from its receipt alone.
+(`python -m services.selection.draw.verify receipt.json`); it must work with the standard library
+alone, so anyone can recompute a draw from its receipt (`aes.py` uses OpenSSL through `cryptography`
+when that is installed, as in the service, and its own reference AES otherwise).
 
-Version 3 keeps every property of DRAW.md's algorithm; what differs from version 1 is how the pool
-is written down (version 2) and the per-person pseudorandom function (version 3):
-- each person's key is AES-256 of the 16 bytes of their UUID, with the seed as the AES key,
-  instead of HMAC-SHA256(seed, group + "|" + id). Both are pseudorandom functions of the
-  seed, one value per person, so row order never matters and removing someone never reorders the
-  rest; AES is a permutation, so two people can never even tie. What changes is the cost: OpenSSL
-  keys 20 000 people in one call (< 1 ms) where 20 000 HMACs cost 25-40 ms in Python, which is what
-  kept a draw over 20 000 people above 50 ms. The verifier still needs only the standard library:
-  `aes.py` carries a reference AES, held equal to OpenSSL's and to the FIPS-197 example by tests.
-  Receipts of version 2 are still verified with their own HMAC keys.
-- a draw over 20 000 people costs what changed since the previous draw rather than a fresh 2 MB
-  document:
+Version 3 keeps every property of DRAW.md's algorithm; what differs from version 1 is the
+per-person pseudorandom function (version 3) and how the pool is written down (version 2).
+
+Version 3: each person's key is AES-256 of the 16 bytes of their UUID, with the seed as the AES
+key, instead of HMAC-SHA256(seed, group + "|" + id). Both are pseudorandom functions of the seed,
+one value per person, so row order never matters and removing someone never reorders the rest;
+AES is a permutation, so two people can never even tie. What changes is the cost: OpenSSL keys
+20 000 people in one call (< 1 ms) where 20 000 HMACs cost 25-40 ms in Python, which is what kept
+a draw over 20 000 people above 50 ms. `aes.py`'s reference AES is held equal to OpenSSL's and to
+the FIPS-197 example by tests. Receipts of version 2 are still verified with their HMAC keys.
+
+Version 2: a draw over 20 000 people costs what changed since the previous draw rather than a
+fresh 2 MB document:
 - the *pool* of a year (everyone drawable: active, trained, not dismissed, with `served` in that
   year) is cut into buckets by the first two hex characters of the id; each bucket is canonical
   JSON stored once under its own SHA-256 (content-addressed, like the objects of git);
@@ -35,9 +37,9 @@ Encodings (all of them are part of the receipt's meaning, change them only with 
   snapshot = {"prev_receipt_hash": hex, "year": int, "buckets": {prefix: H(bucket)}}, empty
   buckets left out. The receipt file carries the buckets themselves under "buckets" {hash: rows}.
 - commitment = SHA-256 hex of the 32 raw bytes of the bureau nonce (the nonce is 64 hex chars).
-- seed = H([ALG, H(snapshot), H(params), bureau_nonce, procuratorate_nonce, public_value, round])
+- seed = H([alg, H(snapshot), H(params), bureau_nonce, procuratorate_nonce, public_value, round])
   i.e. SHA-256 of the canonical JSON *list* of those seven values (nonces as given, hex strings or
-  null; round an integer). The HMAC key is the 32 raw bytes of the seed.
+  null; round an integer). The AES key (version 2: the HMAC key) is the 32 raw bytes of the seed.
 - members = rows of every bucket, minus ids in params["excluded"], minus served >= params
   ["yearly_cap"] (when set), minus rows without params["specialty"] (when set, R11.2);
   "local" = members whose district equals params["district"]; "cross" = the other members.
