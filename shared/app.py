@@ -23,7 +23,7 @@ from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.db.platform import PlatformTables
 from shared.errors import install_problem_handlers
-from shared.events.contracts import Event
+from shared.events.contracts import CalendarYearPublished, Event
 from shared.events.inbox import Handler, InboxConsumer
 from shared.events.kafka import ensure_topics
 from shared.events.outbox import Outbox, OutboxRelay
@@ -90,6 +90,8 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         relay = OutboxRelay(db, spec.platform.outbox, settings, name=spec.name)
         handlers = {**spec.handlers, **(spec.build_handlers(app) if spec.build_handlers else {})}
+        if handlers:  # a service that consumes events also applies the bureau's calendar notices
+            handlers[CalendarYearPublished] = calendar_api.year_published_handler(app)
         consumer = (
             InboxConsumer(name=settings.consumer_group or spec.name, db=db, inbox=spec.platform.inbox,
                           settings=settings, handlers=handlers)

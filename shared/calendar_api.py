@@ -1,15 +1,22 @@
-"""Calendar endpoints every service has: working-day answers, and the bureau loading a new year's notice."""
+"""Calendar endpoints every service has: working-day answers, and the bureau loading a new year's notice.
+
+The bureau loads a year once, on any service: that service stores it, audits it and publishes
+`CalendarYearPublished` (outbox, same transaction); every service that consumes events applies it
+(`year_published_handler`), so the five services count working days alike. A service also reloads
+its stored years every few minutes (shared.app), which is how its other replicas catch up.
+"""
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from shared import audit
 from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.calendar import YearStatus, YearTable, save_year
 from shared.errors import Unprocessable
+from shared.events.contracts import CalendarYearPublished
 
 router = APIRouter(prefix="/calendar", tags=["calendar 工作日历"])
 
@@ -62,8 +69,33 @@ async def load_year(
         await save_year(session, platform.calendar, table, loaded_by=principal.subject)
         await audit.append(session, platform.audit, actor=principal.subject, action="calendar.year_loaded",
                            subject=str(year), details={"source": body.source})
+        await request.app.state.outbox.add(session, CalendarYearPublished(
+            year=year, holidays=sorted(table.holidays), makeup_workdays=sorted(table.makeup_workdays),
+            source=table.source, loaded_by=principal.subject))
     request.app.state.calendar.load_year(table)
     return YearOut(year=year, status="loaded")
+
+
+def year_published_handler(app: FastAPI):
+    """The consumer's handler of CalendarYearPublished: store, audit and use the year (any service's load).
+
+    Idempotent: the inbox applies an event once, and storing a year replaces it. Events of one year
+    share a Kafka key, so every service applies a year's loads in the same order and ends with the
+    same table, the origin included (it applies its own event again).
+    """
+
+    async def on_year_published(session, event: CalendarYearPublished, envelope=None) -> None:
+        table = YearTable(year=event.year, holidays=frozenset(event.holidays),
+                          makeup_workdays=frozenset(event.makeup_workdays), source=event.source)
+        platform = app.state.platform
+        await save_year(session, platform.calendar, table, loaded_by=event.loaded_by)
+        await audit.append(session, platform.audit, actor=event.loaded_by, action="calendar.year_applied",
+                           subject=str(event.year),
+                           details={"source": event.source, "from": envelope.source if envelope else None})
+        # in use at once; if this transaction failed, the event is delivered again and stored then
+        app.state.calendar.load_year(table)
+
+    return on_year_published
 
 
 @router.get("/working-days-between", summary="两日之间的工作日数（起日不计，止日计）")

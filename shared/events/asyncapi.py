@@ -9,7 +9,10 @@ from shared.events import topics
 from shared.events.contracts import ALL_EVENTS, Event
 from shared.events.envelope import Envelope
 
-# Who reads which topic (ARCHITECTURE.md); the publisher is the topic's domain prefix.
+SERVICES = ["registry", "selection", "casework", "appraisal", "finance"]
+# Who reads which topic (ARCHITECTURE.md); the publisher is the topic's domain prefix, except for
+# the platform's own topics, which every service publishes and reads.
+PUBLISHERS: dict[str, list[str]] = {topics.PLATFORM_CALENDAR: SERVICES}
 SUBSCRIBERS: dict[str, list[str]] = {
     topics.REGISTRY_SUPERVISORS: ["selection", "appraisal", "finance"],
     topics.REGISTRY_TRAINING: ["appraisal"],
@@ -18,7 +21,12 @@ SUBSCRIBERS: dict[str, list[str]] = {
     topics.SELECTION_ASSIGNMENTS: ["casework"],
     topics.APPRAISAL_RESULTS: ["registry"],
     topics.FINANCE_SUBSIDIES: [],
+    topics.PLATFORM_CALENDAR: SERVICES,
 }
+
+
+def publishers(topic: str) -> list[str]:
+    return PUBLISHERS.get(topic, [topic.split(".")[0]])
 
 
 def _channel_id(topic: str) -> str:
@@ -63,7 +71,7 @@ def build_document() -> dict[str, Any]:
         messages[message_id] = _message(event, schemas)
         channel = channels.setdefault(_channel_id(event.TOPIC), {
             "address": event.TOPIC,
-            "description": f"Published by {event.TOPIC.split('.')[0]}; dead letters in "
+            "description": f"Published by {', '.join(publishers(event.TOPIC))}; dead letters in "
                            f"{topics.dead_letter(event.TOPIC)}.",
             "messages": {},
         })
@@ -71,10 +79,10 @@ def build_document() -> dict[str, Any]:
     for topic in topics.ALL_TOPICS:
         channel_id = _channel_id(topic)
         refs = [{"$ref": f"#/channels/{channel_id}/messages/{m}"} for m in channels[channel_id]["messages"]]
-        publisher = topic.split(".")[0]
-        operations[f"{publisher}_sends_{channel_id}"] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
-        }
+        for publisher in publishers(topic):
+            operations[f"{publisher}_sends_{channel_id}"] = {
+                "action": "send", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,
+            }
         for subscriber in SUBSCRIBERS[topic]:
             operations[f"{subscriber}_receives_{channel_id}"] = {
                 "action": "receive", "channel": {"$ref": f"#/channels/{channel_id}"}, "messages": refs,

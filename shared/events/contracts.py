@@ -319,11 +319,27 @@ class SubsidyApproved(Event):
     approved_at: datetime
 
 
+# --- platform.calendar ----------------------------------------------------------------------------
+
+class CalendarYearPublished(Event):
+    TYPE = "CalendarYearPublished"
+    TOPIC = topics.PLATFORM_CALENDAR
+    KEY = "year"
+    SUMMARY = ("The bureau loaded a year's official holiday notice on one service (RULES.md Calendar); "
+               "every service applies it, so working days are counted alike everywhere.")
+
+    year: int = Field(ge=2000, le=2100)
+    holidays: list[date]
+    makeup_workdays: list[date]
+    source: str = Field(min_length=1, max_length=200)
+    loaded_by: str
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
     TrainingRecorded, SupervisionRequested, RecusalRequested, SupervisionRequestRefused,
     SupervisorDrawn, SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned,
-    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved,
+    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
 )
 
 REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}

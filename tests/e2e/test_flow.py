@@ -282,3 +282,31 @@ async def test_flow_r10_1_two_working_days_ahead_refused_with_earliest_date(stac
 
 async def _truthy(fn) -> bool:
     return bool(await fn())
+
+
+async def test_flow_calendar_a_year_loaded_on_one_service_reaches_every_service(stack):
+    """The bureau loads a year's notice once (on the registry); every other service applies it via the broker."""
+    from services.selection.models import platform as selection_platform
+
+    notice = {"holidays": [f"2088-10-0{d}" for d in range(1, 8)], "makeup_workdays": ["2088-10-09"],
+              "source": "国办发明电（端到端测试）"}
+    loaded = await stack["registry"].put("/calendar/years/2088", json=notice, headers=ADMIN)
+    assert loaded.status_code == 200, loaded.text
+    span = {"from": "2088-09-30", "to": "2088-10-08"}  # Oct 1-7 off, Oct 8 a Friday: one working day
+    for name in ("selection", "casework", "finance", "appraisal"):
+        client = stack[name]
+
+        async def applied(client=client) -> bool:
+            return (await client.get("/calendar/years/2088", headers=ADMIN)).json()["status"] == "loaded"
+
+        await wait_until(applied, timeout=TIMEOUT)
+        answer = (await client.get("/calendar/working-days-between", params=span, headers=ADMIN)).json()
+        assert answer == {"value": 1, "provisional": False, "provisional_years": [], "note": None}, name
+    # stored (a restart or another replica reads it) and audited where it was applied
+    async with stack["apps"]["selection"].state.db.transaction() as session:
+        stored = (await session.execute(select(selection_platform.calendar.c.loaded_by).where(
+            selection_platform.calendar.c.year == 2088))).scalar_one()
+        audited = await session.scalar(select(func.count()).select_from(selection_platform.audit).where(
+            selection_platform.audit.c.action == "calendar.year_applied",
+            selection_platform.audit.c.subject == "2088"))
+    assert stored == "bureau-e2e" and audited >= 1

@@ -26,6 +26,7 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "RecusalDecided": "selection.assignments", "FeedbackSigned": "casework.feedback",
     "OpinionAdoptionNotified": "casework.feedback", "AppraisalFinalized": "appraisal.results",
     "CommendationIssued": "appraisal.results", "SubsidyApproved": "finance.subsidies",
+    "CalendarYearPublished": "platform.calendar",  # added after EVENTS.md v1: every service publishes and reads it
 }
 
 

@@ -142,28 +142,36 @@ async def test_readiness_fails_when_the_broker_is_unreachable_but_requests_are_s
 
 
 async def test_bureau_loads_a_new_year_and_answers_stop_being_provisional(migrated, settings_env):
-    async with running(settings_for(settings_env)) as (_, client):
-        params = {"from": "2027-09-30", "to": "2027-10-08"}
+    # a year no other test uses: the load is published to every service listening on the broker
+    async with running(settings_for(settings_env)) as (app, client):
+        params = {"from": "2094-09-30", "to": "2094-10-08"}
         before = (await client.get("/calendar/working-days-between", params=params, headers=ADMIN)).json()
         assert before["provisional"] is True and before["note"] == "calendar: provisional"
-        notice = {"holidays": [f"2027-10-0{d}" for d in range(1, 8)], "makeup_workdays": ["2027-10-09"],
+        notice = {"holidays": [f"2094-10-0{d}" for d in range(1, 8)], "makeup_workdays": ["2094-10-09"],
                   "source": "国办发明电〔2026〕99号（测试）"}
         district = bearer("district_bureau", subject="d", district="环翠区")
-        assert (await client.put("/calendar/years/2027", json=notice, headers=district)).status_code == 403
-        bad = {**notice, "makeup_workdays": ["2027-10-11"]}  # a Monday cannot be a make-up day
-        refused = await client.put("/calendar/years/2027", json=bad, headers=ADMIN)
+        assert (await client.put("/calendar/years/2094", json=notice, headers=district)).status_code == 403
+        bad = {**notice, "makeup_workdays": ["2094-10-11"]}  # a Monday cannot be a make-up day
+        refused = await client.put("/calendar/years/2094", json=bad, headers=ADMIN)
         assert refused.status_code == 422 and refused.json()["code"] == "calendar_invalid"
 
-        loaded = await client.put("/calendar/years/2027", json=notice, headers=ADMIN)
-        assert loaded.json() == {"year": 2027, "status": "loaded"}
+        loaded = await client.put("/calendar/years/2094", json=notice, headers=ADMIN)
+        assert loaded.json() == {"year": 2094, "status": "loaded"}
+        # staged for every other service in the same transaction (they apply it: tests/e2e)
+        async with app.state.db.transaction() as session:
+            staged = (await session.execute(select(platform.outbox.c.envelope).where(
+                platform.outbox.c.envelope["type"].astext == "CalendarYearPublished",
+                platform.outbox.c.envelope["subject"].astext == "2094"))).scalars().all()
+        assert [e["data"]["holidays"] for e in staged] == [notice["holidays"]]
+        assert staged[0]["data"]["makeup_workdays"] == ["2094-10-09"] and staged[0]["data"]["loaded_by"] == "u1"
         after = (await client.get("/calendar/working-days-between", params=params, headers=ADMIN)).json()
         assert after == {"value": 1, "provisional": False, "provisional_years": [], "note": None}
-        years = await client.get("/calendar/years/2027", headers=ADMIN)
+        years = await client.get("/calendar/years/2094", headers=ADMIN)
         assert years.json()["status"] == "loaded"
     # a fresh app (another replica, or a restart) knows the year from the database
     async with running(settings_for(settings_env)) as (_, client):
         await asyncio.sleep(0.3)
-        assert (await client.get("/calendar/years/2027", headers=ADMIN)).json()["status"] == "loaded"
+        assert (await client.get("/calendar/years/2094", headers=ADMIN)).json()["status"] == "loaded"
 
 
 async def test_text_postgresql_cannot_store_is_a_422_not_a_500(migrated, settings_env):
