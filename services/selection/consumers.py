@@ -7,6 +7,7 @@ idempotent: the inbox drops a redelivered event id, and the request id is a natu
 
 from services.selection.config import SelectionSettings
 from services.selection.contact import service as contact
+from services.selection.models import platform
 from services.selection.pool import service as pool
 from services.selection.requests import service as requests
 from shared.calendar import WorkingCalendar
@@ -38,6 +39,18 @@ def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbo
         if row.status == "accepted":
             await requests.draw_request(session, settings=settings, request_id=row.id)
 
+    async def on_dismissed(session, event: SupervisorDismissed, envelope=None) -> None:
+        """R9.1: out of the pool, and out of what is still to come (windows, rosters)."""
+        await pool.on_dismissed(session, event)
+        await contact.withdraw_dismissed(session, outbox=outbox, settings=settings, platform=platform,
+                                         supervisor_id=event.supervisor_id)
+
+    async def on_eligibility(session, event: EligibilityChanged, envelope=None) -> None:
+        await pool.on_eligibility(session, event)
+        if "dismissed" in event.reasons:
+            await contact.withdraw_dismissed(session, outbox=outbox, settings=settings, platform=platform,
+                                             supervisor_id=event.supervisor_id)
+
     async def on_recusal_requested(session, event: RecusalRequested, envelope=None) -> None:
         await contact.request_recusal(session, request_id=event.request_id, supervisor_id=event.supervisor_id,
                                       source=event.source, ground=event.ground,
@@ -46,8 +59,8 @@ def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbo
     return {
         SupervisorAppointed: pool.on_appointed,
         SupervisorUpdated: pool.on_updated,
-        SupervisorDismissed: pool.on_dismissed,
-        EligibilityChanged: pool.on_eligibility,
+        SupervisorDismissed: on_dismissed,
+        EligibilityChanged: on_eligibility,
         SupervisionRequested: on_requested,
         RecusalRequested: on_recusal_requested,
     }

@@ -132,7 +132,7 @@ candidate = Table(
     Column("round", Integer, nullable=False),
     Column("group", Text, nullable=False),
     Column("position", Integer, nullable=False),  # 1-based draw order within the group, across rounds
-    Column("status", Text, nullable=False),  # pending | confirmed | declined | unreachable | recused
+    Column("status", Text, nullable=False),  # pending | confirmed | declined | unreachable | recused | dismissed
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("request_id", "group", "position"),
@@ -176,4 +176,7 @@ recusal = Table(
     Column("decided_by", Text, nullable=True),
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("decision_reason", Text, nullable=True),
+    # one pending request per (request, supervisor, source): a redelivered or concurrent one is the same (0004)
+    Index("uq_recusal_pending", "request_id", "supervisor_id", "source", unique=True,
+          postgresql_where=text("status = 'pending'")),
 )

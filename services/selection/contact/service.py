@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
@@ -166,6 +167,43 @@ async def _grant_recusal(session, *, outbox, settings, req, cand, source, ground
         reason=reason or ground))
 
 
+# --- dismissal (R9.1) ------------------------------------------------------------------------------
+
+DISMISSED_REASON = "R9.1 资格已被免除，即时退出"
+
+
+async def withdraw_dismissed(session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings,
+                             platform: PlatformTables, supervisor_id: uuid.UUID) -> list[uuid.UUID]:
+    """R9.1: a dismissed person leaves at once, also from what was drawn before the dismissal.
+
+    Out of every contact window (pending) and every roster (confirmed: the booking is freed and
+    SupervisorReleased published) of an activity that has not begun; each seat goes to the next in
+    draw order (R14.2). Activities already begun or held keep their record. Alternates not reached
+    yet are skipped when their turn comes (`fill_window`). Idempotent: only pending and confirmed
+    candidacies are touched. Returns the requests changed.
+    """
+    request_ids = (await session.scalars(
+        select(candidate.c.request_id).join(request, request.c.id == candidate.c.request_id).where(
+            candidate.c.supervisor_id == supervisor_id, candidate.c.status.in_(("pending", "confirmed")),
+            request.c.starts_at > requests.utcnow()).order_by(candidate.c.request_id))).all()
+    changed = []
+    for request_id in request_ids:
+        req = await requests.require(session, request_id, lock=True)
+        cand = await _candidate(session, request_id, supervisor_id)  # again, under the request's lock
+        if cand is None or cand.status not in ("pending", "confirmed"):
+            continue
+        if cand.status == "confirmed":
+            await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="dismissed",
+                           reason_code="withdrawn", reason=DISMISSED_REASON, recorded_by="system")
+        else:
+            await _set_status(session, req, cand, "dismissed", DISMISSED_REASON, "system")
+            await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+        await audit.append(session, platform.audit, actor="system", action="contact.dismissed",
+                           subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
+        changed.append(request_id)
+    return changed
+
+
 # --- recusal (R13.1, R13.2) -----------------------------------------------------------------------
 
 async def self_recusal(session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings,
@@ -191,15 +229,14 @@ async def request_recusal(session: AsyncSession, *, request_id: uuid.UUID, super
     req = await requests.get(session, request_id)
     if strict and req is None:
         raise NotFound("抽选申请", request_id)
-    existing = await session.scalar(select(recusal.c.id).where(
-        recusal.c.request_id == request_id, recusal.c.supervisor_id == supervisor_id,
-        recusal.c.source == source, recusal.c.status == "pending"))
-    if existing:
-        return existing
-    recusal_id = uuid.uuid4()
-    await session.execute(recusal.insert().values(
-        id=recusal_id, request_id=request_id, supervisor_id=supervisor_id, source=source, ground=ground,
-        status="pending", requested_at=requested_at))
+    # the partial unique index uq_recusal_pending makes a concurrent duplicate wait, then do nothing
+    recusal_id = await session.scalar(insert(recusal).values(
+        id=uuid.uuid4(), request_id=request_id, supervisor_id=supervisor_id, source=source, ground=ground,
+        status="pending", requested_at=requested_at).on_conflict_do_nothing().returning(recusal.c.id))
+    if recusal_id is None:  # already requested and still pending: the first one stands
+        recusal_id = await session.scalar(select(recusal.c.id).where(
+            recusal.c.request_id == request_id, recusal.c.supervisor_id == supervisor_id,
+            recusal.c.source == source, recusal.c.status == "pending"))
     return recusal_id
 
 

@@ -31,7 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
 from services.selection.draw import algorithm
-from services.selection.models import candidate, contact_log, declared_relation, draw, recusal, request
+from services.selection.models import (
+    candidate,
+    contact_log,
+    declared_relation,
+    draw,
+    recusal,
+    request,
+    supervisor,
+)
 from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import check_lead_time, local_date, split_seats
 from shared.calendar import WorkingCalendar
@@ -267,26 +275,30 @@ async def fill_window(session: AsyncSession, *, settings: SelectionSettings, req
         if recused is None:
             recused = set((await session.scalars(select(recusal.c.supervisor_id).where(
                 recusal.c.request_id == req.id, recusal.c.status == "granted"))).all())
+        ahead = [uuid.UUID(sid) for sid in order[used:]]
+        dismissed = set((await session.scalars(select(supervisor.c.id).where(
+            supervisor.c.id.in_(ahead), supervisor.c.dismissed))).all())
         position = sum(s.n for s in stats)
         rows, skipped = [], []
-        for sid in map(uuid.UUID, order[used:]):
+        for sid in ahead:
             if want == 0:
                 break
             position += 1
-            # a recusal granted after the draw, before this person was reached: skipped, in the log (R13)
-            status = "recused" if sid in recused else "pending"
+            # granted a recusal (R13), or dismissed (R9.1), after the draw and before this person was
+            # reached: skipped, in the log
+            status = "recused" if sid in recused else "dismissed" if sid in dismissed else "pending"
             rows.append(dict(request_id=req.id, supervisor_id=sid, draw_id=source.id, round=source.round,
                              group=group, position=position, status=status))
-            if status == "recused":
-                skipped.append((sid, position))
-            else:
+            if status == "pending":
                 entered.append(sid)
                 want -= 1
+            else:
+                skipped.append((sid, position, status))
         await session.execute(candidate.insert(), rows)
-        for sid, position in skipped:
+        for sid, position, status in skipped:
             await append_contact(session, draw_id=source.id, entry={
                 "supervisor_id": str(sid), "group": group, "position": position,
-                "outcome": "recused", "recorded_by": "system"}, reason=None)
+                "outcome": status, "recorded_by": "system"}, reason=None)
         if want == 0:
             break
     # req was read (locked) at the start of the caller's transaction, and each caller fills a

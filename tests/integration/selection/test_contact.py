@@ -1,9 +1,10 @@
 """Contact in draw order (R12.1), replacement (R14.2), roster events, re-draw and shortfall (R14.1), eligibility."""
 
 import uuid
+from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.selection.app import registry_contact_lookup
 from services.selection.models import booking
@@ -242,3 +243,89 @@ async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_nam
 
 def _pool_rows(receipt: dict) -> dict[str, dict]:
     return {row["id"]: row for rows in receipt["buckets"].values() for row in rows}
+
+
+async def test_r9_1_a_dismissed_supervisor_leaves_windows_and_rosters_of_activities_not_yet_begun(
+        svc, producer, events, unique_name):
+    """Confirmed → released and replaced; pending → replaced; an alternate not reached → skipped in the log;
+    an activity already begun keeps its roster."""
+    from services.selection.models import contact_log, request
+
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 8)
+    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    order = await order_of(client, view)
+    view = await contact(client, view, order[0], "confirmed")
+    assert window_of(view, "local") == [order[1]]
+    # another activity (own people: another specialty), to be begun when its supervisor is dismissed
+    await appoint(app, unique_name + "甲", unique_name + "乙", 1)
+    begun = await new_request(client, unique_name + "乙", unique_name + "乙", seats=1, seats_local=0)
+
+    def dismissal(sid: str) -> SupervisorDismissed:
+        return SupervisorDismissed(supervisor_id=uuid.UUID(sid), ground=1, decided_at="2026-11-29T00:00:00Z",
+                                   permanent_ban=False)
+
+    async def status_of(sid: str) -> str | None:
+        current = (await client.get(f"/requests/{view['request_id']}", headers=ADMIN)).json()
+        return next((c["status"] for c in current["candidates"] if c["supervisor_id"] == sid), None)
+
+    # confirmed → released, the next in order enters the window (R14.2), casework hears of it
+    await publish(producer, dismissal(order[0]))
+
+    async def first_out() -> bool:
+        return await status_of(order[0]) == "dismissed"
+
+    await wait_until(first_out, timeout=60)
+    view = (await client.get(f"/requests/{view['request_id']}", headers=ADMIN)).json()
+    assert view["roster"] == [] and view["status"] == "drawn"
+    assert window_of(view, "local") == [order[1], order[2]]
+    released = await events.wait(view["request_id"], "SupervisorReleased")
+    assert released[0].data == {"request_id": view["request_id"], "supervisor_id": order[0],
+                                "reason": "withdrawn", "replaced_by": order[2]}
+    async with app.state.db.transaction() as session:
+        booked = (await session.scalars(select(booking.c.active).where(
+            booking.c.request_id == uuid.UUID(view["request_id"]),
+            booking.c.supervisor_id == uuid.UUID(order[0])))).all()
+    assert booked == [False]
+
+    # pending → out, replaced; an alternate dismissed before being reached is skipped when the turn comes
+    await publish(producer, dismissal(order[3]))  # not reached yet: nothing to withdraw now
+    await wait_until(lambda: _dismissed_in_pool(app, order[3]), timeout=60)
+    assert await status_of(order[3]) is None
+    await publish(producer, dismissal(order[1]))
+
+    async def second_out() -> bool:
+        return await status_of(order[1]) == "dismissed"
+
+    await wait_until(second_out, timeout=60)
+    view = (await client.get(f"/requests/{view['request_id']}", headers=ADMIN)).json()
+    assert window_of(view, "local") == [order[2], order[4]]
+    assert await status_of(order[3]) == "dismissed"  # skipped, not contacted
+    async with app.state.db.transaction() as session:
+        logged = (await session.scalars(select(contact_log.c.entry).where(
+            contact_log.c.draw_id == uuid.UUID(view["draws"][0]["draw_id"])).order_by(contact_log.c.seq))).all()
+    assert [(e["supervisor_id"], e["outcome"], e["recorded_by"]) for e in logged] == [
+        (order[0], "confirmed", "bureau"), (order[0], "dismissed", "system"),
+        (order[1], "dismissed", "system"), (order[3], "dismissed", "system")]
+    dismissed_again = await contact(client, view, order[1], "confirmed", expect=409)
+    assert dismissed_again["code"] == "contact_already_recorded"
+    verified = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/verify", headers=ADMIN)).json()
+    assert verified["ok"], verified
+
+    # an activity that has begun keeps its record: its confirmed supervisor stays on the roster
+    cross = window_of(begun, "cross")
+    begun = await contact(client, begun, cross[0], "confirmed")
+    async with app.state.db.transaction() as session:
+        await session.execute(request.update().where(request.c.id == uuid.UUID(begun["request_id"])).values(
+            starts_at=func.now() - timedelta(hours=1)))  # under way now
+    await publish(producer, dismissal(cross[0]))
+    await wait_until(lambda: _dismissed_in_pool(app, cross[0]), timeout=60)
+    begun = (await client.get(f"/requests/{begun['request_id']}", headers=ADMIN)).json()
+    assert begun["roster"] == [cross[0]]
+
+
+async def _dismissed_in_pool(app, sid: str) -> bool:
+    from services.selection.models import supervisor
+
+    async with app.state.db.transaction() as session:
+        return bool(await session.scalar(select(supervisor.c.dismissed).where(supervisor.c.id == uuid.UUID(sid))))

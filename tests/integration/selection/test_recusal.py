@@ -134,3 +134,33 @@ async def test_r13_2_recusal_granted_before_the_person_is_reached_skips_them(svc
     assert statuses[order[1]] == "recused"
     verified = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/verify", headers=ADMIN)).json()
     assert verified["ok"], verified
+
+
+async def test_r13_2_the_same_application_arriving_twice_at_once_is_recorded_once(svc, unique_name):
+    """Two deliveries applied at the same time (an HTTP request and its event, a redelivery): one recusal."""
+    import asyncio
+
+    from services.selection.contact import service as contact_service
+
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    order = await order_of(client, view)
+
+    async def apply(session) -> uuid.UUID:
+        return await contact_service.request_recusal(
+            session, request_id=uuid.UUID(view["request_id"]), supervisor_id=uuid.UUID(order[0]),
+            source="party", ground="与当事人系同学关系", requested_at=datetime.now(UTC))
+
+    async def apply_alone() -> uuid.UUID:
+        async with app.state.db.transaction() as session:
+            return await apply(session)
+
+    async with app.state.db.transaction() as first:
+        first_id = await apply(first)
+        second = asyncio.create_task(apply_alone())  # while the first is not committed yet
+        await asyncio.sleep(0.5)
+    second_id = await second
+    assert second_id == first_id
+    listed = (await client.get(f"/requests/{view['request_id']}/recusals", headers=ADMIN)).json()
+    assert [(r["recusal_id"], r["status"]) for r in listed] == [(str(first_id), "pending")]
