@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -46,6 +46,29 @@ class ServiceSpec:
     # for handlers that need the running app (its calendar, outbox, settings): called once at start-up
     build_handlers: Callable[[FastAPI], dict[type[Event], Handler]] | None = None
     description: str = ""
+    # periodic jobs of the service (e.g. selection's reveal timeout): job(app) runs every `seconds`;
+    # a job must be safe with several replicas (claim its rows with FOR UPDATE SKIP LOCKED)
+    jobs: list["PeriodicJob"] = field(default_factory=list)
+
+
+@dataclass
+class PeriodicJob:
+    """A job the service runs by itself every `seconds`; a failure is logged and retried next time."""
+
+    name: str
+    seconds: float
+    run: Callable[[FastAPI], Awaitable[object]]
+
+
+async def _run_periodically(app: FastAPI, job: PeriodicJob) -> None:
+    while True:
+        try:
+            await job.run(app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.error("periodic job %s failed; retrying in %.0f s", job.name, job.seconds, exc_info=True)
+        await asyncio.sleep(job.seconds)
 
 
 async def _broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
@@ -109,6 +132,8 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         ]
         if consumer:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
+        tasks += [asyncio.create_task(_run_periodically(app, job), name=f"{spec.name}-{job.name}")
+                  for job in spec.jobs]
         # Frozen heap: once started, a service holds a few hundred thousand long-lived objects
         # (modules, pydantic and SQLAlchemy models, routes, pools). A full (generation 2) garbage
         # collection walks all of them: a pause of 75-120 ms on the 2-core bench machine (registry

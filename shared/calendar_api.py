@@ -6,7 +6,8 @@ The bureau loads a year once, on any service: that service stores it, audits it 
 its stored years every few minutes (shared.app), which is how its other replicas catch up.
 """
 
-from datetime import date
+from datetime import date, datetime
+from enum import IntEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -17,6 +18,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.calendar import YearStatus, YearTable, save_year
 from shared.errors import Unprocessable
 from shared.events.contracts import CalendarYearPublished
+from shared.lead_time import NORMAL_LEAD, SHANGHAI, SHORT_NOTICE_LEAD, earliest_activity_date
 
 router = APIRouter(prefix="/calendar", tags=["calendar 工作日历"])
 
@@ -116,3 +118,38 @@ async def add(
     except (OverflowError, ValueError) as exc:  # e.g. 9999-12-31 plus working days: past date.max
         raise Unprocessable("date_out_of_range", "日期超出范围",
                             "计算结果超出可表示的日期范围（公元1年至9999年）。") from exc
+
+
+class LeadDays(IntEnum):
+    """The lead times a request may use: 5 working days (R10.1), or 3 with the bureau's consent (R10.2)."""
+
+    NORMAL = NORMAL_LEAD
+    SHORT_NOTICE = SHORT_NOTICE_LEAD
+
+
+class EarliestActivityOut(BaseModel):
+    notified: date
+    lead: int
+    earliest_activity_date: date
+    calendar_provisional: bool
+    provisional_years: list[int]
+    note: str | None
+
+
+@router.get("/earliest-activity-date", summary="最早可安排的监督活动日期（R10.1 五个工作日 / R10.2 三个工作日）")
+async def earliest_activity(
+    request: Request, _: CurrentPrincipal,
+    lead: Annotated[LeadDays, Query(description="提前的工作日数：5（R10.1）或经同意的 3（R10.2）")],
+    notified: Annotated[date | None, Query(description="通知日期，默认为今日（上海时间）")] = None,
+) -> EarliestActivityOut:
+    """R10.1/R10.2: the earliest activity date `lead` working days in [notified, activity) allow."""
+    if notified is None:
+        notified = datetime.now(SHANGHAI).date()
+    try:
+        answer = earliest_activity_date(request.app.state.calendar, notified, int(lead))
+    except ValueError as exc:  # past 9999-12-31
+        raise Unprocessable("date_out_of_range", "日期超出范围",
+                            "计算结果超出可表示的日期范围（公元1年至9999年）。") from exc
+    return EarliestActivityOut(notified=notified, lead=int(lead), earliest_activity_date=answer.value,
+                               calendar_provisional=answer.provisional,
+                               provisional_years=list(answer.provisional_years), note=answer.note)

@@ -1,16 +1,22 @@
 """The casework service app: activities, requests, materials, opinions, feedback forms, reports."""
 
+import dataclasses
+
 from fastapi import FastAPI
+from prometheus_client import Counter
 
 from services.casework.config import CaseworkSettings
 from services.casework.consumers import build_handlers
 from services.casework.models import metadata, platform
+from services.casework.receipts import check_receipts, selection_receipt_fetch
 from services.casework.router import router
-from shared.app import ServiceSpec, create_service_app
+from shared.app import PeriodicJob, ServiceSpec, create_service_app
 
 DESCRIPTION = """检察院办案活动与人民监督员监督（《威海市人民监督员管理办法》第十五条至第二十条）。
 
-- 办案活动（N-ACT、N-MUST），申请选派人民监督员（R10.1、R10.2），确认名单与联系方式（R12.1、R15.1）。
+- 办案活动（N-ACT、N-MUST）；申请选派人民监督员，提前通知期限当即审查（R10.1、R10.2）；
+  确认名单与联系方式（R12.1、R15.1）。
+- 抽选协议（DRAW.md）：申请只附本院随机数的承诺，市司法局受理后才公开随机数；逐轮核对抽选回执，不符即告警。
 - 回避（R13.2）；案件材料仅向确认参加的人民监督员提供，每次查阅记入审计（R15.1、R3.1）。
 - 监督意见如实记录（R16.1）；《威海市人民监督员履职情况反馈表》现场签字，签字后内容固定（R17.1）。
 - 采纳情况告知（R18.1）；观摩人员（R19.1）；履职情况通报与月度转送及逾期名单（R20.1、R20.2）。
@@ -22,4 +28,12 @@ spec = ServiceSpec(name="casework", title="检察办案活动监督服务", meta
 
 
 def create_app(settings: CaseworkSettings | None = None) -> FastAPI:
-    return create_service_app(spec, settings or CaseworkSettings())
+    """The app; tests replace `app.state.receipt_fetch` (selection's receipts) or call `check_receipts` directly."""
+    settings = settings or CaseworkSettings()
+    jobs = [PeriodicJob("receipt-check", settings.receipt_check_seconds, check_receipts)]
+    app = create_service_app(dataclasses.replace(spec, jobs=jobs), settings)
+    app.state.receipt_fetch = selection_receipt_fetch(settings)
+    # DRAW.md step 5 "an alert metric": alert on any increase
+    app.state.receipt_mismatches = Counter("draw_receipt_mismatches", "Draw receipts that failed casework's check",
+                                           ["service"], registry=app.state.metrics.registry)
+    return app

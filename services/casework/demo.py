@@ -1,8 +1,9 @@
 """`python -m services.casework.demo`: one hearing of the city procuratorate with a supervision request.
 
-Everything goes through the service functions (outbox + audit included), so the request flows on to
-selection through the broker. Idempotent: an activity with the demo case reference is left alone. Needs only
-the migrated casework schema; an otherwise empty database is fine.
+Everything goes through the service functions (outbox + audit included), so the request (8 working days
+ahead, so R10.1 passes) flows on to selection through the broker with its nonce commitment. Idempotent: an
+activity with the demo case reference is left alone. Needs only the migrated casework schema; an otherwise
+empty database is fine.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from services.casework.config import CaseworkSettings
 from services.casework.models import activity, platform
 from shared.auth import Principal, Role
 from shared.calendar import WorkingCalendar
+from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.events.outbox import Outbox
 
@@ -27,6 +29,8 @@ DEMO = Principal(subject="demo", name="演示", roles=frozenset({Role.PROCURATOR
 
 async def seed(settings: CaseworkSettings, *, calendar: WorkingCalendar | None = None) -> dict[str, int]:
     calendar = calendar or WorkingCalendar()
+    cipher = FieldCipher.from_settings(settings.field_encryption_key.get_secret_value(),
+                                       settings.field_hash_key.get_secret_value())
     counts = {"activities_created": 0, "requests_created": 0, "skipped": 0}
     db = Database(settings.database_url, pool_size=2)
     try:
@@ -44,9 +48,10 @@ async def seed(settings: CaseworkSettings, *, calendar: WorkingCalendar | None =
                 "summary": "拟不起诉案件公开听证：听取人民监督员、当事人及辩护人意见。"})
             counts["activities_created"] += 1
             row = await svc.require_activity(session, act["id"])
-            await svc.request_supervision(session, outbox=Outbox(platform.outbox, source="casework"), act=row,
-                                          principal=DEMO, data={"seats": 3, "seats_local": 2, "specialty": None,
-                                                                "conflict_parties": [], "lead_time_consent": None})
+            await svc.request_supervision(session, outbox=Outbox(platform.outbox, source="casework"),
+                                          cipher=cipher, calendar=calendar, act=row, principal=DEMO,
+                                          data={"seats": 3, "specialty": None, "conflict_parties": [],
+                                                "short_notice": None})
             counts["requests_created"] += 1
     finally:
         await db.dispose()

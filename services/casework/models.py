@@ -1,4 +1,4 @@
-"""Tables of the casework schema: activities, requests + roster (projection of selection events),
+"""Tables of the casework schema: activities, requests + roster (projection of selection events), draw checks,
 recusals, materials, opinions, feedback forms + signatures, adoptions, observers, reports, idempotency keys."""
 
 from sqlalchemy import (
@@ -16,9 +16,11 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from services.casework.rules import REQUEST_STATUSES
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
 
@@ -51,27 +53,63 @@ activity = Table(
     Index("ix_activity_district_starts", "district", "starts_at"),
 )
 
-# R10.1/R10.2: the request sent to the bureau, with its live state from selection's events
+# R10.1/R10.2, DRAW.md protocol: the request sent to the bureau, with its live state from selection's events
 supervision_request = Table(
     "supervision_request", metadata,
     Column("id", Uuid, primary_key=True),
     Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, index=True),
     Column("seats", Integer, nullable=False),
-    Column("seats_local", Integer, nullable=True),
     Column("specialty", Text, nullable=True),
     Column("conflict_parties", JSONB, nullable=False, server_default="[]"),
-    Column("lead_time_consent", JSONB, nullable=True),
-    Column("procuratorate_nonce", Text, nullable=True),
+    Column("short_notice", JSONB, nullable=True),  # R10.2 {reason}: waits for the bureau's consent
+    Column("calendar_provisional", Boolean, nullable=False, server_default="false"),
+    # DRAW.md step 1: n_P encrypted at rest (context casework.request.procuratorate_nonce), sha256(n_P) sent
+    Column("procuratorate_nonce_encrypted", Text, nullable=True),
+    Column("procuratorate_commitment", Text, nullable=True),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("requested_by", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="requested"),
     Column("refusal_code", Text, nullable=True),
     Column("refusal_detail", Text, nullable=True),
     Column("earliest_allowed_date", Date, nullable=True),
+    # DRAW.md step 2: the bureau's acceptance, stored once (a second one is ignored and audited)
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("bureau_commitment", Text, nullable=True),
+    Column("snapshot_hash", Text, nullable=True),
+    Column("params_hash", Text, nullable=True),
+    Column("beacon", JSONB, nullable=True),
+    Column("short_notice_consent", JSONB, nullable=True),
+    Column("revealed_at", DateTime(timezone=True), nullable=True),  # DRAW.md step 3
+    Column("shortfall", JSONB, nullable=False, server_default="{}"),
     Column("receipt_hash", Text, nullable=True),
+    Column("contact_log_head", Text, nullable=True),
+    Column("cancel_reason", Text, nullable=True),
+    Column("cancelled_by", Text, nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    CheckConstraint("status IN ('requested', 'drawn', 'staffed', 'refused')", name="status_valid"),
+    CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in REQUEST_STATUSES) + ")", name="status_valid"),
     CheckConstraint("seats >= 1", name="seats_positive"),
+    # one live request per activity, also under concurrent POSTs
+    Index("uq_supervision_request_live_activity", "activity_id", unique=True,
+          postgresql_where=text("status NOT IN ('refused', 'cancelled')")),
+)
+
+# DRAW.md protocol step 5: each draw round selection announced, and casework's check of its receipt
+draw_check = Table(
+    "draw_check", metadata,
+    Column("draw_id", Uuid, primary_key=True),
+    Column("request_id", Uuid, ForeignKey("supervision_request.id"), nullable=False, index=True),
+    Column("round", Integer, nullable=False),
+    Column("receipt_hash", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("failed_checks", JSONB, nullable=False, server_default="[]"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("checked_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('pending', 'ok', 'mismatch')", name="status_valid"),
+    Index("ix_draw_check_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
 )
 
 # R12.1/R15.1: who selection confirmed (names + encrypted phones), and who left (R14.2)

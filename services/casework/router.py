@@ -19,6 +19,7 @@ from services.casework.schemas import (
     ActivityRead,
     AdoptionIn,
     AdoptionRead,
+    CancelIn,
     FormRead,
     MaterialCreate,
     MaterialRead,
@@ -55,6 +56,9 @@ REPORT_READERS = Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.DI
                                                       Role.AUDITOR))]
 IdemKey = Annotated[str | None, Header(alias=HEADER, max_length=200, description="重试时携带相同的键")]
 MATERIAL_RESPONSES = {403: {"description": "R15.1：无权查阅"}}
+LEAD_TIME_RESPONSES = {422: {"description": "R10.1/R10.2/R44.1/activity_too_far：提前通知期限不符，当即拒绝；"
+                                            "含 earliest_allowed_date 与 calendar_provisional"},
+                       409: {"description": "request_exists：该活动已有进行中的申请"}}
 
 
 def settings_of(request: Request) -> CaseworkSettings:
@@ -123,17 +127,32 @@ async def hold(activity_id: uuid.UUID, session: SessionDep, principal: PROC) -> 
 
 @router.post("/activities/{activity_id}/supervision-requests", status_code=201,
              response_model=SupervisionRequestRead, summary="申请市司法局选派人民监督员（R10.1、R10.2）",
-             tags=["requests"])
+             tags=["requests"], responses=LEAD_TIME_RESPONSES)
 async def request_supervision(activity_id: uuid.UUID, body: SupervisionRequestCreate, request: Request,
-                              session: SessionDep, outbox: OutboxDep, principal: PROC,
-                              key: IdemKey = None) -> JSONResponse:
+                              session: SessionDep, outbox: OutboxDep, cipher: CipherDep, calendar: CalendarDep,
+                              principal: PROC, key: IdemKey = None) -> JSONResponse:
     if (replay := await idempotency.claim(session, key, principal, request, body.model_dump(mode="json"))) is not None:
         return replay
     act = await svc.require_activity(session, activity_id, lock=True)
     svc.ensure_procuratorate(principal, act)
-    result = await svc.request_supervision(session, outbox=outbox, act=act, data=body.model_dump(),
-                                           principal=principal)
+    result = await svc.request_supervision(session, outbox=outbox, cipher=cipher, calendar=calendar, act=act,
+                                           data=body.model_dump(), principal=principal)
     return await idempotency.respond(session, key, principal, 201, result)
+
+
+@router.post("/supervision-requests/{request_id}/cancel", response_model=SupervisionRequestRead,
+             summary="撤回监督申请（活动开始前）", tags=["requests"],
+             responses={409: {"description": "request_closed：已被拒绝或已撤回；activity_started：活动已开始"}})
+async def cancel_request(request_id: uuid.UUID, body: CancelIn, request: Request, session: SessionDep,
+                         outbox: OutboxDep, principal: PROC, key: IdemKey = None) -> JSONResponse:
+    if (replay := await idempotency.claim(session, key, principal, request, body.model_dump(mode="json"))) is not None:
+        return replay
+    req = await svc.require_request(session, request_id)
+    act = await svc.require_activity(session, req.activity_id, lock=True)
+    svc.ensure_procuratorate(principal, act)
+    result = await svc.cancel_request(session, outbox=outbox, req=req, act=act, reason=body.reason,
+                                      principal=principal)
+    return await idempotency.respond(session, key, principal, 200, result)
 
 
 @router.get("/activities/{activity_id}/supervision-requests", response_model=list[SupervisionRequestRead],

@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, Protocol, get_args
 from zoneinfo import ZoneInfo
 
 from shared import activity_types
@@ -14,6 +16,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORM_TITLE = "威海市人民监督员履职情况反馈表"
 REPORT_WORKING_DAYS = 3  # R20.1
 TRANSMITTAL_DAY = 4  # R20.2: "每月五日前" = before the 5th, i.e. due by the 4th (calendar days)
+
+# the live state of a supervision request (DRAW.md protocol; README "Flow")
+RequestStatus = Literal["requested", "awaiting_consent", "accepted", "drawn", "short", "staffed", "refused",
+                        "cancelled"]
+REQUEST_STATUSES: tuple[str, ...] = get_args(RequestStatus)
+CLOSED_STATUSES = ("refused", "cancelled")  # a new request for the activity is allowed only after these
 
 
 def local_date(moment: datetime) -> date:
@@ -35,6 +43,159 @@ def check_can_close(mandatory_invitation: bool, confirmed_supervisors: int) -> N
     if mandatory_invitation and confirmed_supervisors < 1:
         raise Conflict("N-MUST", "应当邀请人民监督员的活动不能在无人民监督员参加时办结",
                        "依据 N-MUST，该活动属于应当邀请人民监督员参加的情形，尚无确认参加的人民监督员。")
+
+
+# --- supervision requests: lead time (R10.1, R10.2, R44.1) and the draw protocol (DRAW.md, R11.1) -----
+
+class LeadTimeAnswer(Protocol):
+    """What `shared.lead_time.check_lead_time` answers (LeadTimeDecision)."""
+
+    ok: bool
+    needs_consent: bool
+    code: str | None
+    earliest_allowed_date: date | None
+    provisional: bool
+    detail: str
+
+
+LEAD_TIME_TITLES = {
+    "R10.1": "提前通知不足五个工作日",
+    "R10.2": "提前通知不足三个工作日",
+    "R44.1": "活动日期早于《实施办法》施行日期",
+    "activity_too_far": "活动日期过远",
+}
+
+
+def check_lead_time_answer(decision: LeadTimeAnswer) -> str:
+    """R10.1/R10.2/R44.1: refuse at once (422, earliest allowed date) or give the status the request starts in."""
+    if not decision.ok:
+        code = decision.code or "R10.1"
+        earliest = decision.earliest_allowed_date
+        raise Unprocessable(code, LEAD_TIME_TITLES.get(code, "不符合提前通知的要求"), decision.detail,
+                            earliest_allowed_date=earliest.isoformat() if earliest else None,
+                            calendar_provisional=bool(decision.provisional))
+    return "awaiting_consent" if decision.needs_consent else "requested"
+
+
+def commitment(nonce_hex: str) -> str:
+    """DRAW.md protocol step 1: the commitment to a nonce is sha256 of its raw bytes, lowercase hex."""
+    return hashlib.sha256(bytes.fromhex(nonce_hex)).hexdigest()
+
+
+def check_cancellable(status: str, *, activity_status: str, starts_at: datetime, at: datetime) -> None:
+    """A request can be withdrawn while it is neither refused nor cancelled and the activity has not begun."""
+    if status in CLOSED_STATUSES:
+        raise Conflict("request_closed", "该申请已被拒绝或已撤回", "已被拒绝或已撤回的申请不能再撤回。")
+    if activity_status == "held" or at >= starts_at:
+        raise Conflict("activity_started", "活动已开始，不能撤回申请", "只能在活动开始前撤回监督申请。")
+
+
+def status_after_drawn(status: str) -> str:
+    """SupervisorDrawn: a confirmed supervisor makes an accepted request `drawn` (`short` stays short)."""
+    return "drawn" if status in ("requested", "awaiting_consent", "accepted") else status
+
+
+def status_after_draw_completed(status: str, shortfall: Mapping[str, int]) -> str:
+    """DrawCompleted: `drawn`, or `short` when a group could not be filled; staffed/closed requests keep theirs."""
+    if status in ("staffed", *CLOSED_STATUSES):
+        return status
+    return "short" if any(n > 0 for n in shortfall.values()) else "drawn"
+
+
+def status_after_staffed(status: str) -> str:
+    """SupervisionStaffed: every seat confirmed (a closed request stays closed)."""
+    return status if status in CLOSED_STATUSES else "staffed"
+
+
+def status_after_released(status: str) -> str:
+    """SupervisorReleased: a staffed request has a seat open again."""
+    return "drawn" if status == "staffed" else status
+
+
+def status_after_refused(status: str) -> str:
+    """SupervisionRequestRefused: the bureau refused (a request the procuratorate withdrew stays withdrawn)."""
+    return status if status == "cancelled" else "refused"
+
+
+@dataclass(frozen=True)
+class ExpectedReceipt:
+    """What casework knows of one draw round before it reads the receipt (DRAW.md protocol step 5)."""
+
+    request_id: str
+    round: int
+    receipt_hash: str  # from DrawCompleted
+    bureau_commitment: str | None  # from SupervisionAccepted
+    procuratorate_commitment: str | None  # ours, sent with the request
+    procuratorate_nonce: str | None  # ours, or None while we have not revealed it
+    snapshot_hash: str | None  # from SupervisionAccepted
+    params_hash: str | None  # from SupervisionAccepted
+    beacon: Mapping[str, Any] | None = None  # from SupervisionAccepted: {source, round}, named before its value
+
+
+def _same_beacon(found: Any, named: Mapping[str, Any] | None) -> bool:
+    """The beacon used is the one the acceptance named (source and round), with a value; none if none was named."""
+    if named is None:
+        return found is None
+    return (isinstance(found, Mapping) and found.get("source") == named.get("source")
+            and found.get("round") == named.get("round") and found.get("value") not in (None, ""))
+
+
+_MISSING = object()
+
+
+def _at(receipt: Any, *path: str) -> Any:
+    value = receipt
+    for key in path:
+        if not isinstance(value, Mapping):
+            return _MISSING
+        value = value.get(key, _MISSING)
+    return value
+
+
+def _commits_to(nonce: Any, expected: str | None) -> bool:
+    try:
+        return expected is not None and isinstance(nonce, str) and commitment(nonce) == expected
+    except ValueError:
+        return False
+
+
+def check_receipt(receipt: Any, *, expected: ExpectedReceipt,
+                  verify: Callable[[Any], Mapping[str, Any]]) -> list[str]:
+    """DRAW.md protocol step 5, R11.1: the names of the checks a draw receipt fails ([] = it is the agreed draw).
+
+    `verify` is the stand-alone verifier (`services.selection.draw.algorithm.verify_receipt`): it recomputes
+    the receipt from itself; the other checks bind it to what casework received before the draw (round 1 also
+    to the acceptance's snapshot, params and beacon: later rounds exclude everyone tried).
+    """
+    try:
+        verified = bool(verify(receipt).get("ok"))
+    except Exception:  # a verifier that cannot read the receipt has not verified it
+        verified = False
+    bureau = _at(receipt, "commitments", "bureau")
+    checks = {
+        "receipt_verifies": verified,
+        "receipt_hash": _at(receipt, "receipt_hash") == expected.receipt_hash,
+        "request": _at(receipt, "request_id") == expected.request_id,
+        "bureau_commitment": (expected.bureau_commitment is not None and bureau == expected.bureau_commitment
+                              and _commits_to(_at(receipt, "nonces", "bureau"), expected.bureau_commitment)),
+        "procuratorate_commitment": _at(receipt, "commitments", "procuratorate") == expected.procuratorate_commitment,
+        "procuratorate_nonce_in_seed": _at(receipt, "nonces", "procuratorate") == expected.procuratorate_nonce,
+    }
+    if expected.round == 1:  # later rounds exclude everyone tried: a new snapshot and params
+        checks["snapshot_hash"] = (expected.snapshot_hash is not None
+                                   and _at(receipt, "snapshot_hash") == expected.snapshot_hash)
+        checks["params_hash"] = expected.params_hash is not None and _at(receipt, "params_hash") == expected.params_hash
+        checks["beacon"] = _same_beacon(_at(receipt, "beacon"), expected.beacon)
+    return [name for name, ok in checks.items() if not ok]
+
+
+RECEIPT_RETRY_FIRST_SECONDS = 5.0
+RECEIPT_RETRY_MAX_SECONDS = 600.0
+
+
+def receipt_retry_seconds(attempts: int) -> float:
+    """DRAW.md protocol step 5: selection unreachable → try again later (5 s, 10 s, … at most 10 min)."""
+    return min(RECEIPT_RETRY_MAX_SECONDS, RECEIPT_RETRY_FIRST_SECONDS * 2 ** max(0, min(attempts - 1, 16)))
 
 
 def check_not_frozen(frozen: bool) -> None:

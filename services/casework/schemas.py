@@ -4,9 +4,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.casework.rules import RequestStatus
 from shared.activity_types import ACTIVITY_TYPES
+from shared.lead_time import ActivityMoment
 
 
 class Strict(BaseModel):
@@ -20,8 +22,8 @@ class ActivityCreate(Strict):
     mandatory_invitation: bool = Field(default=False, description="N-MUST：应当邀请人民监督员")
     office: str | None = Field(default=None, min_length=1, max_length=100)
     district: str = Field(min_length=1, max_length=50)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ActivityMoment = Field(description="带时区；2000-01-01 至 2100-12-31（UTC）")
+    ends_at: ActivityMoment
     place: str = Field(min_length=1, max_length=200)
     summary: str = Field(default="", max_length=5000, description="办案活动简要情况")
 
@@ -49,18 +51,22 @@ class SummaryIn(Strict):
     summary: str = Field(max_length=5000)
 
 
-class ConsentIn(Strict):
-    by: str = Field(min_length=1, max_length=100, description="同意的市司法局工作人员")
-    at: AwareDatetime
-    reason: str = Field(min_length=1, max_length=500)
+class ShortNoticeIn(Strict):
+    reason: str = Field(min_length=1, max_length=500, description="R10.2：需要缩短通知期限的特殊情形")
 
 
 class SupervisionRequestCreate(Strict):
+    """What the procuratorate asks for; the seat split, balance mode and the time of the request are not its to set."""
+
     seats: int = Field(ge=1, le=20)
-    seats_local: int | None = Field(default=None, ge=0, le=20)
     specialty: str | None = Field(default=None, min_length=1, max_length=60)
     conflict_parties: list[str] = Field(default_factory=list, max_length=50)
-    lead_time_consent: ConsentIn | None = Field(default=None, description="R10.2：市司法局同意的特殊情形")
+    short_notice: ShortNoticeIn | None = Field(
+        default=None, description="R10.2：不足五个工作日（至少三个）时申请特殊情形，须经市司法局同意")
+
+
+class CancelIn(Strict):
+    reason: str = Field(min_length=1, max_length=500, description="撤回理由")
 
 
 class RosterMember(BaseModel):
@@ -96,17 +102,61 @@ class RecusalRead(BaseModel):
     decided_at: datetime | None
 
 
+class Staffing(BaseModel):
+    confirmed: int
+    seats: int
+
+
+class Acceptance(BaseModel):
+    """DRAW.md protocol step 2 as received from the bureau (SupervisionAccepted)."""
+
+    accepted_at: datetime
+    bureau_commitment: str
+    snapshot_hash: str
+    params_hash: str
+    beacon: dict[str, Any] | None
+    short_notice_consent: dict[str, Any] | None
+
+
+class ReceiptCheck(BaseModel):
+    """DRAW.md protocol step 5: casework's check of one draw round's receipt."""
+
+    draw_id: uuid.UUID
+    round: int
+    status: Literal["pending", "ok", "mismatch"]
+    failed_checks: list[str]
+    checked_at: datetime | None
+
+
+class Cancellation(BaseModel):
+    reason: str
+    by: str
+    at: datetime
+
+
+class ShortNoticeRead(BaseModel):
+    reason: str
+
+
 class SupervisionRequestRead(BaseModel):
     request_id: uuid.UUID
     activity_id: uuid.UUID
-    status: str
+    status: RequestStatus
     seats: int
-    seats_local: int | None
     specialty: str | None
     requested_at: datetime
-    lead_time_consent: dict[str, Any] | None
+    short_notice: ShortNoticeRead | None
+    calendar_provisional: bool
+    procuratorate_commitment: str | None
+    acceptance: Acceptance | None
+    staffing: Staffing
+    shortfall: dict[str, int]
     refusal: Refusal | None
+    cancellation: Cancellation | None
     receipt_hash: str | None
+    contact_log_head: str | None
+    receipt_checks: list[ReceiptCheck]
+    receipt_mismatch: bool = Field(description="某轮抽选回执与本院所收承诺或随机数不符（DRAW.md 第5步）")
     roster: list[RosterMember]
     released: list[RosterMember]
     recusals: list[RecusalRead]

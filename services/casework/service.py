@@ -1,9 +1,10 @@
 """Use cases of the casework service. The caller owns the transaction: nothing here commits."""
 
 import hashlib
+import logging
 import secrets
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, true, update
@@ -14,6 +15,7 @@ from services.casework import rules
 from services.casework.models import (
     activity,
     adoption,
+    draw_check,
     feedback_form,
     material,
     observer,
@@ -32,15 +34,21 @@ from shared.calendar import WorkingCalendar
 from shared.crypto import FieldCipher, mask_phone
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
+    DrawNonceRevealed,
     FeedbackSigned,
-    LeadTimeConsent,
     OpinionAdoptionNotified,
+    ReceiptMismatchDetected,
     RecusalRequested,
+    ShortNotice,
+    SupervisionCancelled,
     SupervisionRequested,
 )
 from shared.events.outbox import Outbox
+from shared.lead_time import check_lead_time, local_date
 
+log = logging.getLogger(__name__)
 PHONE_CONTEXT = "casework.roster.phone"
+NONCE_CONTEXT = "casework.request.procuratorate_nonce"  # DRAW.md step 1: n_P at rest
 STAFF_ROLES = (Role.PROCURATORATE, Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU, Role.AUDITOR)
 
 
@@ -68,14 +76,21 @@ def ensure_procuratorate(principal: Principal, act) -> None:
     ensure_office(principal, act)
 
 
+def live_roster():
+    """Roster rows of a request neither refused nor cancelled: a withdrawn request's supervisors take no part."""
+    return exists().where(supervision_request.c.id == roster.c.request_id,
+                          supervision_request.c.status.not_in(rules.CLOSED_STATUSES))
+
+
 async def is_participant(session: AsyncSession, activity_id: uuid.UUID, supervisor_id: object) -> bool:
-    """True if the supervisor is confirmed (not released) on the activity's roster."""
+    """True if the supervisor is confirmed (not released) on the activity's live roster."""
     try:
         sid = uuid.UUID(str(supervisor_id))
     except ValueError:
         return False
     return bool(await session.scalar(select(exists().where(
-        roster.c.activity_id == activity_id, roster.c.supervisor_id == sid, roster.c.status == "confirmed"))))
+        roster.c.activity_id == activity_id, roster.c.supervisor_id == sid, roster.c.status == "confirmed",
+        live_roster()))))
 
 
 async def ensure_reader(session: AsyncSession, principal: Principal, act) -> None:
@@ -147,7 +162,7 @@ async def update_summary(session: AsyncSession, *, act, summary: str) -> dict[st
 async def hold(session: AsyncSession, *, act, principal: Principal) -> dict[str, Any]:
     """N-MUST: mark the activity held (closed); a mandatory one needs a confirmed supervisor."""
     confirmed = await session.scalar(select(func.count()).select_from(roster).where(
-        roster.c.activity_id == act.id, roster.c.status == "confirmed"))
+        roster.c.activity_id == act.id, roster.c.status == "confirmed", live_roster()))
     rules.check_can_close(act.mandatory_invitation, confirmed or 0)
     if act.status == "held":
         return activity_dict(act)
@@ -174,55 +189,88 @@ async def list_activities(session: AsyncSession, *, principal: Principal, limit:
     return [activity_dict(r) for r in rows], total or 0
 
 
-# --- supervision requests (R10.1, R10.2, R12.1) ---------------------------------------------------
+# --- supervision requests (R10.1, R10.2, R12.1; DRAW.md protocol steps 1 and 4) -------------------
 
 async def current_request(session: AsyncSession, activity_id: uuid.UUID):
-    """The activity's live request (the newest one not refused), or None."""
+    """The activity's live request (the newest one neither refused nor cancelled), or None."""
     return (await session.execute(
         select(supervision_request).where(supervision_request.c.activity_id == activity_id,
-                                          supervision_request.c.status != "refused")
+                                          supervision_request.c.status.not_in(rules.CLOSED_STATUSES))
         .order_by(supervision_request.c.requested_at.desc()).limit(1))).first()
 
 
-async def require_request(session: AsyncSession, request_id: uuid.UUID):
-    row = (await session.execute(select(supervision_request).where(supervision_request.c.id == request_id))).first()
+async def require_request(session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False):
+    stmt = select(supervision_request).where(supervision_request.c.id == request_id)
+    row = (await session.execute(stmt.with_for_update() if lock else stmt)).first()
     if row is None:
         raise NotFound("监督申请", request_id)
     return row
 
 
-async def request_supervision(session: AsyncSession, *, outbox: Outbox, act, data: dict[str, Any],
+async def request_supervision(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher,
+                              calendar: WorkingCalendar, act, data: dict[str, Any],
                               principal: Principal) -> dict[str, Any]:
-    """R10.1/R10.2: ask the bureau for supervisors; selection checks the lead time and answers by event."""
+    """R10.1/R10.2: lead time judged at once on the server's clock; sent with sha256(n_P) only (DRAW.md step 1)."""
     if act.status != "open":
         raise Conflict("activity_held", "活动已办结", "已办结的活动不能再申请人民监督员。")
     if await current_request(session, act.id) is not None:
-        raise Conflict("request_exists", "该活动已有进行中的申请", "同一活动只能有一个进行中的监督申请。")
-    consent = data.get("lead_time_consent")
-    if data.get("seats_local") is not None and data["seats_local"] > data["seats"]:
-        raise Unprocessable("invalid_seats", "本地名额超过总名额", "seats_local 不得大于 seats。")
-    request_id, requested_at, nonce = uuid.uuid4(), now(), secrets.token_hex(16)
+        raise Conflict("request_exists", "该活动已有进行中的申请",
+                       "同一活动只能有一个进行中的监督申请；原申请被拒绝或撤回后方可重新申请。")
+    requested_at = now()
+    short_notice = data.get("short_notice")
+    decision = check_lead_time(calendar, notified_on=local_date(requested_at),
+                               activity_on=local_date(act.starts_at), short_notice=short_notice is not None)
+    status = rules.check_lead_time_answer(decision)
+    request_id, nonce = uuid.uuid4(), secrets.token_hex(32)
+    commitment = rules.commitment(nonce)
+    conflict_parties = list(data.get("conflict_parties") or [])
     await session.execute(insert(supervision_request).values(
-        id=request_id, activity_id=act.id, seats=data["seats"], seats_local=data.get("seats_local"),
-        specialty=data.get("specialty"), conflict_parties=list(data.get("conflict_parties") or []),
-        lead_time_consent=_jsonable(consent), procuratorate_nonce=nonce, requested_at=requested_at,
-        requested_by=principal.subject))
+        id=request_id, activity_id=act.id, seats=data["seats"], specialty=data.get("specialty"),
+        conflict_parties=conflict_parties, short_notice=short_notice, calendar_provisional=decision.provisional,
+        procuratorate_nonce_encrypted=cipher.encrypt(nonce, context=NONCE_CONTEXT),
+        procuratorate_commitment=commitment, requested_at=requested_at, requested_by=principal.subject,
+        status=status))
     await outbox.add(session, SupervisionRequested(
         request_id=request_id, activity_id=act.id, case_ref=act.case_ref, activity_type=act.activity_type,
         office=act.office, district=act.district, starts_at=act.starts_at, ends_at=act.ends_at, place=act.place,
-        seats=data["seats"], seats_local=data.get("seats_local"), specialty=data.get("specialty"),
-        conflict_parties=list(data.get("conflict_parties") or []), requested_at=requested_at,
-        lead_time_consent=LeadTimeConsent(**consent) if consent else None, procuratorate_nonce=nonce))
+        seats=data["seats"], specialty=data.get("specialty"), conflict_parties=conflict_parties,
+        requested_at=requested_at, short_notice=ShortNotice(**short_notice) if short_notice else None,
+        procuratorate_commitment=commitment))
     await _audit(session, actor=principal.subject, action="supervision_request.created",
-                 subject=f"request:{request_id}", activity_id=str(act.id), seats=data["seats"])
+                 subject=f"request:{request_id}", activity_id=str(act.id), seats=data["seats"], status=status,
+                 working_days=decision.working_days, short_notice=short_notice is not None)
     return await request_view(session, await require_request(session, request_id), act=act, principal=principal,
                               cipher=None)
 
 
-def _jsonable(consent: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not consent:
+async def cancel_request(session: AsyncSession, *, outbox: Outbox, req, act, reason: str,
+                         principal: Principal) -> dict[str, Any]:
+    """Withdraw a request before the activity begins: selection frees its bookings; the roster stays listed."""
+    req = await require_request(session, req.id, lock=True)
+    at = now()
+    rules.check_cancellable(req.status, activity_status=act.status, starts_at=act.starts_at, at=at)
+    await session.execute(update(supervision_request).where(supervision_request.c.id == req.id).values(
+        status="cancelled", cancel_reason=reason, cancelled_by=principal.subject, cancelled_at=at, updated_at=at))
+    await outbox.add(session, SupervisionCancelled(request_id=req.id, activity_id=act.id, reason=reason,
+                                                   cancelled_by=principal.subject, cancelled_at=at))
+    await _audit(session, actor=principal.subject, action="supervision_request.cancelled",
+                 subject=f"request:{req.id}", activity_id=str(act.id), previous_status=req.status)
+    return await request_view(session, await require_request(session, req.id), act=act, principal=principal,
+                              cipher=None)
+
+
+def acceptance_dict(req) -> dict[str, Any] | None:
+    """DRAW.md protocol step 2 as casework received it (None before the bureau accepted)."""
+    if req.accepted_at is None:
         return None
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in consent.items()}
+    return {"accepted_at": req.accepted_at, "bureau_commitment": req.bureau_commitment,
+            "snapshot_hash": req.snapshot_hash, "params_hash": req.params_hash, "beacon": req.beacon,
+            "short_notice_consent": req.short_notice_consent}
+
+
+def draw_check_dict(c) -> dict[str, Any]:
+    return {"draw_id": c.draw_id, "round": c.round, "status": c.status, "failed_checks": list(c.failed_checks),
+            "checked_at": c.checked_at}
 
 
 async def request_view(session: AsyncSession, req, *, act, principal: Principal,
@@ -230,7 +278,9 @@ async def request_view(session: AsyncSession, req, *, act, principal: Principal,
     """The request's live state; phones in clear only for the activity's procuratorate (R15.1), audited."""
     rows = (await session.execute(select(roster).where(roster.c.request_id == req.id)
                                   .order_by(roster.c.group, roster.c.draw_order))).all()
-    show_phone = cipher is not None and principal.has(Role.PROCURATORATE)
+    # a refused or withdrawn request needs nobody's phone any more (R3.1): its roster stays listed, masked
+    show_phone = (cipher is not None and principal.has(Role.PROCURATORATE)
+                  and req.status not in rules.CLOSED_STATUSES)
     members = []
     for r in rows:
         phone = r.phone_masked
@@ -242,17 +292,27 @@ async def request_view(session: AsyncSession, req, *, act, principal: Principal,
                         "release_reason": r.release_reason, "replaced_by": r.replaced_by})
     recusals = (await session.execute(select(recusal).where(recusal.c.request_id == req.id)
                                       .order_by(recusal.c.requested_at))).all()
-    if show_phone and any(r.status == "confirmed" for r in rows):  # last: the audit lock is held until commit
+    checks = [draw_check_dict(c) for c in (await session.execute(
+        select(draw_check).where(draw_check.c.request_id == req.id)
+        .order_by(draw_check.c.round, draw_check.c.created_at))).all()]
+    confirmed = [m for m in members if m["status"] == "confirmed"]
+    if show_phone and confirmed:  # last: the audit lock is held until commit
         await _audit(session, actor=principal.subject, action="roster.contacts_read", subject=f"request:{req.id}",
-                     count=sum(r.status == "confirmed" for r in rows))
+                     count=len(confirmed))
     return {
         "request_id": req.id, "activity_id": req.activity_id, "status": req.status, "seats": req.seats,
-        "seats_local": req.seats_local, "specialty": req.specialty, "requested_at": req.requested_at,
-        "lead_time_consent": req.lead_time_consent,
+        "specialty": req.specialty, "requested_at": req.requested_at, "short_notice": req.short_notice,
+        "calendar_provisional": req.calendar_provisional, "procuratorate_commitment": req.procuratorate_commitment,
+        "acceptance": acceptance_dict(req),
+        "staffing": {"confirmed": len(confirmed), "seats": req.seats},
+        "shortfall": dict(req.shortfall or {}),
         "refusal": ({"code": req.refusal_code, "detail": req.refusal_detail,
                      "earliest_allowed_date": req.earliest_allowed_date} if req.status == "refused" else None),
-        "receipt_hash": req.receipt_hash,
-        "roster": [m for m in members if m["status"] == "confirmed"],
+        "cancellation": ({"reason": req.cancel_reason, "by": req.cancelled_by, "at": req.cancelled_at}
+                         if req.cancelled_at is not None else None),
+        "receipt_hash": req.receipt_hash, "contact_log_head": req.contact_log_head,
+        "receipt_checks": checks, "receipt_mismatch": any(c["status"] == "mismatch" for c in checks),
+        "roster": confirmed,
         "released": [m for m in members if m["status"] == "released"],
         "recusals": [recusal_dict(r) for r in recusals],
     }
@@ -276,8 +336,66 @@ async def _known_request(session: AsyncSession, request_id: uuid.UUID):
                                   .with_for_update())).first()
 
 
+async def _set_request(session: AsyncSession, req, *, status: str, contact_log_head: str | None = None,
+                       **values: Any) -> None:
+    """Move a request to `status` (and keep the newest contact-log head seen)."""
+    if contact_log_head is not None:
+        values["contact_log_head"] = contact_log_head
+    if status == req.status and not values:
+        return
+    await session.execute(update(supervision_request).where(supervision_request.c.id == req.id)
+                          .values(status=status, updated_at=now(), **values))
+
+
+async def on_accepted(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher, request_id: uuid.UUID,
+                      accepted_at: datetime, bureau_commitment: str, snapshot_hash: str, params_hash: str,
+                      beacon: dict[str, Any] | None, short_notice_consent: dict[str, Any] | None) -> bool:
+    """DRAW.md steps 2-3: store the bureau's acceptance once, then reveal n_P (never for a closed request)."""
+    req = await _known_request(session, request_id)
+    if req is None:
+        return False
+    received = {"accepted_at": accepted_at, "bureau_commitment": bureau_commitment, "snapshot_hash": snapshot_hash,
+                "params_hash": params_hash, "beacon": beacon, "short_notice_consent": short_notice_consent}
+    if req.accepted_at is not None:
+        stored = acceptance_dict(req) or {}
+        differs = sorted(k for k, v in received.items() if stored.get(k) != v)
+        if differs:  # one acceptance per request: a second one would let the bureau re-roll
+            log.error("second SupervisionAccepted for request %s ignored; it differs in %s", request_id,
+                      ", ".join(differs))
+            await _audit(session, actor="selection", action="supervision_request.second_acceptance_ignored",
+                         subject=f"request:{request_id}", differs=differs)
+        return True
+    if req.status not in ("requested", "awaiting_consent") or req.procuratorate_nonce_encrypted is None:
+        log.warning("SupervisionAccepted for request %s in status %s recorded; nonce not revealed", request_id,
+                    req.status)
+        await _set_request(session, req, status=req.status, **received)
+        await _audit(session, actor="selection", action="supervision_request.accepted",
+                     subject=f"request:{request_id}", revealed=False, status=req.status)
+        return True
+    nonce = cipher.decrypt(req.procuratorate_nonce_encrypted, context=NONCE_CONTEXT)
+    await _set_request(session, req, status="accepted", revealed_at=now(), **received)
+    await outbox.add(session, DrawNonceRevealed(request_id=request_id, procuratorate_nonce=nonce))
+    await _audit(session, actor="selection", action="supervision_request.accepted", subject=f"request:{request_id}",
+                 revealed=True, bureau_commitment=bureau_commitment)
+    return True
+
+
+async def on_draw_completed(session: AsyncSession, *, request_id: uuid.UUID, draw_id: uuid.UUID, round_no: int,
+                            receipt_hash: str, shortfall: dict[str, int]) -> bool:
+    """DRAW.md step 4: a round was drawn; its receipt is queued for the check of step 5 (R14.1 shortfall shown)."""
+    req = await _known_request(session, request_id)
+    if req is None:
+        return False
+    await session.execute(insert(draw_check).values(draw_id=draw_id, request_id=request_id, round=round_no,
+                                                    receipt_hash=receipt_hash).on_conflict_do_nothing())
+    await _set_request(session, req, status=rules.status_after_draw_completed(req.status, shortfall),
+                       shortfall=dict(shortfall))
+    return True
+
+
 async def on_drawn(session: AsyncSession, *, cipher: FieldCipher, request_id: uuid.UUID, supervisor_id: uuid.UUID,
-                   name: str, phone: str, district: str, group: str, draw_order: int, confirmed_at: datetime) -> bool:
+                   name: str, phone: str, district: str, group: str, draw_order: int, confirmed_at: datetime,
+                   contact_log_head: str | None = None) -> bool:
     """R12.1: a confirmed supervisor with name and phone (encrypted at rest, masked copy for lists)."""
     req = await _known_request(session, request_id)
     if req is None:
@@ -290,14 +408,12 @@ async def on_drawn(session: AsyncSession, *, cipher: FieldCipher, request_id: uu
                                                 activity_id=req.activity_id, **values)
                           .on_conflict_do_update(index_elements=[roster.c.request_id, roster.c.supervisor_id],
                                                  set_=values))
-    if req.status == "requested":
-        await session.execute(update(supervision_request).where(supervision_request.c.id == request_id)
-                              .values(status="drawn", updated_at=now()))
+    await _set_request(session, req, status=rules.status_after_drawn(req.status), contact_log_head=contact_log_head)
     return True
 
 
 async def on_released(session: AsyncSession, *, request_id: uuid.UUID, supervisor_id: uuid.UUID, reason: str,
-                      replaced_by: uuid.UUID | None) -> bool:
+                      replaced_by: uuid.UUID | None, contact_log_head: str | None = None) -> bool:
     """R14.2: a confirmed supervisor left (declined, recused, withdrawn)."""
     req = await _known_request(session, request_id)
     if req is None:
@@ -306,18 +422,19 @@ async def on_released(session: AsyncSession, *, request_id: uuid.UUID, superviso
                                                roster.c.supervisor_id == supervisor_id)
                           .values(status="released", released_at=now(), release_reason=reason,
                                   replaced_by=replaced_by))
-    if req.status == "staffed":
-        await session.execute(update(supervision_request).where(supervision_request.c.id == request_id)
-                              .values(status="drawn", updated_at=now()))
+    await _set_request(session, req, status=rules.status_after_released(req.status),
+                       contact_log_head=contact_log_head)
     return True
 
 
-async def on_staffed(session: AsyncSession, *, request_id: uuid.UUID, receipt_hash: str) -> bool:
+async def on_staffed(session: AsyncSession, *, request_id: uuid.UUID, receipt_hash: str,
+                     contact_log_head: str | None = None) -> bool:
+    """R12.1: every seat is confirmed."""
     req = await _known_request(session, request_id)
     if req is None:
         return False
-    await session.execute(update(supervision_request).where(supervision_request.c.id == request_id)
-                          .values(status="staffed", receipt_hash=receipt_hash, updated_at=now()))
+    await _set_request(session, req, status=rules.status_after_staffed(req.status), receipt_hash=receipt_hash,
+                       contact_log_head=contact_log_head)
     return True
 
 
@@ -327,9 +444,10 @@ async def on_refused(session: AsyncSession, *, request_id: uuid.UUID, code: str,
     req = await _known_request(session, request_id)
     if req is None:
         return False
-    await session.execute(update(supervision_request).where(supervision_request.c.id == request_id)
-                          .values(status="refused", refusal_code=code, refusal_detail=detail,
-                                  earliest_allowed_date=earliest, updated_at=now()))
+    status = rules.status_after_refused(req.status)
+    if status == "refused":
+        await _set_request(session, req, status=status, refusal_code=code, refusal_detail=detail,
+                           earliest_allowed_date=earliest)
     return True
 
 
@@ -341,6 +459,59 @@ async def on_recusal_decided(session: AsyncSession, *, request_id: uuid.UUID, su
     ).values(status="granted" if granted else "rejected", decided_by=decided_by, decision_reason=reason,
              decided_at=now()))
     return bool(result.rowcount)
+
+
+# --- receipt check (DRAW.md protocol step 5, R11.1) -------------------------------------------------
+
+async def claim_due_draw_checks(session: AsyncSession, *, limit: int, lease_seconds: float) -> list:
+    """Claim pending checks that are due (SKIP LOCKED: replicas never take the same); leased, attempts + 1."""
+    due = (select(draw_check.c.draw_id)
+           .where(draw_check.c.status == "pending", draw_check.c.next_attempt_at <= func.now())
+           .order_by(draw_check.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True))
+    return list((await session.execute(
+        update(draw_check).where(draw_check.c.draw_id.in_(due))
+        .values(attempts=draw_check.c.attempts + 1,
+                next_attempt_at=func.now() + timedelta(seconds=lease_seconds))
+        .returning(draw_check.c.draw_id, draw_check.c.request_id, draw_check.c.attempts))).all())
+
+
+async def retry_draw_check_later(session: AsyncSession, *, draw_id: uuid.UUID, attempts: int, error: str) -> None:
+    """The receipt could not be had (selection down, slow, not found): try again later, never a mismatch."""
+    await session.execute(update(draw_check).where(draw_check.c.draw_id == draw_id,
+                                                   draw_check.c.status == "pending")
+                          .values(next_attempt_at=func.now() + timedelta(seconds=rules.receipt_retry_seconds(attempts)),
+                                  last_error=error[:500]))
+
+
+async def check_draw_receipt(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher, draw_id: uuid.UUID,
+                             receipt: Any, verify) -> list[str] | None:
+    """DRAW.md step 5: check a fetched receipt against what casework stored; a mismatch is raised loudly.
+
+    Returns the failed checks ([] = ok), or None when the check was no longer pending.
+    """
+    check = (await session.execute(select(draw_check).where(draw_check.c.draw_id == draw_id)
+                                   .with_for_update())).first()
+    if check is None or check.status != "pending":
+        return None
+    req = await require_request(session, check.request_id)
+    nonce = None
+    if req.revealed_at is not None and req.procuratorate_nonce_encrypted is not None:
+        nonce = cipher.decrypt(req.procuratorate_nonce_encrypted, context=NONCE_CONTEXT)
+    expected = rules.ExpectedReceipt(
+        request_id=str(req.id), round=check.round, receipt_hash=check.receipt_hash,
+        bureau_commitment=req.bureau_commitment, procuratorate_commitment=req.procuratorate_commitment,
+        procuratorate_nonce=nonce, snapshot_hash=req.snapshot_hash, params_hash=req.params_hash, beacon=req.beacon)
+    failed = rules.check_receipt(receipt, expected=expected, verify=verify)
+    at = now()
+    await session.execute(update(draw_check).where(draw_check.c.draw_id == draw_id).values(
+        status="mismatch" if failed else "ok", failed_checks=failed, checked_at=at, last_error=None))
+    if failed:
+        log.error("draw receipt mismatch: request %s draw %s failed %s", req.id, draw_id, ", ".join(failed))
+        await outbox.add(session, ReceiptMismatchDetected(request_id=req.id, draw_id=draw_id, failed_checks=failed,
+                                                          detected_at=at))
+    await _audit(session, actor="casework", action="draw.receipt_mismatch" if failed else "draw.receipt_checked",
+                 subject=f"request:{req.id}", draw_id=str(draw_id), round=check.round, failed_checks=failed)
+    return failed
 
 
 # --- recusal (R13.2) --------------------------------------------------------------------------------
@@ -456,7 +627,7 @@ async def list_opinions(session: AsyncSession, activity_id: uuid.UUID) -> list[d
 async def participants(session: AsyncSession, activity_id: uuid.UUID) -> list:
     """Confirmed supervisors of the activity (observers are not participants, R19.1)."""
     return (await session.execute(select(roster).where(roster.c.activity_id == activity_id,
-                                                       roster.c.status == "confirmed")
+                                                       roster.c.status == "confirmed", live_roster())
                                   .order_by(roster.c.supervisor_id))).all()
 
 
@@ -622,7 +793,7 @@ async def list_observers(session: AsyncSession, activity_id: uuid.UUID) -> list[
 async def report_participation(session: AsyncSession, *, act, calendar: WorkingCalendar, note: str,
                                principal: Principal) -> dict[str, Any]:
     """R20.1: participation reported to the bureau; due 3 working days after the activity ends."""
-    if not await session.scalar(select(exists().where(roster.c.activity_id == act.id))):
+    if not await session.scalar(select(exists().where(roster.c.activity_id == act.id, live_roster()))):
         raise Conflict("R20.1", "该活动没有人民监督员参加", "没有人民监督员参加的活动无需通报履职情况。")
     due, provisional = rules.report_due(rules.local_date(act.ends_at), calendar)
     at = now()
@@ -640,7 +811,7 @@ async def report_participation(session: AsyncSession, *, act, calendar: WorkingC
 async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
                                 principal: Principal) -> list[dict[str, Any]]:
     """R20.1: activities with supervisors whose report is late or missing as of `as_of`."""
-    with_roster = select(roster.c.activity_id).distinct().subquery()
+    with_roster = select(roster.c.activity_id).where(live_roster()).distinct().subquery()
     stmt = (select(activity, participation_report.c.reported_at, participation_report.c.due_on.label("r_due"))
             .join(with_roster, with_roster.c.activity_id == activity.c.id)
             .outerjoin(participation_report, participation_report.c.activity_id == activity.c.id)

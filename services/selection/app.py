@@ -8,14 +8,21 @@ from services.selection.config import SelectionSettings
 from services.selection.consumers import build_handlers
 from services.selection.contact.router import router as contact_router
 from services.selection.models import metadata, platform
+from services.selection.requests import service as requests
 from services.selection.requests.router import router as requests_router
-from shared.app import ServiceSpec, create_service_app
+from shared.app import PeriodicJob, ServiceSpec, create_service_app
 from shared.http import ServiceClient
 
 DESCRIPTION = (
     "人民监督员抽选：受理申请（第十条）、可验证的均衡随机抽选（第十一条）、"
     "依次联络（第十二条）、回避（第十三条）、重新抽选（第十四条）。"
 )
+
+
+async def draw_overdue(app: FastAPI) -> int:
+    """DRAW.md protocol step 4: draw what waited past DRAW_REVEAL_TIMEOUT (FOR UPDATE SKIP LOCKED)."""
+    async with app.state.db.transaction() as session:
+        return await requests.draw_overdue(session, outbox=app.state.outbox, settings=app.state.settings)
 
 
 def registry_contact_lookup(settings: SelectionSettings):
@@ -44,6 +51,7 @@ def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
         platform=platform, routers=[requests_router, contact_router],
         build_handlers=(lambda app: build_handlers(settings, app.state.calendar, app.state.outbox))
         if consume else None,
+        jobs=[PeriodicJob("reveal-timeout", settings.draw_job_seconds, draw_overdue)],
     )
     app = create_service_app(spec, settings)
     app.state.contact_lookup = registry_contact_lookup(settings)

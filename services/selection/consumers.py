@@ -1,4 +1,4 @@
-"""Event handlers: registry events keep the pool current; casework sends requests and recusal requests.
+"""Event handlers: registry events keep the pool current; casework sends requests, reveals, cancellations, recusals.
 
 Handlers are built with the app's settings and working calendar (a closure), so the lead-time
 rule uses the same calendar, bureau-loaded years included, as the HTTP path. Each handler is
@@ -13,8 +13,10 @@ from services.selection.requests import service as requests
 from shared.calendar import WorkingCalendar
 from shared.errors import ProblemError
 from shared.events.contracts import (
+    DrawNonceRevealed,
     EligibilityChanged,
     RecusalRequested,
+    SupervisionCancelled,
     SupervisionRequested,
     SupervisionRequestRefused,
     SupervisorAppointed,
@@ -28,16 +30,23 @@ def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbo
     """The event type → handler map of the selection consumer."""
 
     async def on_requested(session, event: SupervisionRequested, envelope=None) -> None:
+        """Protocol step 1 → 2: accept (SupervisionAccepted), wait for consent, or refuse."""
         try:
-            row, _ = await requests.submit(session, outbox=outbox, calendar=calendar, settings=settings,
-                                           data=event.model_dump(), via="event")
+            await requests.submit(session, outbox=outbox, calendar=calendar, settings=settings,
+                                  data=event.model_dump(), via="event", actor="procuratorate")
         except ProblemError as exc:  # malformed beyond the contract (e.g. ends before it starts)
             await outbox.add(session, SupervisionRequestRefused(
                 request_id=event.request_id, code=exc.code, earliest_allowed_date=None,
                 detail=exc.detail or exc.title))
-            return
-        if row.status == "accepted":
-            await requests.draw_request(session, settings=settings, request_id=row.id)
+
+    async def on_revealed(session, event: DrawNonceRevealed, envelope=None) -> None:
+        """Protocol step 3 → 4: the procuratorate's nonce, then the draw."""
+        await requests.on_revealed(session, outbox=outbox, settings=settings, request_id=event.request_id,
+                                   nonce=event.procuratorate_nonce)
+
+    async def on_cancelled(session, event: SupervisionCancelled, envelope=None) -> None:
+        await requests.cancel(session, request_id=event.request_id, reason=event.reason, by=event.cancelled_by,
+                              at=event.cancelled_at)
 
     async def on_dismissed(session, event: SupervisorDismissed, envelope=None) -> None:
         """R9.1: out of the pool, and out of what is still to come (windows, rosters)."""
@@ -62,5 +71,7 @@ def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbo
         SupervisorDismissed: on_dismissed,
         EligibilityChanged: on_eligibility,
         SupervisionRequested: on_requested,
+        DrawNonceRevealed: on_revealed,
+        SupervisionCancelled: on_cancelled,
         RecusalRequested: on_recusal_requested,
     }

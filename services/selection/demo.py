@@ -1,4 +1,7 @@
-"""`python -m services.selection.demo`: two historical requests with draws, if the pool has people.
+"""`python -m services.selection.demo`: two requests the bureau recorded, drawn, if the pool has people.
+
+Each is recorded as the bureau records a paper request (no procuratorate nonce), so its acceptance
+names a beacon; the demo enters a stand-in value for it, and the draw runs (DRAW.md protocol).
 
 The pool itself arrives from the registry's events; this waits a little for them (the registry's
 demo runs just before), and skips quietly when the pool is still empty. Idempotent: the request
@@ -15,16 +18,13 @@ from services.selection.config import SelectionSettings
 from services.selection.models import platform, supervisor
 from services.selection.pool import service as pool
 from services.selection.requests import service as requests
-from services.selection.requests.rules import SHANGHAI
 from shared.calendar import WorkingCalendar
 from shared.db import Database
 from shared.events.outbox import Outbox
+from shared.lead_time import SHANGHAI
 
 NAMESPACE = uuid.UUID("5e1ec7a0-0000-4000-8000-000000000001")
-DEMO = [
-    ("demo-request-1", datetime(2025, 11, 3, 9, 0, tzinfo=SHANGHAI), "公开听证", 3),
-    ("demo-request-2", datetime(2025, 12, 1, 9, 0, tzinfo=SHANGHAI), "案件质量评查", 2),
-]
+DEMO = [("demo-request-1", "公开听证", 3), ("demo-request-2", "案件质量评查", 2)]
 
 
 async def load(settings: SelectionSettings, *, wait_seconds: float = 15.0) -> int:
@@ -47,21 +47,22 @@ async def load(settings: SelectionSettings, *, wait_seconds: float = 15.0) -> in
         if not size:
             print("selection demo: the pool is empty (no registry events yet); nothing to do")
             return 0
-        for key, requested_at, activity_type, seats in DEMO:
-            day = calendar.add_working_days(requested_at.date(), 7).value
+        today = datetime.now(SHANGHAI).date()
+        for key, activity_type, seats in DEMO:
+            day = calendar.add_working_days(today, 7).value
             starts = datetime.combine(day, time(9), tzinfo=SHANGHAI)
             data = {
                 "request_id": uuid.uuid5(NAMESPACE, key), "activity_id": uuid.uuid5(NAMESPACE, key + "-activity"),
                 "case_ref": f"威检{key}", "activity_type": activity_type, "office": "威海市人民检察院",
                 "district": district, "starts_at": starts, "ends_at": starts + timedelta(hours=3),
-                "place": "威海市人民检察院听证室", "seats": seats, "requested_at": requested_at,
-                "procuratorate_nonce": uuid.uuid5(NAMESPACE, key + "-nonce").hex,
+                "place": "威海市人民检察院听证室", "seats": seats,
             }
             async with db.transaction() as session:
                 row, new = await requests.submit(session, outbox=outbox, calendar=calendar, settings=settings,
-                                                 data=data, via="http")
-            async with db.transaction() as session:
-                await requests.draw_request(session, settings=settings, request_id=row.id)
+                                                 data=data, via="http", actor="demo")
+                if row.status == "accepted" and row.beacon and row.beacon.get("value") is None:
+                    await requests.enter_beacon(session, outbox=outbox, settings=settings, request_id=row.id,
+                                                value=f"演示用开奖号码 {key}", actor="demo")
             created += int(new)
         print(f"selection demo: {created} request(s) drawn over a pool of {size}")
         return created

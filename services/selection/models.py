@@ -1,4 +1,4 @@
-"""Tables of the selection schema: pool projection, requests, draws, candidates, contact log, bookings, recusals."""
+"""Tables of the selection schema: pool, requests, chain, draws, candidates, contact log, bookings, recusals."""
 
 from sqlalchemy import (
     BigInteger,
@@ -37,6 +37,8 @@ supervisor = Table(
     Column("specialties", ARRAY(Text), nullable=False),  # sorted, unique
     Column("eligible", Boolean, nullable=False),
     Column("dismissed", Boolean, nullable=False, server_default=text("false")),
+    Column("term_start", Date, nullable=True),  # eligibility is judged on the activity's date (R4.1)
+    Column("term_end", Date, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Index("ix_supervisor_drawable", "district", postgresql_where=text("eligible AND NOT dismissed")),
 )
@@ -66,14 +68,26 @@ request = Table(
     Column("seats_cross", Integer, nullable=False),
     Column("specialty", Text, nullable=True),
     Column("conflict_parties", JSONB, nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("lead_time_consent", JSONB, nullable=True),
-    Column("procuratorate_nonce", Text, nullable=True),
-    Column("public_value", Text, nullable=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),  # server clock (or the stated claim)
+    Column("received_claim", JSONB, nullable=True),  # {at, by, recorded_at}: a bureau user stated the receipt time
+    Column("short_notice", JSONB, nullable=True),  # {reason}: the procuratorate asked for R10.2
+    Column("short_notice_decision", JSONB, nullable=True),  # {granted, by, at, reason}: a bureau user decided
+    Column("procuratorate_commitment", Text, nullable=True),  # sha256 of n_P (DRAW.md protocol step 1)
+    Column("procuratorate_nonce", Text, nullable=True),  # n_P once revealed and matching (step 3)
+    Column("procuratorate_nonce_reason", Text, nullable=True),  # why the draw ran without n_P
     Column("bureau_nonce", Text, nullable=True),  # revealed in the receipt once drawn
     Column("bureau_commitment", Text, nullable=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("reveal_deadline", DateTime(timezone=True), nullable=True),  # DRAW_REVEAL_TIMEOUT after acceptance
+    Column("snapshot", JSONB, nullable=True),  # the pool manifest frozen at acceptance
+    Column("params", JSONB, nullable=True),  # the params of round 1, frozen at acceptance
+    Column("snapshot_hash", Text, nullable=True),
+    Column("params_hash", Text, nullable=True),
+    Column("beacon", JSONB, nullable=True),  # {source, round} named at acceptance; + value, entered_by, entered_at
+    Column("cancellation", JSONB, nullable=True),  # {reason, by, at}
     Column("balance_mode", Text, nullable=False),
-    Column("status", Text, nullable=False),  # refused | drawn | staffed
+    # awaiting_consent | accepted | drawn | staffed | refused | cancelled
+    Column("status", Text, nullable=False),
     Column("refusal_code", Text, nullable=True),
     Column("refusal_detail", Text, nullable=True),
     Column("earliest_allowed_date", Date, nullable=True),
@@ -83,6 +97,27 @@ request = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint("seats >= 1 AND seats_local >= 0 AND seats_cross >= 0", name="seats"),
     CheckConstraint("ends_at > starts_at", name="window"),
+    # one live request per activity: another needs this one refused or cancelled (0005)
+    Index("uq_request_live_activity", "activity_id", unique=True,
+          postgresql_where=text("status NOT IN ('refused', 'cancelled')")),
+    Index("ix_request_reveal_due", "reveal_deadline", postgresql_where=text("status = 'accepted'")),
+)
+
+# The one hash chain of the draw protocol: every acceptance, draw receipt and cancellation (0005).
+# A draw's entry hash is its receipt hash (the receipt names prev_hash as prev_receipt_hash); the
+# others hash their body, which names prev_hash.
+chain_entry = Table(
+    "chain_entry", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", Text, nullable=False),
+    Column("request_id", Uuid, nullable=False),
+    Column("draw_id", Uuid, nullable=True),
+    Column("hash", Text, nullable=False, unique=True),
+    Column("prev_hash", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('acceptance', 'draw', 'cancellation')", name="kind"),
+    Index("ix_chain_entry_request", "request_id"),
 )
 
 draw = Table(
@@ -92,7 +127,6 @@ draw = Table(
     Column("round", Integer, nullable=False),
     Column("chain_seq", BigInteger, nullable=False, unique=True),  # global receipt chain position
     Column("receipt", LargeBinary, nullable=False),  # zlib(canonical JSON of the receipt, buckets not included)
-    Column("snapshot", LargeBinary, nullable=True),  # algorithm v1 only: zlib(canonical JSON of its snapshot)
     Column("receipt_hash", Text, nullable=False, unique=True),
     Column("prev_receipt_hash", Text, nullable=False),
     Column("need", JSONB, nullable=False),  # seats this round must fill per group ({"local": n, "cross": m})
@@ -132,7 +166,8 @@ candidate = Table(
     Column("round", Integer, nullable=False),
     Column("group", Text, nullable=False),
     Column("position", Integer, nullable=False),  # 1-based draw order within the group, across rounds
-    Column("status", Text, nullable=False),  # pending | confirmed | declined | unreachable | recused | dismissed
+    # pending | confirmed | declined | unreachable | recused | dismissed | ineligible | cancelled
+    Column("status", Text, nullable=False),
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("request_id", "group", "position"),
@@ -147,6 +182,21 @@ contact_log = Table(
     Column("entry", JSONB, nullable=False),  # includes prev_hash; personal data never (reason hashed)
     Column("reason", Text, nullable=True),  # the reason text stays here, outside the public receipt
     Column("hash", Text, nullable=False),
+    Column("actor", Text, nullable=True),  # the user who recorded it (auditors' report), not in the entry
+)
+
+# What was recorded for a supervisor by someone else (DRAW.md "Contact"): their inbox until the
+# notification path of the operations issue exists.
+notice = Table(
+    "notice", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("request_id", Uuid, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Index("ix_notice_supervisor", "supervisor_id", "created_at"),
 )
 
 # A confirmed seat; `active` false once released. Overlap and cap are checked under a per-person lock.

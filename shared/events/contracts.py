@@ -1,4 +1,4 @@
-"""Versioned payload contracts of every integration event (EVENTS.md, version 1).
+"""Versioned payload contracts of every integration event (EVENTS.md, version 2).
 
 These models are the contract: the AsyncAPI document and JSON Schemas are generated from them.
 A breaking change is a new class with version 2, published beside the old one; never an edit.
@@ -6,7 +6,7 @@ A breaking change is a new class with version 2, published beside the old one; n
 
 import uuid
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,7 +128,7 @@ class TrainingRecorded(Event):
 # --- casework.supervision-requests ---------------------------------------------------------------
 
 class LeadTimeConsent(BaseModel):
-    """The bureau's recorded consent to a shorter lead time (R10.2)."""
+    """A bureau user's recorded consent to a shorter lead time (R10.2): who, when, why."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -137,11 +137,25 @@ class LeadTimeConsent(BaseModel):
     reason: str
 
 
+class ShortNotice(BaseModel):
+    """The procuratorate asks for short notice (R10.2); the request waits for the bureau's decision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+Hex256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # 32 bytes as lowercase hex (nonces, SHA-256)
+
+
 class SupervisionRequested(Event):
     TYPE = "SupervisionRequested"
+    VERSION = 2
     TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
     KEY = "request_id"
-    SUMMARY = "The procuratorate asked the bureau for supervisors for a case activity (R10.1, R10.2)."
+    SUMMARY = ("The procuratorate asked the bureau for supervisors for a case activity (R10.1, R10.2), "
+               "committing to its draw nonce (DRAW.md protocol step 1). `requested_at` is casework's "
+               "server clock. The seat split and the balance mode are the bureau's policy, not the requester's.")
 
     request_id: uuid.UUID
     activity_id: uuid.UUID
@@ -153,12 +167,49 @@ class SupervisionRequested(Event):
     ends_at: datetime
     place: str
     seats: int = Field(ge=1)
-    seats_local: int | None = Field(default=None, ge=0)
     specialty: str | None = None
     conflict_parties: list[str] = []
     requested_at: datetime
-    lead_time_consent: LeadTimeConsent | None = None
-    procuratorate_nonce: str | None = None
+    short_notice: ShortNotice | None = None
+    procuratorate_commitment: Hex256
+
+
+class DrawNonceRevealed(Event):
+    TYPE = "DrawNonceRevealed"
+    TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
+    KEY = "request_id"
+    SUMMARY = ("The procuratorate reveals its draw nonce, only after it received SupervisionAccepted "
+               "(DRAW.md protocol step 3).")
+
+    request_id: uuid.UUID
+    procuratorate_nonce: Hex256
+
+
+class SupervisionCancelled(Event):
+    TYPE = "SupervisionCancelled"
+    TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
+    KEY = "request_id"
+    SUMMARY = ("A supervision request was withdrawn (with its reason); bookings are freed, and a draw "
+               "already made stays in the receipt chain.")
+
+    request_id: uuid.UUID
+    activity_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=500)
+    cancelled_by: str
+    cancelled_at: datetime
+
+
+class ReceiptMismatchDetected(Event):
+    TYPE = "ReceiptMismatchDetected"
+    TOPIC = topics.CASEWORK_SUPERVISION_REQUESTS
+    KEY = "request_id"
+    SUMMARY = ("Casework checked a draw receipt against what it stored (commitments, its own nonce, the "
+               "acceptance's hashes) and found a mismatch (DRAW.md protocol step 5; added by the project).")
+
+    request_id: uuid.UUID
+    draw_id: uuid.UUID
+    failed_checks: list[str]
+    detected_at: datetime
 
 
 class RecusalRequested(Event):
@@ -188,6 +239,46 @@ class SupervisionRequestRefused(Event):
     detail: str
 
 
+class Beacon(BaseModel):
+    """A public randomness source named at acceptance, before its value exists (DRAW.md "beacon")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    round: str
+
+
+class SupervisionAccepted(Event):
+    TYPE = "SupervisionAccepted"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = ("The bureau accepted a request (lead time passed, R10.1/R10.2): it commits to its nonce and "
+               "freezes the pool snapshot and the params (DRAW.md protocol step 2). Once per request.")
+
+    request_id: uuid.UUID
+    accepted_at: datetime
+    bureau_commitment: Hex256
+    snapshot_hash: Hex256
+    params_hash: Hex256
+    beacon: Beacon | None = None
+    short_notice_consent: LeadTimeConsent | None = None
+
+
+class DrawCompleted(Event):
+    TYPE = "DrawCompleted"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = ("A round of the draw was made (R11.1, R14.1); its receipt is at GET /draws/{draw_id}/receipt. "
+               "`shortfall` says which group the pool could not fill, by how many (added by the project).")
+
+    request_id: uuid.UUID
+    draw_id: uuid.UUID
+    round: int = Field(ge=1)
+    receipt_hash: Hex256
+    procuratorate_nonce_used: bool
+    shortfall: dict[Literal["local", "cross"], int] = {}
+
+
 class SupervisorDrawn(Event):
     TYPE = "SupervisorDrawn"
     TOPIC = topics.SELECTION_ASSIGNMENTS
@@ -204,6 +295,7 @@ class SupervisorDrawn(Event):
     group: Literal["local", "cross"]
     draw_order: int = Field(ge=1)
     confirmed_at: datetime
+    contact_log_head: str | None = None  # hash of the draw's last contact-log entry (DRAW.md "Contact")
 
 
 class SupervisorReleased(Event):
@@ -216,6 +308,7 @@ class SupervisorReleased(Event):
     supervisor_id: uuid.UUID
     reason: Literal["declined", "recused", "withdrawn"]
     replaced_by: uuid.UUID | None = None
+    contact_log_head: str | None = None
 
 
 class SupervisionStaffed(Event):
@@ -227,6 +320,7 @@ class SupervisionStaffed(Event):
     request_id: uuid.UUID
     supervisor_ids: list[uuid.UUID]
     receipt_hash: str
+    contact_log_head: str | None = None
 
 
 class RecusalDecided(Event):
@@ -337,9 +431,10 @@ class CalendarYearPublished(Event):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
-    TrainingRecorded, SupervisionRequested, RecusalRequested, SupervisionRequestRefused,
-    SupervisorDrawn, SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned,
-    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
+    TrainingRecorded, SupervisionRequested, DrawNonceRevealed, SupervisionCancelled, ReceiptMismatchDetected,
+    RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorDrawn,
+    SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned, OpinionAdoptionNotified,
+    AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
 )
 
 REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}

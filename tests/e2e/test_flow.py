@@ -1,11 +1,13 @@
 """The whole flow across agencies (Art. 10–20, R28.1, R42.1): registry, selection, casework, finance, appraisal,
 in-process, connected only through the real broker (their consumers and outbox relays run in their lifespans).
 
-procuratorate creates an activity 6 working days ahead → selection draws → a supervisor declines, the next
-in order confirms → the procuratorate sees the confirmed roster (names + phones from the registry) → a
-party's recusal application replaces one → the activity is held → opinions recorded → all sign →
+procuratorate creates an activity 6 working days ahead → the draw protocol of DRAW.md (casework commits,
+selection accepts and commits, casework reveals, selection draws, casework checks the receipt) → a supervisor
+declines, the next in order confirms → the procuratorate sees the confirmed roster (names + phones from the
+registry) → a party's recusal application replaces one → the activity is held → opinions recorded → all sign →
 FeedbackSigned reaches finance (one subsidy line each) → adoption notice. Also: a request 2 working days
-ahead is refused with the earliest allowed date; a request sent twice creates one draw.
+ahead is refused at once with the earliest allowed date; a request sent twice creates one draw; a
+procuratorate token cannot create a request in selection.
 """
 
 import contextlib
@@ -61,7 +63,7 @@ async def stack(migrated, settings_env):
 
     registry = registry_app(settings(RegistrySettings, "registry"))
     selection = selection_app(settings(SelectionSettings, "selection"))
-    casework = casework_app(settings(CaseworkSettings, "casework"))
+    casework = casework_app(settings(CaseworkSettings, "casework", receipt_check_seconds=0.2))
     finance = finance_app(settings(FinanceSettings, "finance"))
     appraisal = appraisal_app(settings(AppraisalSettings, "appraisal"))
     async with contextlib.AsyncExitStack() as stack:
@@ -78,6 +80,15 @@ async def stack(migrated, settings_env):
             return response.json()
 
         selection.state.contact_lookup = contact_lookup
+        selection_client = apps["selection"][1]
+
+        async def receipt_fetch(draw_id: uuid.UUID) -> dict | None:
+            """casework fetches each receipt from the selection app (DRAW.md protocol step 5)."""
+            response = await selection_client.get(f"/draws/{draw_id}/receipt", headers=SERVICE)
+            response.raise_for_status()
+            return response.json()
+
+        casework.state.receipt_fetch = receipt_fetch
         yield {name: pair[1] for name, pair in apps.items()} | {"apps": {n: p[0] for n, p in apps.items()}}
 
 
@@ -135,7 +146,7 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     activity = (await casework.post("/activities", headers=proc(), json=body)).json()
     aid = activity["id"]
     retry = {**proc(), "Idempotency-Key": f"case-system-{uuid.uuid4()}"}
-    ask = {"seats": 3, "seats_local": 2, "specialty": specialty}
+    ask = {"seats": 3, "specialty": specialty}
     first = await casework.post(f"/activities/{aid}/supervision-requests", headers=retry, json=ask)
     second = await casework.post(f"/activities/{aid}/supervision-requests", headers=retry, json=ask)
     assert first.status_code == second.status_code == 201, first.text
@@ -143,13 +154,29 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     rid = first.json()["request_id"]
     assert second.json()["request_id"] == rid
 
-    # 2. selection draws (from the event)
+    assert first.json()["status"] == "requested" and first.json()["procuratorate_commitment"]
+
+    # 2. the protocol: selection accepts (its commitment, frozen inputs), casework reveals, selection draws
     async def drawn() -> bool:
         return len(_pending(await _selection_view(selection, rid))) == 3
 
     await wait_until(drawn, timeout=TIMEOUT)
     view = await _selection_view(selection, rid)
     assert len(view["draws"]) == 1  # the request sent twice made one draw
+    assert view["procuratorate_nonce_revealed"] and view["procuratorate_commitment"] == first.json()[
+        "procuratorate_commitment"]
+    receipt = (await selection.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+    assert receipt["alg"] == "people-supervisor-draw/4" and receipt["nonces"]["procuratorate"]
+    assert receipt["procuratorate_nonce_reason"] is None
+
+    async def receipt_checked() -> bool:
+        r = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+        return [c["status"] for c in r["receipt_checks"]] == ["ok"]
+
+    await wait_until(receipt_checked, timeout=TIMEOUT)  # casework checked the receipt against what it stored
+    checked = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+    assert checked["acceptance"]["bureau_commitment"] == receipt["commitments"]["bureau"]
+    assert checked["acceptance"]["snapshot_hash"] == receipt["snapshot_hash"] and not checked["receipt_mismatch"]
 
     # 3. one supervisor declines, the next in order enters; everyone pending confirms
     decliner = _pending(view)[0]
@@ -265,19 +292,19 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
-async def test_flow_r10_1_two_working_days_ahead_refused_with_earliest_date(stack):
-    casework = stack["casework"]
+async def test_flow_r10_1_two_working_days_ahead_refused_at_once_with_earliest_date(stack):
+    casework, selection = stack["casework"], stack["selection"]
     aid = (await casework.post("/activities", headers=proc(), json=activity_body(2))).json()["id"]
-    rid = (await casework.post(f"/activities/{aid}/supervision-requests", headers=proc(),
-                               json={"seats": 2})).json()["request_id"]
-
-    async def refused() -> bool:
-        return (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["status"] == "refused"
-
-    await wait_until(refused, timeout=TIMEOUT)
-    refusal = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["refusal"]
-    assert refusal["code"] == "R10.1" and refusal["earliest_allowed_date"]
-    assert refusal["earliest_allowed_date"] > activity_body(2)["starts_at"][:10]
+    refused = await casework.post(f"/activities/{aid}/supervision-requests", headers=proc(), json={"seats": 2})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "R10.1" and problem["earliest_allowed_date"] > activity_body(2)["starts_at"][:10]
+    assert (await casework.get(f"/activities/{aid}/supervision-requests", headers=proc())).json() == []
+    # one door: a procuratorate token cannot create a request in selection
+    window = {k: activity_body(8)[k] for k in ("starts_at", "ends_at")}
+    body = {"request_id": str(uuid.uuid4()), "activity_id": aid, "case_ref": "c", "activity_type": "公开听证",
+            "office": "威海市人民检察院", "district": HOME, **window, "place": "p", "seats": 1}
+    assert (await selection.post("/requests", headers=proc(), json=body)).status_code == 403
 
 
 async def _truthy(fn) -> bool:

@@ -21,6 +21,10 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "ChangeReportRecorded": "registry.supervisors",  # added after EVENTS.md v1 (a new type, not a breaking change)
     "TrainingRecorded": "registry.training", "SupervisionRequested": "casework.supervision-requests",
     "RecusalRequested": "casework.supervision-requests",
+    "DrawNonceRevealed": "casework.supervision-requests", "SupervisionCancelled": "casework.supervision-requests",
+    "ReceiptMismatchDetected": "casework.supervision-requests",  # added by the project (DRAW.md protocol step 5)
+    "SupervisionAccepted": "selection.assignments",
+    "DrawCompleted": "selection.assignments",  # added by the project: where casework fetches each receipt
     "SupervisionRequestRefused": "selection.assignments", "SupervisorDrawn": "selection.assignments",
     "SupervisorReleased": "selection.assignments", "SupervisionStaffed": "selection.assignments",
     "RecusalDecided": "selection.assignments", "FeedbackSigned": "casework.feedback",
@@ -35,10 +39,11 @@ def test_every_event_of_the_contract_exists_on_its_topic_with_its_key_field():
     for event in ALL_EVENTS:
         assert event.TOPIC in topics.ALL_TOPICS
         assert event.KEY in event.model_fields, event
-        assert event.VERSION == 1
-        assert contract_for(event.TYPE, 1) is event
+        assert event.VERSION == (2 if event.TYPE == "SupervisionRequested" else 1)  # EVENTS.md version 2
+        assert contract_for(event.TYPE, event.VERSION) is event
     assert len(REGISTRY) == len(ALL_EVENTS)
     assert contract_for("SupervisorDrawn", 2) is None
+    assert contract_for("SupervisionRequested", 1) is None  # v1 (with the nonce in it) is dropped
 
 
 def test_events_are_frozen_and_refuse_unknown_fields():
@@ -92,8 +97,10 @@ def test_asyncapi_document_covers_every_event_and_every_reference_resolves():
     assert found
     for ref in found:
         assert resolve(ref) is not None, ref
-    requested = document["components"]["messages"]["SupervisionRequested_v1"]["payload"]
-    assert "lead_time_consent" in requested["properties"]["data"]["properties"]
+    requested = document["components"]["messages"]["SupervisionRequested_v2"]["payload"]
+    fields = requested["properties"]["data"]["properties"]
+    assert "procuratorate_commitment" in fields and "short_notice" in fields
+    assert not {"procuratorate_nonce", "lead_time_consent", "seats_local"} & set(fields)
 
 
 def test_the_committed_asyncapi_document_is_up_to_date():

@@ -1,8 +1,10 @@
 """HTTP: contact outcomes (R12.1, R14.2), supervisors' own assignments, recusal (R13.1, R13.2)."""
 
 import uuid
+from datetime import UTC, date
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from services.selection.contact import service
@@ -47,7 +49,22 @@ async def record_contact(draw_id: uuid.UUID, body: ContactIn, request: Request, 
     return await service.record_outcome(
         session, outbox=outbox, **_deps(request), request_id=row.request_id, supervisor_id=body.supervisor_id,
         outcome=body.outcome, reason=body.reason, actor=principal.subject, recorded_by="bureau",
-        contact_lookup=request.app.state.contact_lookup)
+        contact_lookup=request.app.state.contact_lookup,
+        attempts=[{"at": a.at.astimezone(UTC).isoformat(), "channel": a.channel} for a in body.attempts])
+
+
+@router.get("/notices", summary="本人的通知（他人为本人记录的联络结果等）")
+async def my_notices(session: SessionDep, principal: Principal = Depends(SUPERVISOR)) -> list[dict]:
+    return await service.notices(session, supervisor_id=_own_id(principal))
+
+
+@router.get("/reports/contact-outcomes", summary="审计：各工作人员记录的联络结果（谁跳过了谁、为何）")
+async def contact_outcomes(session: SessionDep,
+                           principal: Principal = Depends(require(Role.AUDITOR, Role.BUREAU_ADMIN)),
+                           since: Annotated[date | None, Query(alias="from")] = None,
+                           until: Annotated[date | None, Query(alias="to")] = None) -> list[dict]:
+    """DRAW.md: per clerk, how often people were recorded as declined, unreachable, recused, confirmed."""
+    return await service.outcomes_by_clerk(session, since=since, until=until)
 
 
 @router.get("/assignments", summary="本人的抽选与参加情况")

@@ -15,11 +15,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
-from services.selection.models import booking, candidate, draw, recusal, request, supervisor
+from services.selection.draw import contacts
+from services.selection.models import booking, candidate, draw, notice, recusal, request, supervisor
 from services.selection.requests import service as requests
 from shared import audit
+from shared.db import raw
 from shared.db.platform import PlatformTables
-from shared.errors import Conflict, NotFound, ProblemError
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
     RecusalDecided,
     SupervisionStaffed,
@@ -27,6 +29,7 @@ from shared.events.contracts import (
     SupervisorReleased,
 )
 from shared.events.outbox import Outbox
+from shared.lead_time import SHANGHAI
 
 ContactLookup = Callable[[uuid.UUID], Awaitable[dict[str, Any] | None]]
 
@@ -40,54 +43,88 @@ async def _candidate(session: AsyncSession, request_id: uuid.UUID, supervisor_id
         candidate.c.request_id == request_id, candidate.c.supervisor_id == supervisor_id))).one_or_none()
 
 
+def ensure_not_started(req) -> None:
+    """No contact outcome, decline or recusal once the activity has begun: its record is kept as it is."""
+    if requests.utcnow() >= req.starts_at:
+        raise Conflict("activity_started", "活动已开始", "活动开始后不能再记录联络结果、拒绝或回避；缺席应另行登记。")
+
+
 async def record_outcome(
     session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings, platform: PlatformTables,
     request_id: uuid.UUID, supervisor_id: uuid.UUID, outcome: str, reason: str | None, actor: str,
-    recorded_by: str, contact_lookup: ContactLookup | None,
+    recorded_by: str, contact_lookup: ContactLookup | None, attempts: list[dict] | None = None,
 ) -> dict:
-    """Record one contact outcome for a candidate, in draw order (R12.1); replace as needed (R14.2)."""
+    """Record one contact outcome for a candidate, in draw order (R12.1); replace as needed (R14.2).
+
+    An outcome recorded by someone other than the supervisor carries its evidence (attempts: when,
+    how; `contacts.evidence_problem`), and the supervisor is told what was recorded for them.
+    """
     req = await requests.require(session, request_id, lock=True)
-    if req.status == "refused":
-        raise Conflict("request_refused", "该申请已被拒绝", "被拒绝的申请没有抽选结果。")
+    if req.status in ("refused", "cancelled"):
+        raise Conflict("request_closed", "该申请已结束", f"该申请的状态为{req.status}，没有待联络的人员。")
+    ensure_not_started(req)
     cand = await _candidate(session, request_id, supervisor_id)
     if cand is None:
         raise Conflict("R12.1", "未按抽选顺序", "该人民监督员尚未按抽选顺序轮到，或未被抽中；应依次联络。")
+    attempts = attempts or []
+    rules = (req.params or {}).get("contact_rules") or contacts.DEFAULT_RULES
+    problem = contacts.evidence_problem(outcome, recorded_by, attempts, rules, recorded_at=requests.utcnow(),
+                                        window_opened_at=cand.updated_at if cand.status == "pending" else None)
+    if problem is not None:
+        raise Unprocessable(problem[0], "联络记录缺少依据", problem[1])
+    log = {"actor": actor, "attempts": attempts}
     if outcome == "recused":
         if cand.status not in ("pending", "confirmed"):
             raise Conflict("contact_already_recorded", "联络结果已记录", f"该人民监督员的状态为{cand.status}。")
         await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand,
-                             source="self", ground=reason or "自行回避", decided_by=actor, reason=reason)
-        await audit.append(session, platform.audit, actor=actor, action="contact.recused",
-                           subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
-        return await requests.view(session, await requests.require(session, request_id))
-    if cand.status == "pending" and outcome == "confirmed":
+                             source="self", ground=reason or "自行回避", decided_by=actor, reason=reason,
+                             recorded_by=recorded_by, log=log)
+    elif cand.status == "pending" and outcome == "confirmed":
         await _confirm(session, outbox=outbox, settings=settings, req=req, cand=cand,
-                       recorded_by=recorded_by, contact_lookup=contact_lookup)
+                       recorded_by=recorded_by, contact_lookup=contact_lookup, log=log)
     elif cand.status == "pending":
-        await _set_status(session, req, cand, outcome, reason, recorded_by)
-        await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+        await _set_status(session, req, cand, outcome, reason, recorded_by, log=log)
+        await requests.fill_window(session, outbox=outbox, settings=settings, req=req, group=cand.group)
     elif cand.status == "confirmed" and outcome in ("declined", "unreachable"):
         await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="declined",
-                       reason_code="withdrawn", reason=reason, recorded_by=recorded_by)
+                       reason_code="withdrawn", reason=reason, recorded_by=recorded_by, log=log)
     else:
         raise Conflict("contact_already_recorded", "联络结果已记录",
                        f"该人民监督员的状态为{cand.status}，不能再记录为{outcome}。")
+    if recorded_by != "supervisor":
+        await _notify(session, req=req, supervisor_id=supervisor_id, outcome=outcome, attempts=attempts)
     await audit.append(session, platform.audit, actor=actor, action=f"contact.{outcome}",
                        subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
     return await requests.view(session, await requests.require(session, request_id))
 
 
+OUTCOME_LABELS = {"confirmed": "确认参加", "declined": "不能参加", "unreachable": "无法联系", "recused": "回避"}
+
+
+async def _notify(session, *, req, supervisor_id: uuid.UUID, outcome: str, attempts: list[dict]) -> None:
+    """DRAW.md "Contact": the supervisor is told what someone else recorded for them, with the attempts."""
+    tried = "；".join(f"{a['at']} {contacts.CHANNEL_LABELS.get(a['channel'], a['channel'])}" for a in attempts)
+    text = (f"市司法局已将您对{req.starts_at.astimezone(SHANGHAI):%Y年%m月%d日}{req.activity_type}监督活动的联络结果"
+            f"记录为“{OUTCOME_LABELS.get(outcome, outcome)}”。" + (f"联系尝试：{tried}。" if tried else "")
+            + "如有异议，请与市司法局联系。")
+    await session.execute(notice.insert().values(
+        id=uuid.uuid4(), supervisor_id=supervisor_id, request_id=req.id, kind=f"contact.{outcome}",
+        body={"text": text, "outcome": outcome, "attempts": attempts}))
+
+
 async def _set_status(session, req, cand, status: str, reason: str | None, recorded_by: str,
-                      **extra: Any) -> None:
+                      log: dict | None = None, **extra: Any) -> None:
+    log = log or {}
     await session.execute(update(candidate).where(
         candidate.c.request_id == req.id, candidate.c.supervisor_id == cand.supervisor_id
     ).values(status=status, updated_at=func.now(), **extra))
     await requests.append_contact(session, draw_id=cand.draw_id, entry={
         "supervisor_id": str(cand.supervisor_id), "group": cand.group, "position": cand.position,
-        "outcome": status, "recorded_by": recorded_by}, reason=reason)
+        "outcome": status, "recorded_by": recorded_by}, reason=reason, actor=log.get("actor"),
+        attempts=log.get("attempts"))
 
 
-async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact_lookup) -> None:
+async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact_lookup, log) -> None:
     sid = cand.supervisor_id
     person = (await session.execute(select(supervisor).where(supervisor.c.id == sid))).one_or_none()
     if person is None or not person.eligible or person.dismissed:
@@ -111,11 +148,12 @@ async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact
         supervisor_id=sid, request_id=req.id, starts_at=req.starts_at, ends_at=req.ends_at, year=req.year,
         active=True))
     now = requests.utcnow()
-    await _set_status(session, req, cand, "confirmed", None, recorded_by, confirmed_at=now)
+    await _set_status(session, req, cand, "confirmed", None, recorded_by, log=log, confirmed_at=now)
     await outbox.add(session, SupervisorDrawn(
         request_id=req.id, draw_id=cand.draw_id, supervisor_id=sid, name=person.name or contact.get("name", ""),
         phone=contact["phone"], district=person.district, specialties=list(person.specialties),
         group=cand.group, draw_order=cand.position, confirmed_at=now,
+        contact_log_head=await requests.contact_log_head(session, req.id),
     ))
     await _maybe_staffed(session, outbox=outbox, req=req)
 
@@ -130,25 +168,29 @@ async def _maybe_staffed(session, *, outbox, req) -> None:
                                         .order_by(draw.c.round.desc()).limit(1))
     await session.execute(update(request).where(request.c.id == req.id).values(status="staffed"))
     await outbox.add(session, SupervisionStaffed(request_id=req.id, supervisor_ids=list(confirmed),
-                                                 receipt_hash=receipt_hash))
+                                                 receipt_hash=receipt_hash,
+                                                 contact_log_head=await requests.contact_log_head(session, req.id)))
 
 
-async def _release(session, *, outbox, settings, req, cand, status, reason_code, reason, recorded_by) -> None:
+async def _release(session, *, outbox, settings, req, cand, status, reason_code, reason, recorded_by,
+                   log: dict | None = None) -> None:
     """A confirmed supervisor leaves: free the booking, log, next in order in, SupervisorReleased (R14.2)."""
     await session.execute(update(booking).where(
         booking.c.supervisor_id == cand.supervisor_id, booking.c.request_id == req.id
     ).values(active=False, released_at=func.now()))
-    await _set_status(session, req, cand, status, reason, recorded_by)
+    await _set_status(session, req, cand, status, reason, recorded_by, log=log)
     if req.status == "staffed":
         await session.execute(update(request).where(request.c.id == req.id).values(status="drawn"))
-    entered = await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+    entered = await requests.fill_window(session, outbox=outbox, settings=settings, req=req, group=cand.group)
     await outbox.add(session, SupervisorReleased(
         request_id=req.id, supervisor_id=cand.supervisor_id, reason=reason_code,
-        replaced_by=entered[0] if entered else None))
+        replaced_by=entered[0] if entered else None,
+        contact_log_head=await requests.contact_log_head(session, req.id)))
 
 
 async def _grant_recusal(session, *, outbox, settings, req, cand, source, ground, decided_by, reason,
-                         recusal_id: uuid.UUID | None = None) -> None:
+                         recusal_id: uuid.UUID | None = None, recorded_by: str | None = None,
+                         log: dict | None = None) -> None:
     """Apply a granted recusal: record it, drop the person from the request, replace (R13, R14.2)."""
     now = requests.utcnow()
     if recusal_id is None:
@@ -156,12 +198,14 @@ async def _grant_recusal(session, *, outbox, settings, req, cand, source, ground
             id=uuid.uuid4(), request_id=req.id, supervisor_id=cand.supervisor_id if cand else None,
             source=source, ground=ground, status="granted", requested_at=now, decided_by=decided_by,
             decided_at=now, decision_reason=reason))
+    recorded_by = recorded_by or "bureau"
+    log = log or {"actor": decided_by}
     if cand is not None and cand.status == "confirmed":
         await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="recused",
-                       reason_code="recused", reason=reason, recorded_by=decided_by)
+                       reason_code="recused", reason=reason, recorded_by=recorded_by, log=log)
     elif cand is not None and cand.status == "pending":
-        await _set_status(session, req, cand, "recused", reason, decided_by)
-        await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+        await _set_status(session, req, cand, "recused", reason, recorded_by, log=log)
+        await requests.fill_window(session, outbox=outbox, settings=settings, req=req, group=cand.group)
     await outbox.add(session, RecusalDecided(
         request_id=req.id, supervisor_id=cand.supervisor_id, granted=True, decided_by=decided_by,
         reason=reason or ground))
@@ -194,10 +238,11 @@ async def withdraw_dismissed(session: AsyncSession, *, outbox: Outbox, settings:
             continue
         if cand.status == "confirmed":
             await _release(session, outbox=outbox, settings=settings, req=req, cand=cand, status="dismissed",
-                           reason_code="withdrawn", reason=DISMISSED_REASON, recorded_by="system")
+                           reason_code="withdrawn", reason=DISMISSED_REASON, recorded_by="system",
+                           log={"actor": "system"})
         else:
-            await _set_status(session, req, cand, "dismissed", DISMISSED_REASON, "system")
-            await requests.fill_window(session, settings=settings, req=req, group=cand.group)
+            await _set_status(session, req, cand, "dismissed", DISMISSED_REASON, "system", log={"actor": "system"})
+            await requests.fill_window(session, outbox=outbox, settings=settings, req=req, group=cand.group)
         await audit.append(session, platform.audit, actor="system", action="contact.dismissed",
                            subject=str(request_id), details={"supervisor_id": str(supervisor_id)})
         changed.append(request_id)
@@ -211,13 +256,15 @@ async def self_recusal(session: AsyncSession, *, outbox: Outbox, settings: Selec
                        ground: str, actor: str) -> dict:
     """R13.1: the supervisor recuses; effective at once, the bureau is informed (RecusalDecided)."""
     req = await requests.require(session, request_id, lock=True)
+    ensure_not_started(req)
     cand = await _candidate(session, request_id, supervisor_id)
     if cand is None:
         raise NotFound("抽选结果中的该人民监督员", supervisor_id)
     if cand.status not in ("pending", "confirmed"):
         raise Conflict("contact_already_recorded", "已不在名单中", f"该人民监督员的状态为{cand.status}。")
     await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand, source="self",
-                         ground=ground, decided_by="self", reason=ground)
+                         ground=ground, decided_by="self", reason=ground, recorded_by="supervisor",
+                         log={"actor": actor})
     await audit.append(session, platform.audit, actor=actor, action="recusal.self", subject=str(request_id),
                        details={"supervisor_id": str(supervisor_id)})
     return await requests.view(session, await requests.require(session, request_id))
@@ -251,6 +298,8 @@ async def decide_recusal(session: AsyncSession, *, outbox: Outbox, settings: Sel
     row = (await session.execute(select(recusal).where(recusal.c.id == recusal_id).with_for_update())).one()
     if row.status != "pending":
         raise Conflict("recusal_decided", "回避申请已决定", f"该回避申请已{row.status}。")
+    if granted:
+        ensure_not_started(req)
     await session.execute(update(recusal).where(recusal.c.id == recusal_id).values(
         status="granted" if granted else "rejected", decided_by=actor, decided_at=requests.utcnow(),
         decision_reason=reason))
@@ -259,7 +308,7 @@ async def decide_recusal(session: AsyncSession, *, outbox: Outbox, settings: Sel
         if cand is not None and cand.status in ("pending", "confirmed"):
             await _grant_recusal(session, outbox=outbox, settings=settings, req=req, cand=cand,
                                  source=row.source, ground=row.ground, decided_by=actor, reason=reason,
-                                 recusal_id=recusal_id)
+                                 recusal_id=recusal_id, recorded_by="bureau")
         else:  # not reached yet (or already out): the recusal row keeps them out of this request
             await outbox.add(session, RecusalDecided(request_id=req.id, supervisor_id=row.supervisor_id,
                                                      granted=True, decided_by=actor, reason=reason))
@@ -277,3 +326,40 @@ async def list_recusals(session: AsyncSession, *, request_id: uuid.UUID) -> list
                                   .order_by(recusal.c.requested_at))).all()
     return [{"recusal_id": str(r.id), "supervisor_id": str(r.supervisor_id), "source": r.source,
              "status": r.status, "decided_by": r.decided_by} for r in rows]
+
+
+# --- what supervisors and auditors read ------------------------------------------------------------
+
+async def notices(session: AsyncSession, *, supervisor_id: uuid.UUID) -> list[dict]:
+    rows = (await session.execute(select(notice).where(notice.c.supervisor_id == supervisor_id)
+                                  .order_by(notice.c.created_at.desc()).limit(200))).all()
+    return [{"notice_id": str(r.id), "request_id": str(r.request_id), "kind": r.kind, "text": r.body["text"],
+             "attempts": r.body.get("attempts", []), "created_at": r.created_at.isoformat()} for r in rows]
+
+
+OUTCOMES_BY_CLERK_SQL = """
+SELECT coalesce(l.actor, l.entry->>'recorded_by') AS actor, l.entry->>'recorded_by' AS recorded_by,
+       l.entry->>'outcome' AS outcome, count(*) AS n,
+       count(*) FILTER (WHERE jsonb_array_length(coalesce(l.entry->'attempts', '[]'::jsonb)) = 0) AS without_attempts
+FROM selection.contact_log l
+WHERE l.entry->>'recorded_by' <> 'supervisor'
+  AND ($1::date IS NULL OR (l.entry->>'at')::timestamptz >= $1::date)
+  AND ($2::date IS NULL OR (l.entry->>'at')::timestamptz < $2::date + 1)
+GROUP BY 1, 2, 3 ORDER BY 1, 3
+"""
+
+
+async def outcomes_by_clerk(session: AsyncSession, *, since, until) -> list[dict]:
+    """DRAW.md "skip rates per clerk": outcomes recorded by someone other than the supervisor, per recorder."""
+    report: dict[str, dict] = {}
+    for r in await raw.fetch(session, OUTCOMES_BY_CLERK_SQL, since, until):
+        line = report.setdefault(r["actor"], {"actor": r["actor"], "recorded_by": r["recorded_by"], "total": 0,
+                                              "skipped": 0, "without_attempts": 0, "outcomes": {}})
+        line["outcomes"][r["outcome"]] = r["n"]
+        line["without_attempts"] += r["without_attempts"]
+        line["total"] += r["n"]
+        if r["outcome"] in contacts.FREEING:
+            line["skipped"] += r["n"]
+    for line in report.values():
+        line["skip_rate"] = f"{line['skipped'] / line['total']:.3f}" if line["total"] else "0.000"
+    return list(report.values())

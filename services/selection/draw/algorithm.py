@@ -1,64 +1,53 @@
-"""The verifiable balanced draw of DRAW.md (R11.1, R11.2, R14.1): pure code, standard library only.
+"""The verifiable balanced draw of DRAW.md (R11.1, R11.2, R12.1, R14.1): pure code, standard library only.
 
 This module is shared by the service and by the stand-alone verifier
 (`python -m services.selection.draw.verify receipt.json`); it must work with the standard library
 alone, so anyone can recompute a draw from its receipt (`aes.py` uses OpenSSL through `cryptography`
 when that is installed, as in the service, and its own reference AES otherwise).
 
-Version 3 keeps every property of DRAW.md's algorithm; what differs from version 1 is the
-per-person pseudorandom function (version 3) and how the pool is written down (version 2).
-
-Version 3: each person's key is AES-256 of the 16 bytes of their UUID, with the seed as the AES
-key, instead of HMAC-SHA256(seed, group + "|" + id). Both are pseudorandom functions of the seed,
-one value per person, so row order never matters and removing someone never reorders the rest;
-AES is a permutation, so two people can never even tie. What changes is the cost: OpenSSL keys
-20 000 people in one call (< 1 ms) where 20 000 HMACs cost 25-40 ms in Python, which is what kept
-a draw over 20 000 people above 50 ms. `aes.py`'s reference AES is held equal to OpenSSL's and to
-the FIPS-197 example by tests. Receipts of version 2 are still verified with their HMAC keys.
-
-Version 2: a draw over 20 000 people costs what changed since the previous draw rather than a
-fresh 2 MB document:
-- the *pool* of a year (everyone drawable: active, trained, not dismissed, with `served` in that
-  year) is cut into buckets by the first two hex characters of the id; each bucket is canonical
-  JSON stored once under its own SHA-256 (content-addressed, like the objects of git);
-- the *snapshot* is the small manifest {prev_receipt_hash, year, buckets: {prefix: bucket hash}};
-- what only concerns this request is written in the params, before the seed exists: the specialty
-  filter (R11.2), the yearly cap, and `excluded` = {id: [reasons]} (recused or in conflict for this
-  request, booked at an overlapping time, already tried in an earlier round);
-- `order` holds the first need + alternates of each group (DRAW.md "alternates per group"): the
-  people to contact and the replacements in order; when they run out, round + 1 (R14.1).
+Version 4 (`people-supervisor-draw/4`, DRAW.md version 2) is the protocol nobody can steer:
+- both agencies commit before either reveals: the procuratorate's commitment comes with the
+  request, the bureau's with the acceptance, which also freezes the pool snapshot and the params;
+  the procuratorate reveals its nonce only after it saw the acceptance, and the draw runs after
+  the reveal (or its timeout: then without it, and the receipt says why). A beacon named at
+  acceptance (source and round, value unknown to both) adds public entropy; a request the bureau
+  records itself (paper or phone) has no procuratorate nonce and always names one;
+- canonical JSON is RFC 8785 (JCS, `jcs.py`) and receipts hold no floating-point numbers;
+- the contact log is checked against the order, with the evidence of every outcome recorded by
+  someone other than the supervisor (`contacts.py`).
+Kept from earlier versions: the pool as content-addressed buckets (v2) and the per-person key
+AES-256(seed, UUID bytes) (v3).
 
 Encodings (all of them are part of the receipt's meaning, change them only with a new ALG):
-- canonical(x) = json.dumps(x, sort_keys=True, separators=(",", ":"), ensure_ascii=False) as UTF-8.
-- H(x) = SHA-256 hex of canonical(x) (of the bytes themselves when x is bytes).
+- canonical(x) = RFC 8785 JCS of x as UTF-8 (no floats); H(x) = SHA-256 hex of canonical(x) (of the
+  bytes themselves when x is bytes).
 - row = {"district", "id", "served", "specialties" (sorted)}; ids are the supervisors' UUIDs in
-  lowercase text (pseudonymous: no names, phones).
+  lowercase hyphenated text (pseudonymous: no names, phones).
 - bucket = the list of rows whose id starts with its two-character prefix, sorted by id;
-  snapshot = {"prev_receipt_hash": hex, "year": int, "buckets": {prefix: H(bucket)}}, empty
-  buckets left out. The receipt file carries the buckets themselves under "buckets" {hash: rows}.
-- commitment = SHA-256 hex of the 32 raw bytes of the bureau nonce (the nonce is 64 hex chars).
-- seed = H([alg, H(snapshot), H(params), bureau_nonce, procuratorate_nonce, public_value, round])
-  i.e. SHA-256 of the canonical JSON *list* of those seven values (nonces as given, hex strings or
-  null; round an integer). The AES key (version 2: the HMAC key) is the 32 raw bytes of the seed.
+  snapshot = {"chain_head": hex, "year": int, "buckets": {prefix: H(bucket)}}, empty buckets left
+  out; chain_head = the hash of the newest chain entry when the snapshot was taken. The receipt
+  file carries the buckets themselves under "buckets" {hash: rows}.
+- commitment(n) = SHA-256 hex of the 32 raw bytes of a nonce n (64 lowercase hex characters).
+- seed = H([alg, H(snapshot), H(params), bureau_nonce, procuratorate_nonce, beacon_value, round])
+  (nonces as hex strings or null, the beacon value a string or null, round an integer). The AES key
+  is the 32 raw bytes of the seed.
 - members = rows of every bucket, minus ids in params["excluded"], minus served >= params
   ["yearly_cap"] (when set), minus rows without params["specialty"] (when set, R11.2);
   "local" = members whose district equals params["district"]; "cross" = the other members.
-- ids in the buckets are canonical UUID text (lowercase, hyphenated); block(id) = its 16 bytes.
-- mac(id) = AES-256 with the 32 seed bytes as key, of block(id) (a person is in one group only);
-  version 2: mac(g, id) = HMAC-SHA256(seed bytes, UTF-8 of g + "|" + id).
-- strict key   = (served - cmin, mac, id)                                  (default)
-  weighted key = (-ln(u) * B ** (served - cmin), id), u = (int(mac[:8], big-endian) + 1) / 2**64,
-  so u is in (0, 1] and never 0; B = params["weight_base"] > 1; B ** k is computed by repeated
-  IEEE multiplication (exact for integer B such as 4). -ln(u) uses math.log: IEEE doubles and a
-  faithful libm give the same bits on every common platform; a 1-ulp libm difference could only
-  swap two keys within 1 ulp of each other (probability ~2**-50 per pair).
+- mac(id) = AES-256 with the 32 seed bytes as key, of the id's 16 UUID bytes.
+- strict key   = (served - cmin, mac)                                   (default; macs never tie)
+  weighted key = (-ln(u) * B ** (served - cmin), id), u = (int(mac, big-endian) + 1) / (2**128 + 1),
+  B = params["weight_base"], an integer >= 2, so B ** k is exact; -ln(u) uses math.log (IEEE
+  doubles and a faithful libm give the same bits on every common platform).
   cmin = the least `served` among the group's members.
 - order[g] = the first need[g] + alternates ids of the group's members sorted by key, where
   need = params["need"] (seats this round must fill) and alternates = params["alternates"]; a
-  group with need 0 has an empty order. Without "alternates" in params the whole group is ordered.
+  group with need 0 has an empty order.
 - receipt_hash = H(receipt without "receipt_hash", "contact_log" and "buckets"): the buckets are
   bound through the snapshot's hashes. The contact log is a chain starting from receipt_hash:
-  entry_hash = H(entry with "prev_hash"), the first prev_hash is the receipt_hash.
+  entry_hash = H(entry without "hash"), each entry naming prev_hash; the first prev_hash is the
+  receipt_hash. `contacts.verify_contacts` checks it follows the order (params["position_base"],
+  params["contact_rules"]).
 """
 
 from __future__ import annotations
@@ -66,7 +55,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import json
 import math
 import re
 import struct
@@ -74,39 +62,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.selection.draw import aes
+from services.selection.draw import aes, contacts, jcs
 
-ALG = "people-supervisor-draw/3"
-ALG_V2 = "people-supervisor-draw/2"  # still verified: its receipts differ only in the per-person key
-ALGORITHMS = (ALG_V2, ALG)
+ALG = "people-supervisor-draw/4"
+ALGORITHMS = (ALG,)
 GROUPS = ("local", "cross")
 GENESIS_HASH = "0" * 64
 PREFIX_RE = re.compile(r"^[0-9a-f]{2}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_FORMULA_SEED = (
-    "seed = sha256(canonical_json([alg, sha256(canonical_json(snapshot)), "
-    "sha256(canonical_json(params)), bureau_nonce, procuratorate_nonce, public_value, round])); "
-    "canonical_json = json.dumps(sort_keys=True, separators=(',', ':'), ensure_ascii=False) "
-    "as UTF-8; snapshot.buckets[prefix] = sha256(canonical_json(rows whose id starts with prefix, "
-    "sorted by id)); "
+NONCE_RE = re.compile(r"^[0-9a-f]{64}$")
+SEED_FORMULA = (
+    "seed = sha256(jcs([alg, sha256(jcs(snapshot)), sha256(jcs(params)), bureau_nonce, procuratorate_nonce, "
+    "beacon_value, round])); jcs = RFC 8785 canonical JSON as UTF-8; snapshot.buckets[prefix] = "
+    "sha256(jcs(rows whose id starts with prefix, sorted by id)); mac = aes256(key = seed_bytes, block = the "
+    "16 bytes of the id's UUID); strict key = (served - cmin, mac); weighted key = (-ln(u) * B ** (served - "
+    "cmin), id), u = (int(mac) + 1) / (2**128 + 1); order = first need + alternates by key"
 )
-_FORMULA_ORDER = (
-    "weighted key = (-ln(u) * B ** (served - cmin), id), u = (first 8 bytes of the {mac} as "
-    "big-endian int + 1) / 2**64; order = first need + alternates by key"
-)
-SEED_FORMULA = _FORMULA_SEED + (
-    "mac = aes256(key = seed_bytes, block = the 16 bytes of the id's UUID); "
-    "strict key = (served - cmin, mac, id); ") + _FORMULA_ORDER.format(mac="mac")
-SEED_FORMULA_V2 = _FORMULA_SEED + (  # what receipts of version 2 say
-    "strict key = (served - cmin, hmac_sha256(seed_bytes, group + '|' + id), id); "
-) + _FORMULA_ORDER.format(mac="hmac")
 STRICT = "strict"
 WEIGHTED = "weighted"
 
 
 def canonical(obj: Any) -> bytes:
-    """The canonical JSON bytes of obj (sorted keys, no spaces, UTF-8)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The RFC 8785 (JCS) canonical JSON bytes of obj; floats are refused."""
+    return jcs.canonical(obj)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -118,9 +96,11 @@ def H(obj: Any) -> str:
     return sha256_hex(obj if isinstance(obj, bytes) else canonical(obj))
 
 
-def commitment(bureau_nonce: str) -> str:
-    """SHA-256 hex of the raw bytes of a hex nonce (what the bureau publishes before the draw)."""
-    return sha256_hex(bytes.fromhex(bureau_nonce))
+def commitment(nonce: str) -> str:
+    """SHA-256 hex of the raw bytes of a 64-hex-digit nonce (what each agency publishes before the draw)."""
+    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+        raise ValueError("a nonce is 64 lowercase hex digits (32 bytes)")
+    return sha256_hex(bytes.fromhex(nonce))
 
 
 def snapshot_row(supervisor_id: str, district: str, specialties: Iterable[str], served: int) -> dict:
@@ -133,7 +113,7 @@ def bucket_prefix(supervisor_id: str) -> str:
     return supervisor_id[:2]
 
 
-def make_pool(rows: Iterable[Mapping[str, Any]], *, prev_receipt_hash: str,
+def make_pool(rows: Iterable[Mapping[str, Any]], *, chain_head: str,
               year: int) -> tuple[dict, dict[str, list[dict]]]:
     """(snapshot, buckets by hash) for rows: what the service keeps in PostgreSQL, in pure form."""
     by_prefix: dict[str, list[dict]] = {}
@@ -147,63 +127,13 @@ def make_pool(rows: Iterable[Mapping[str, Any]], *, prev_receipt_hash: str,
         digest = H(members)
         manifest[prefix] = digest
         buckets[digest] = members
-    return {"prev_receipt_hash": prev_receipt_hash, "year": year, "buckets": manifest}, buckets
+    return {"chain_head": chain_head, "year": year, "buckets": manifest}, buckets
 
 
 def compute_seed(*, snapshot_hash: str, params_hash: str, bureau_nonce: str | None,
-                 procuratorate_nonce: str | None, public_value: str | None, round_no: int,
-                 alg: str = ALG) -> str:
+                 procuratorate_nonce: str | None, beacon_value: str | None, round_no: int) -> str:
     """The seed of SEED_FORMULA (hex)."""
-    return H([alg, snapshot_hash, params_hash, bureau_nonce, procuratorate_nonce, public_value, round_no])
-
-
-def hmac_pads(key: bytes) -> tuple[Any, Any]:
-    """The inner and outer SHA-256 states of HMAC (RFC 2104) with `key`, hashed once for many messages.
-
-    HMAC(key, m) = outer.copy().update(inner.copy().update(m).digest()).digest(): the same bytes as
-    hmac.digest(key, m, "sha256") (a unit test holds them equal) at a third of its cost per message,
-    which matters for 20 000 keys per draw.
-    """
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-
-def hmac_sha256(key: bytes):
-    """message -> HMAC-SHA256(key, message), with the pads of `key` hashed once."""
-    inner, outer = hmac_pads(key)
-
-    def mac(message: bytes) -> bytes:
-        i = inner.copy()
-        i.update(message)
-        o = outer.copy()
-        o.update(i.digest())
-        return o.digest()
-
-    return mac
-
-
-def _hmac_keys(rows: Sequence[Mapping[str, Any]], group: str, seed: bytes) -> list[bytes]:
-    """Version 2: [HMAC(seed, group + "|" + id) + UTF-8 of id] for rows (`hmac_sha256` written out).
-
-    The id is appended so that the bytes compare as the (mac, id) of the key; the group prefix is
-    hashed into the inner state once.
-    """
-    pads = hmac_pads(seed)
-    inner = pads[0].copy()
-    inner.update((group + "|").encode("utf-8"))
-    inner_copy, outer_copy = inner.copy, pads[1].copy
-    out = []
-    append = out.append
-    for r in rows:
-        rid = r["id"].encode("utf-8")
-        i = inner_copy()
-        i.update(rid)
-        o = outer_copy()
-        o.update(i.digest())
-        append(o.digest() + rid)
-    return out
+    return H([ALG, snapshot_hash, params_hash, bureau_nonce, procuratorate_nonce, beacon_value, round_no])
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -218,19 +148,9 @@ def _split_blocks(data: bytes) -> list[bytes]:
     return [block for (block,) in struct.iter_unpack("16s", data)]
 
 
-def _aes_keys(rows: Sequence[Mapping[str, Any]], group: str, seed: bytes) -> list[bytes]:
-    """Version 3: [AES-256(seed, block(id))] for rows, all of them in one call of the cipher.
-
-    Distinct ids are distinct blocks and AES is a permutation, so these keys never tie: the id of
-    DRAW.md's (mac, id) can never decide, and is left out. A person belongs to one group only, so
-    the group needs no place in the key (version 2 hashed it in).
-    """
+def aes_keys(rows: Sequence[Mapping[str, Any]], seed: bytes) -> list[bytes]:
+    """[AES-256(seed, block(id))] for rows, all of them in one call of the cipher (macs never tie)."""
     return _split_blocks(aes.encrypt_blocks(seed, b"".join([uuid_block(r["id"]) for r in rows])))
-
-
-# the per-person keys of each version: (rows, group, seed bytes) -> one bytes key per row, compared
-# as the (mac, id) part of the draw key
-KEYINGS = {ALG_V2: _hmac_keys, ALG: _aes_keys}
 
 
 def members_by_group(snapshot: Mapping[str, Any], buckets: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -252,16 +172,8 @@ def members_by_group(snapshot: Mapping[str, Any], buckets: Mapping[str, Sequence
     return members
 
 
-def _power(base: float, k: int) -> float:
-    result = 1.0
-    for _ in range(k):
-        result *= base
-    return result
-
-
-def order_group(rows: Sequence[Mapping[str, Any]], group: str, seed_hex: str, *,
-                mode: str = STRICT, weight_base: float = 4.0, limit: int | None = None,
-                alg: str = ALG) -> list[str]:
+def order_group(rows: Sequence[Mapping[str, Any]], seed_hex: str, *, mode: str = STRICT,
+                weight_base: int = 4, limit: int | None = None) -> list[str]:
     """The first `limit` (None: all) of one group's rows in draw order (R11.1 balanced opportunity).
 
     Always equal to the full sort by key cut at `limit`; strict mode gets there by keying only the
@@ -269,7 +181,6 @@ def order_group(rows: Sequence[Mapping[str, Any]], group: str, seed_hex: str, *,
     """
     if not rows or limit == 0:
         return []
-    keys_of = KEYINGS[alg]
     seed = bytes.fromhex(seed_hex)
     served = [r["served"] for r in rows]
     cmin = min(served)
@@ -283,7 +194,7 @@ def order_group(rows: Sequence[Mapping[str, Any]], group: str, seed_hex: str, *,
         out: list[str] = []
         for tier in sorted(tiers):
             members = tiers[tier]
-            keys = keys_of(members, group, seed)
+            keys = aes_keys(members, seed)
             room = None if limit is None else limit - len(out)
             positions = range(len(keys))
             chosen = (sorted(positions, key=keys.__getitem__) if room is None or room >= len(keys)
@@ -293,16 +204,12 @@ def order_group(rows: Sequence[Mapping[str, Any]], group: str, seed_hex: str, *,
                 break
         return out
     if mode == WEIGHTED:
-        if not weight_base > 1:
-            raise ValueError("weight_base must be > 1")
-        powers: dict[int, float] = {}
+        if not isinstance(weight_base, int) or isinstance(weight_base, bool) or weight_base < 2:
+            raise ValueError("weight_base must be an integer >= 2")
         keyed_w = []
-        for key, r in zip(keys_of(rows, group, seed), rows, strict=True):
-            u = (int.from_bytes(key[:8], "big") + 1) / 18446744073709551616  # 2**64
-            k = r["served"] - cmin
-            if k not in powers:
-                powers[k] = _power(weight_base, k)
-            keyed_w.append((-math.log(u) * powers[k], r["id"]))
+        for key, r in zip(aes_keys(rows, seed), rows, strict=True):
+            u = (int.from_bytes(key, "big") + 1) / (2**128 + 1)  # in (0, 1): never 0, never 1
+            keyed_w.append((-math.log(u) * weight_base ** (r["served"] - cmin), r["id"]))
         chosen_w = sorted(keyed_w) if limit is None else heapq.nsmallest(limit, keyed_w)
         return [k[1] for k in chosen_w]
     raise ValueError(f"unknown balance mode {mode!r}")
@@ -403,7 +310,7 @@ def strict_order_fast(pool: Columns, params: Mapping[str, Any], seed_hex: str,
 
 
 def compute_order(snapshot: Mapping[str, Any], buckets: Mapping[str, Sequence[Mapping[str, Any]]],
-                  params: Mapping[str, Any], seed_hex: str, *, alg: str = ALG,
+                  params: Mapping[str, Any], seed_hex: str, *,
                   columns: Mapping[str, Columns] | None = None) -> dict[str, list[str]]:
     """order per group: the people to contact first, then the alternates, in order.
 
@@ -412,47 +319,58 @@ def compute_order(snapshot: Mapping[str, Any], buckets: Mapping[str, Sequence[Ma
     """
     mode = params.get("balance_mode", STRICT)
     limits = {g: group_limit(params, g) for g in GROUPS}
-    if columns is not None and alg == ALG and mode == STRICT and None not in limits.values():
+    if columns is not None and mode == STRICT and None not in limits.values():
         pool = Columns.join([columns[snapshot["buckets"][prefix]] for prefix in sorted(snapshot["buckets"])])
         return strict_order_fast(pool, params, seed_hex, limits)
     members = members_by_group(snapshot, buckets, params)
-    base = float(params.get("weight_base", 4.0))
-    return {g: order_group(members[g], g, seed_hex, mode=mode, weight_base=base,
-                           limit=group_limit(params, g), alg=alg) for g in GROUPS}
+    base = params.get("weight_base", 4)
+    return {g: order_group(members[g], seed_hex, mode=mode, weight_base=base, limit=group_limit(params, g))
+            for g in GROUPS}
 
 
 def build_receipt(*, draw_id: str, request_id: str, round_no: int, snapshot: dict,
-                  buckets: Mapping[str, Sequence[Mapping[str, Any]]], params: dict, bureau_nonce: str,
-                  procuratorate_nonce: str | None, public_value: str | None, prev_receipt_hash: str,
-                  drawn_at: str, alg: str = ALG, columns: Mapping[str, Columns] | None = None) -> dict:
+                  buckets: Mapping[str, Sequence[Mapping[str, Any]]], params: dict, accepted_at: str,
+                  commitments: Mapping[str, str | None], bureau_nonce: str, procuratorate_nonce: str | None,
+                  procuratorate_nonce_reason: str | None, beacon: Mapping[str, str] | None,
+                  prev_receipt_hash: str, drawn_at: str,
+                  columns: Mapping[str, Columns] | None = None) -> dict:
     """Run the draw and return its receipt (with receipt_hash, without the buckets themselves).
 
-    `columns`: the buckets as Columns too (see `compute_order`). `alg` is for tests of the verifier
-    only: the service always draws with the current ALG.
+    `commitments` = {"bureau", "procuratorate"} as published before any nonce was revealed;
+    `beacon` = {source, round, value} named at acceptance, or None. `columns`: the buckets as
+    Columns too (see `compute_order`).
     """
-    if snapshot.get("prev_receipt_hash") != prev_receipt_hash:
-        raise ValueError("snapshot must be bound to the previous receipt")
+    if commitment(bureau_nonce) != commitments.get("bureau"):
+        raise ValueError("the bureau nonce does not match the bureau's commitment")
+    if procuratorate_nonce is not None and commitment(procuratorate_nonce) != commitments.get("procuratorate"):
+        raise ValueError("the procuratorate nonce does not match the procuratorate's commitment")
+    if procuratorate_nonce is None and not procuratorate_nonce_reason:
+        raise ValueError("a draw without the procuratorate nonce must say why")
+    if beacon is not None and not isinstance(beacon.get("value"), str):
+        raise ValueError("a draw with a named beacon waits for its value")
     snapshot_hash = H(snapshot)
     params_hash = H(params)
+    beacon_value = beacon["value"] if beacon else None
     seed = compute_seed(snapshot_hash=snapshot_hash, params_hash=params_hash, bureau_nonce=bureau_nonce,
-                        procuratorate_nonce=procuratorate_nonce, public_value=public_value,
-                        round_no=round_no, alg=alg)
+                        procuratorate_nonce=procuratorate_nonce, beacon_value=beacon_value, round_no=round_no)
     receipt = {
-        "alg": alg,
-        "seed_formula": SEED_FORMULA if alg == ALG else SEED_FORMULA_V2,
+        "alg": ALG,
+        "seed_formula": SEED_FORMULA,
         "draw_id": draw_id,
         "request_id": request_id,
         "round": round_no,
+        "accepted_at": accepted_at,
         "drawn_at": drawn_at,
         "snapshot": snapshot,
         "snapshot_hash": snapshot_hash,
         "params": params,
         "params_hash": params_hash,
-        "commitments": {"bureau": commitment(bureau_nonce)},
+        "commitments": {"bureau": commitments.get("bureau"), "procuratorate": commitments.get("procuratorate")},
         "nonces": {"bureau": bureau_nonce, "procuratorate": procuratorate_nonce},
-        "public_value": public_value,
+        "procuratorate_nonce_reason": None if procuratorate_nonce is not None else procuratorate_nonce_reason,
+        "beacon": None if beacon is None else {k: beacon[k] for k in ("source", "round", "value")},
         "seed": seed,
-        "order": compute_order(snapshot, buckets, params, seed, alg=alg, columns=columns),
+        "order": compute_order(snapshot, buckets, params, seed, columns=columns),
         "prev_receipt_hash": prev_receipt_hash,
     }
     receipt["receipt_hash"] = receipt_hash(receipt)
@@ -512,26 +430,34 @@ def verify_receipt(receipt: Mapping[str, Any]) -> dict[str, Any]:
     try:
         alg = receipt.get("alg")
         check("alg", alg in ALGORITHMS, f"{alg} (this verifier knows {', '.join(ALGORITHMS)})")
-        if alg not in ALGORITHMS:
-            alg = ALG  # recompute as the current version, so every other check still reports
         snapshot, params, buckets = receipt["snapshot"], receipt["params"], receipt["buckets"]
         check("snapshot_hash", H(snapshot) == receipt["snapshot_hash"])
-        check("snapshot_bound_to_prev", snapshot.get("prev_receipt_hash") == receipt["prev_receipt_hash"])
         check("buckets", *check_buckets(snapshot, buckets))
         check("params_hash", H(params) == receipt["params_hash"])
-        nonce = receipt["nonces"]["bureau"]
-        check("bureau_commitment", commitment(nonce) == receipt["commitments"]["bureau"])
-        seed = compute_seed(snapshot_hash=H(snapshot), params_hash=H(params), bureau_nonce=nonce,
-                            procuratorate_nonce=receipt["nonces"].get("procuratorate"),
-                            public_value=receipt.get("public_value"), round_no=receipt["round"], alg=alg)
+        nonces, commitments = receipt["nonces"], receipt["commitments"]
+        check("bureau_commitment", commitment(nonces["bureau"]) == commitments["bureau"])
+        mine = nonces.get("procuratorate")
+        if mine is None:
+            check("procuratorate_commitment", bool(receipt.get("procuratorate_nonce_reason")),
+                  f"drawn without the procuratorate nonce: {receipt.get('procuratorate_nonce_reason')}")
+        else:
+            check("procuratorate_commitment", commitment(mine) == commitments.get("procuratorate"))
+        beacon = receipt.get("beacon")
+        beacon_value = None if beacon is None else beacon["value"]
+        check("beacon", beacon is None or isinstance(beacon_value, str),
+              "none named" if beacon is None else f"{beacon.get('source')} {beacon.get('round')}")
+        seed = compute_seed(snapshot_hash=H(snapshot), params_hash=H(params), bureau_nonce=nonces["bureau"],
+                            procuratorate_nonce=mine, beacon_value=beacon_value, round_no=receipt["round"])
         check("seed", seed == receipt["seed"])
         if checks["buckets"]["ok"]:
-            check("order", compute_order(snapshot, buckets, params, seed, alg=alg) == receipt["order"])
+            check("order", compute_order(snapshot, buckets, params, seed) == receipt["order"])
         else:
             check("order", False, "not recomputed: the buckets do not match the snapshot")
         check("receipt_hash", receipt_hash(receipt) == receipt["receipt_hash"])
-        ok, detail = verify_contact_log(receipt.get("contact_log", []), receipt["receipt_hash"])
+        log = receipt.get("contact_log", [])
+        ok, detail = verify_contact_log(log, receipt["receipt_hash"])
         check("contact_log_chain", ok, detail)
+        check("contacts_follow_order", *contacts.verify_contacts(log, receipt["order"], params))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         check("well_formed", False, f"{type(exc).__name__}: {exc}")
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

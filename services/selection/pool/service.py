@@ -18,7 +18,7 @@ from shared.events.contracts import (
 async def on_appointed(session: AsyncSession, event: SupervisorAppointed, envelope=None) -> None:
     """Insert or refresh the projection row (a re-appointment makes a dismissed row drawable again)."""
     values = dict(name=event.name, district=event.district, specialties=sorted(set(event.specialties)),
-                  eligible=event.eligible, dismissed=False)
+                  eligible=event.eligible, dismissed=False, term_start=event.term_start, term_end=event.term_end)
     stmt = insert(supervisor).values(id=event.supervisor_id, **values)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["id"], set_={**values, "updated_at": func.now()}))

@@ -10,8 +10,8 @@ committed so far and rebuilds exactly their buckets (and every bucket of a year 
 time). A change committed while it runs keeps its change row and is rebuilt by the next draw. Callers
 hold the chain lock, so two refreshes never run at once.
 
-Bucket JSON is rendered by PostgreSQL in the canonical form of `algorithm.canonical` (keys sorted,
-no spaces; to_json escapes exactly what json.dumps escapes with ensure_ascii=False); a test holds
+Bucket JSON is rendered by PostgreSQL in the canonical form of `algorithm.canonical` (RFC 8785: keys
+sorted, no spaces; to_json escapes exactly what JCS escapes); a test holds
 the two byte-identical for awkward text. Parsed buckets are cached in this process by hash, as rows
 and as `algorithm.Columns` (what the fast strict draw reads): a hash names its content, so the cache
 can never be stale, whatever database or replica it came from.
@@ -148,11 +148,17 @@ class Pool(NamedTuple):
     columns: dict[str, algorithm.Columns]  # hash → the same rows as columns
 
 
-async def snapshot_for(session: AsyncSession, *, year: int, current_year: int, prev_receipt_hash: str) -> Pool:
-    """A year's pool as committed now; callers hold the chain lock."""
+async def snapshot_for(session: AsyncSession, *, year: int, current_year: int, chain_head: str) -> Pool:
+    """A year's pool as committed now, bound to the chain's head; callers hold the chain lock."""
     await refresh(session, year=year, current_year=current_year)
     buckets = await manifest(session, year=year)
     hashes = sorted(set(buckets.values()))
     rows = await load_buckets(session, hashes)
-    return Pool({"prev_receipt_hash": prev_receipt_hash, "year": year, "buckets": buckets}, rows,
-                columns_of(hashes))
+    return Pool({"chain_head": chain_head, "year": year, "buckets": buckets}, rows, columns_of(hashes))
+
+
+async def frozen(session: AsyncSession, snapshot: dict) -> Pool:
+    """The pool a stored snapshot manifest names (frozen at acceptance): its buckets from the store."""
+    hashes = sorted(set(snapshot["buckets"].values()))
+    rows = await load_buckets(session, hashes)
+    return Pool(snapshot, rows, columns_of(hashes))

@@ -1,18 +1,20 @@
-"""HTTP: supervision requests (R10), draws, receipts and their verification (R11)."""
+"""HTTP: supervision requests (R10), the protocol's bureau steps, draws, receipts and their verification (R11)."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.selection.requests import service
-from services.selection.requests.schemas import RequestCreate
-from shared.app import SessionDep
-from shared.auth import Principal, Role, ensure_district, require
-from shared.errors import ProblemError
+from services.selection.requests.schemas import BeaconIn, CancelIn, RequestCreate, ShortNoticeDecisionIn
+from shared.app import OutboxDep, SessionDep
+from shared.auth import Principal, Role, require
+from shared.errors import Conflict, ProblemError
 
 router = APIRouter(tags=["requests"])
 READERS = (Role.BUREAU_ADMIN, Role.AUDITOR, Role.PROCURATORATE, Role.DISTRICT_BUREAU, Role.SERVICE)
+BUREAU = require(Role.BUREAU_ADMIN)
 
 
 def ensure_can_read(principal: Principal, district: str) -> None:
@@ -21,42 +23,80 @@ def ensure_can_read(principal: Principal, district: str) -> None:
         raise ProblemError(403, "R2.1", "无权查看其他区市的抽选申请", "只能查看本区市的抽选申请。")
 
 
-@router.post("/requests", status_code=201, summary="受理抽选申请并立即抽选（R10.1/R10.2/R11.1）")
+@router.post("/requests", status_code=201, summary="市司法局录入纸质或电话通知的申请（R10.1/R10.2）")
 async def create_request(body: RequestCreate, request: Request, response: Response,
-                         principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.PROCURATORATE))) -> dict:
-    """Accept (commitment committed first), then draw in a second transaction; replays return the same."""
-    if principal.has(Role.PROCURATORATE) and not principal.has(Role.BUREAU_ADMIN):
-        ensure_district(principal, body.district)
+                         principal: Principal = Depends(BUREAU)) -> dict:
+    """The bureau's door for a request that arrived on paper or by phone; the procuratorate's is casework.
+
+    Accepted requests name a beacon (one party alone never supplies the draw's entropy): the draw runs
+    once a bureau user enters its value (`PUT /requests/{id}/beacon`). 200 for a replay.
+    """
     app = request.app
     async with app.state.db.transaction() as session:
         row, created = await service.submit(
             session, outbox=app.state.outbox, calendar=app.state.calendar, settings=app.state.settings,
-            data=body.model_dump(), via="http")
-    if row.status == "refused":
+            data=body.model_dump(), via="http", actor=principal.subject, received_at=body.received_at)
+        answer = await service.view(session, row)
+    if row.status == "refused" and created:
         raise ProblemError(422, row.refusal_code, "抽选申请不予受理", row.refusal_detail,
                            earliest_allowed_date=row.earliest_allowed_date.isoformat()
-                           if row.earliest_allowed_date else None, request_id=str(row.id))
-    async with app.state.db.transaction() as session:
-        await service.draw_request(session, settings=app.state.settings, request_id=row.id)
-        answer = await service.view(session, await service.require(session, row.id))
+                           if row.earliest_allowed_date else None, request_id=str(row.id),
+                           calendar_provisional=row.calendar_provisional)
     if not created:
         response.status_code = 200
     return answer
 
 
+@router.post("/requests/{request_id}/short-notice-decision", summary="市司法局决定是否同意缩短通知期限（R10.2）")
+async def short_notice_decision(request_id: uuid.UUID, body: ShortNoticeDecisionIn, request: Request,
+                                session: SessionDep, outbox: OutboxDep,
+                                principal: Principal = Depends(BUREAU)) -> dict:
+    row = await service.decide_short_notice(session, outbox=outbox, settings=request.app.state.settings,
+                                            request_id=request_id, granted=body.granted, reason=body.reason,
+                                            actor=principal.subject)
+    return await service.view(session, row)
+
+
+@router.put("/requests/{request_id}/beacon", summary="录入受理时指定的公开随机源的值，随即抽选")
+async def enter_beacon(request_id: uuid.UUID, body: BeaconIn, request: Request, session: SessionDep,
+                       outbox: OutboxDep, principal: Principal = Depends(BUREAU)) -> dict:
+    row = await service.enter_beacon(session, outbox=outbox, settings=request.app.state.settings,
+                                     request_id=request_id, value=body.value, actor=principal.subject)
+    return await service.view(session, row)
+
+
+@router.post("/requests/{request_id}/cancel", summary="撤回市司法局录入的申请（抽选记录保留在链中）")
+async def cancel(request_id: uuid.UUID, body: CancelIn, session: SessionDep,
+                 principal: Principal = Depends(BUREAU)) -> dict:
+    """Only a request the bureau recorded itself; the procuratorate withdraws its own in casework."""
+    row = await service.require(session, request_id, lock=True)
+    if row.via != "http":
+        raise Conflict("one_door", "应由检察院撤回", "检察院的申请只能由检察院在办案系统中撤回。")
+    if not await service.cancel(session, request_id=request_id, reason=body.reason, by=principal.subject):
+        raise Conflict("request_closed", "该申请已结束", f"该申请的状态为{row.status}。")
+    return await service.view(session, await service.require(session, request_id))
+
+
 @router.post("/requests/{request_id}/redraw", summary="缺额时按原则重新抽选（R14.1）")
-async def redraw(request_id: uuid.UUID, request: Request, session: SessionDep,
-                 principal: Principal = Depends(require(Role.BUREAU_ADMIN))) -> dict:
+async def redraw(request_id: uuid.UUID, request: Request, session: SessionDep, outbox: OutboxDep,
+                 principal: Principal = Depends(BUREAU)) -> dict:
     """Retry the open seats, e.g. after the registry appointed more people; draws only where needed."""
-    return await service.redraw(session, settings=request.app.state.settings, request_id=request_id)
+    return await service.redraw(session, outbox=outbox, settings=request.app.state.settings, request_id=request_id)
 
 
-@router.get("/requests/{request_id}", summary="抽选申请、抽选轮次、联络状态与缺额")
+@router.get("/requests/{request_id}", summary="抽选申请、承诺与受理、抽选轮次、联络状态与缺额")
 async def get_request(request_id: uuid.UUID, session: SessionDep,
                       principal: Principal = Depends(require(*READERS))) -> dict:
     row = await service.require(session, request_id)
     ensure_can_read(principal, row.district)
     return await service.view(session, row)
+
+
+@router.get("/chain", summary="受理、抽选与撤回的哈希链（供审计逐条复核）")
+async def get_chain(session: SessionDep, principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR)),
+                    after: Annotated[int, Query(ge=0)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
+    return await service.chain(session, after=after, limit=limit)
 
 
 @router.get("/draws/{draw_id}/receipt", summary="抽选凭证（含联络记录，可独立复核）")

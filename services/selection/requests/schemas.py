@@ -1,24 +1,27 @@
-"""Request bodies of the selection API (same fields as the SupervisionRequested event)."""
+"""Request bodies of the selection API."""
 
 import uuid
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.lead_time import ActivityMoment
 
-class ConsentIn(BaseModel):
-    """The bureau's recorded consent to a shorter lead time (R10.2): who, when, why."""
+
+class ShortNoticeIn(BaseModel):
+    """R10.2: short notice asked for; the request waits for a bureau user's decision."""
 
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100)
-    at: AwareDatetime
     reason: str = Field(min_length=1, max_length=500)
 
 
-Text100 = Field(min_length=1, max_length=100)
-
 
 class RequestCreate(BaseModel):
+    """A request the bureau records on the procuratorate's behalf (it arrived on paper or by phone).
+
+    The seat split, balance mode and beacon are the bureau's policy (settings), not fields here.
+    """
+
     model_config = ConfigDict(extra="forbid")
     request_id: uuid.UUID
     activity_id: uuid.UUID
@@ -26,18 +29,39 @@ class RequestCreate(BaseModel):
     activity_type: str = Field(min_length=1, max_length=100)
     office: str = Field(min_length=1, max_length=100)
     district: str = Field(min_length=1, max_length=50)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ActivityMoment
+    ends_at: ActivityMoment
     place: str = Field(min_length=1, max_length=200)
     seats: int = Field(ge=1, le=50)
-    seats_local: int | None = Field(default=None, ge=0, le=50)
     specialty: str | None = Field(default=None, min_length=1, max_length=50)
     conflict_parties: list[str] = Field(default=[], max_length=100)
-    requested_at: AwareDatetime
-    lead_time_consent: ConsentIn | None = None
-    procuratorate_nonce: str | None = Field(default=None, min_length=1, max_length=200)
-    public_value: str | None = Field(default=None, min_length=1, max_length=200)
-    balance_mode: Literal["strict", "weighted"] | None = None
+    received_at: AwareDatetime | None = Field(
+        default=None, description="收到纸质或电话通知的时间（由录入的市司法局工作人员陈述，记入审计日志；缺省为现在）")
+    short_notice: ShortNoticeIn | None = None
+
+
+class ShortNoticeDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    granted: bool
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class BeaconIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(min_length=1, max_length=200, description="受理时指定的公开随机源在该期公布的结果")
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AttemptIn(BaseModel):
+    """One attempt to reach the supervisor: when, and how (DRAW.md "Contact")."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: AwareDatetime
+    channel: Literal["phone", "sms", "in_person", "email"]
 
 
 class ContactIn(BaseModel):
@@ -45,6 +69,8 @@ class ContactIn(BaseModel):
     supervisor_id: uuid.UUID
     outcome: Literal["confirmed", "declined", "unreachable", "recused"]
     reason: str | None = Field(default=None, min_length=1, max_length=500)
+    attempts: list[AttemptIn] = Field(default=[], max_length=20,
+                                      description="联系尝试（时间、方式）；无法联系须至少两次且相隔一定时间（R12.1）")
 
 
 class ReasonIn(BaseModel):

@@ -19,9 +19,14 @@ def casework_migrated(database_url: str) -> None:
 
 @pytest.fixture(scope="session")
 async def cw(casework_migrated, settings_env):
-    """(app, client) of the one casework app (with its consumer, own group) of the whole test session."""
+    """(app, client) of the one casework app (with its consumer, own group) of the whole test session.
+
+    The receipt-check job runs once at start-up and then only when a test calls `check_receipts` itself, with
+    a fake selection (no selection app runs here).
+    """
     settings = service_settings(settings_env, CaseworkSettings,
-                                consumer_group=f"casework-it-{uuid.uuid4().hex[:8]}")
+                                consumer_group=f"casework-it-{uuid.uuid4().hex[:8]}",
+                                receipt_check_seconds=3600, receipt_check_batch=500)
     async with running(create_app(settings)) as pair:
         yield pair
 

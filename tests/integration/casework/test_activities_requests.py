@@ -52,34 +52,56 @@ async def test_r2_1_other_district_procuratorate_is_refused(cw):
     assert response.status_code == 403 and response.json()["code"] == "R2.1"
 
 
-async def test_r10_1_request_publishes_supervision_requested_with_r10_2_consent(cw):
+async def test_r10_1_request_publishes_supervision_requested(cw):
     app, client = cw
-    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(4))).json()["id"]
-    consent = {"by": "市司法局张科长", "at": datetime.now(UTC).isoformat(), "reason": "羁押必要性审查时限紧"}
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(6))).json()["id"]
     response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(),
-                                 json={"seats": 3, "seats_local": 2, "lead_time_consent": consent,
-                                       "conflict_parties": ["李某"]})
+                                 json={"seats": 3, "specialty": "法律", "conflict_parties": ["李某"]})
     assert response.status_code == 201, response.text
     view = response.json()
-    assert view["status"] == "requested"
+    assert view["status"] == "requested" and view["short_notice"] is None and view["acceptance"] is None
+    assert view["staffing"] == {"confirmed": 0, "seats": 3} and view["receipt_checks"] == []
     [envelope] = await _outbox_events(app, view["request_id"], "SupervisionRequested")
+    assert envelope["version"] == 2
     data = envelope["data"]
-    assert data["activity_id"] == activity_id and data["seats"] == 3 and data["seats_local"] == 2
-    assert data["lead_time_consent"]["by"] == "市司法局张科长"
-    assert data["activity_type"] == "public_hearing" and data["procuratorate_nonce"]
+    assert data["activity_id"] == activity_id and data["seats"] == 3 and data["specialty"] == "法律"
+    assert data["conflict_parties"] == ["李某"] and data["activity_type"] == "public_hearing"
+    # the seat split is the bureau's policy and consent is the bureau's to record (R11.1, R10.2)
+    assert "seats_local" not in data and "lead_time_consent" not in data and data["short_notice"] is None
     # one live request per activity
     again = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json={"seats": 1})
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.json()["code"] == "request_exists"
 
 
-async def test_r10_1_refusal_from_selection_is_visible_with_earliest_date(cw, producer):
+async def test_r11_1_r10_2_requester_cannot_set_the_seat_split_or_record_consent(cw):
     _, client = cw
-    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(2))).json()["id"]
-    request_id = (await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(),
-                                    json={"seats": 2})).json()["request_id"]
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(4))).json()["id"]
+    consent = {"by": "市司法局张科长", "at": datetime.now(UTC).isoformat(), "reason": "羁押必要性审查时限紧"}
+    for extra in ({"seats_local": 2}, {"lead_time_consent": consent}):
+        response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(),
+                                     json={"seats": 3, **extra})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "validation_error"
+        assert [e["loc"][-1] for e in response.json()["errors"]] == list(extra)
+    async with cw[0].state.db.transaction() as session:
+        count = await session.scalar(select(func.count()).select_from(supervision_request).where(
+            supervision_request.c.activity_id == uuid.UUID(activity_id)))
+    assert count == 0
+
+
+async def test_r10_2_bureau_refusal_is_visible_with_earliest_date(cw, producer):
+    _, client = cw
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body(4))).json()["id"]
+    short = {"seats": 2, "short_notice": {"reason": "犯罪嫌疑人羁押期限即将届满"}}
+    response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json=short)
+    assert response.status_code == 201, response.text
+    request_id = response.json()["request_id"]
+    assert response.json()["status"] == "awaiting_consent"
     earliest = datetime(2027, 1, 8).date()
-    await publish(producer, SupervisionRequestRefused(request_id=uuid.UUID(request_id), code="R10.1",
-                                                      earliest_allowed_date=earliest, detail="提前不足五个工作日"))
+    await publish(producer, SupervisionRequestRefused(request_id=uuid.UUID(request_id), code="R10.2",
+                                                      earliest_allowed_date=earliest,
+                                                      detail="市司法局不同意缩短通知期限"))
 
     async def refused() -> bool:
         view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
@@ -87,10 +109,11 @@ async def test_r10_1_refusal_from_selection_is_visible_with_earliest_date(cw, pr
 
     await wait_until(refused, timeout=30)
     view = (await client.get(f"/supervision-requests/{request_id}", headers=proc())).json()
-    assert view["refusal"] == {"code": "R10.1", "detail": "提前不足五个工作日", "earliest_allowed_date": "2027-01-08"}
+    assert view["refusal"] == {"code": "R10.2", "detail": "市司法局不同意缩短通知期限",
+                               "earliest_allowed_date": "2027-01-08"}
     # a refused request does not block a new one
-    response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json={"seats": 2})
-    assert response.status_code == 201
+    response = await client.post(f"/activities/{activity_id}/supervision-requests", headers=proc(), json=short)
+    assert response.status_code == 201 and response.json()["status"] == "awaiting_consent"
 
 
 async def test_r12_1_r15_1_roster_phones_for_procuratorate_only_encrypted_and_audited(cw, producer):

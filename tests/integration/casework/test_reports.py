@@ -27,12 +27,12 @@ async def _sign_all(client, staffed: dict) -> None:
 
 
 async def test_r20_1_participation_report_due_three_working_days_and_overdue_list(cw, producer):
-    _, client = cw
+    app, client = cw
     office = _office()
     today = datetime.now(UTC).date()
     past = default_calendar.add_working_days(today, -10).value
-    late = await staffed_activity(client, producer, n=1, office=office, start_day=past)
-    reported = await staffed_activity(client, producer, n=1, office=office, start_day=past)
+    late = await staffed_activity(client, producer, n=1, office=office, start_day=past, app=app)
+    reported = await staffed_activity(client, producer, n=1, office=office, start_day=past, app=app)
     response = await client.post(f"/activities/{reported['activity_id']}/participation-report",
                                  headers=proc(office), json={"note": "已通报"})
     assert response.status_code == 201, response.text
@@ -53,12 +53,12 @@ async def test_r20_1_participation_report_due_three_working_days_and_overdue_lis
 
 
 async def test_r20_2_monthly_transmittal_due_by_the_4th_and_overdue_list(cw, producer):
-    _, client = cw
+    app, client = cw
     office = _office()
     today = datetime.now(UTC).date()
     last_month = rules.previous_month(today)
     day = last_month + timedelta(days=10)
-    staffed = await staffed_activity(client, producer, n=1, office=office, start_day=day)
+    staffed = await staffed_activity(client, producer, n=1, office=office, start_day=day, app=app)
     await _sign_all(client, staffed)
     due = rules.transmittal_due(last_month)
     overdue = (await client.get("/reports/transmittals/overdue", headers=ADMIN,

@@ -18,12 +18,12 @@ from services.selection.app import build
 from services.selection.config import SelectionSettings
 from services.selection.draw import algorithm as alg
 from services.selection.pool import service as pool
-from services.selection.requests.rules import SHANGHAI
 from shared.calendar import default_calendar
 from shared.db.migrations import service_migrations, upgrade
 from shared.events.contracts import Event, SupervisorAppointed
 from shared.events.envelope import Envelope
 from shared.events.topics import SELECTION_ASSIGNMENTS
+from shared.lead_time import SHANGHAI
 from tests.support.apps import bearer, running, service_settings
 
 ADMIN = bearer("bureau_admin", subject="bureau-1")
@@ -39,7 +39,10 @@ def selection_migrated(database_url: str) -> None:
 
 
 def selection_settings(settings_env, **overrides) -> SelectionSettings:
-    return service_settings(settings_env, SelectionSettings, outbox_poll_seconds=0.2, **overrides)
+    """Test settings: the reveal timeout job looks often; "unreachable" needs attempts 1 s apart (not 10 min)."""
+    overrides = {"outbox_poll_seconds": 0.2, "draw_job_seconds": 0.2, "unreachable_min_gap_seconds": 1,
+                 **overrides}
+    return service_settings(settings_env, SelectionSettings, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -150,20 +153,46 @@ def activity_window(working_days_ahead: int = 8, *, hour: int = 9, hours: int = 
     return requested_at, starts, starts + timedelta(hours=hours)
 
 
-def request_body(district: str, specialty: str, *, seats: int = 3, seats_local: int | None = None,
-                 working_days_ahead: int = 8, hour: int = 9, **extra) -> dict:
-    requested_at, starts, ends = activity_window(working_days_ahead, hour=hour)
+def request_body(district: str, specialty: str, *, seats: int = 3, working_days_ahead: int = 8, hour: int = 9,
+                 **extra) -> dict:
+    """A request as a bureau user records it (paper or phone): POST /requests."""
+    _, starts, ends = activity_window(working_days_ahead, hour=hour)
     body = {
         "request_id": str(uuid.uuid4()), "activity_id": str(uuid.uuid4()), "case_ref": "威检刑诉〔2026〕1号",
         "activity_type": "公开听证", "office": "威海市人民检察院", "district": district,
         "starts_at": starts.isoformat(), "ends_at": ends.isoformat(), "place": "听证室",
-        "seats": seats, "specialty": specialty, "requested_at": requested_at.isoformat(),
-        "procuratorate_nonce": uuid.uuid4().hex,
+        "seats": seats, "specialty": specialty,
     }
-    if seats_local is not None:
-        body["seats_local"] = seats_local
     body.update(extra)
     return body
+
+
+async def new_request(svc, district: str, specialty: str, *, seats_local: int | None = None,
+                      beacon: str = "2026年第100期 01 02 03 04 05 06 07", **kw) -> dict:
+    """Record a request as the bureau does and draw it: POST /requests, then the beacon's value.
+
+    `seats_local` sets the bureau's local share for this request (ceil(seats × share) = seats_local).
+    """
+    app, client = svc
+    body = request_body(district, specialty, **kw)
+    share = app.state.settings.local_share if seats_local is None else seats_local / body["seats"]
+    with overridden_settings(app, local_share=share):
+        response = await client.post("/requests", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert view["status"] == "accepted" and view["beacon"]["value"] is None, view
+    drawn = await client.put(f"/requests/{view['request_id']}/beacon", json={"value": beacon}, headers=ADMIN)
+    assert drawn.status_code == 200, drawn.text
+    return drawn.json()
+
+
+def attempts_for(outcome: str, *, gap_seconds: float = 1.0) -> list[dict]:
+    """Evidence a clerk records (DRAW.md "Contact"): one call now, or for "unreachable" two calls gap apart."""
+    now = datetime.now(UTC)
+    if outcome == "unreachable":
+        return [{"at": (now - timedelta(seconds=gap_seconds)).isoformat(), "channel": "phone"},
+                {"at": now.isoformat(), "channel": "sms"}]
+    return [{"at": now.isoformat(), "channel": "phone"}]
 
 
 def drawable(receipt: dict) -> dict[str, dict]:

@@ -1,21 +1,25 @@
 """Contact in draw order (R12.1), replacement (R14.2), roster events, re-draw and shortfall (R14.1), eligibility."""
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.selection.app import registry_contact_lookup
+from services.selection.draw import algorithm as alg
 from services.selection.models import booking
 from shared.events.contracts import EligibilityChanged, SupervisorDismissed
 from tests.integration.selection.conftest import (
     ADMIN,
     appoint,
     appointed,
+    attempts_for,
     drawable,
     excluded_for,
     fake_contact,
+    new_request,
     overridden_settings,
     publish,
     request_body,
@@ -26,14 +30,12 @@ from tests.support.apps import bearer
 from tests.support.eventing import wait_until
 
 
-async def new_request(client, district, specialty, **kw) -> dict:
-    response = await client.post("/requests", json=request_body(district, specialty, **kw), headers=ADMIN)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def contact(client, view, supervisor_id, outcome, reason=None, expect=200) -> dict:
-    body = {"supervisor_id": supervisor_id, "outcome": outcome}
+async def contact(client, view, supervisor_id, outcome, reason=None, expect=200, attempts=None) -> dict:
+    """A clerk records an outcome with its evidence (one call; "unreachable": two calls 1 s apart)."""
+    if outcome == "unreachable" and attempts is None:
+        await asyncio.sleep(1.1)  # both attempts fall after the person entered the window
+    body = {"supervisor_id": supervisor_id, "outcome": outcome,
+            "attempts": attempts_for(outcome) if attempts is None else attempts}
     if reason:
         body["reason"] = reason
     response = await client.post(f"/draws/{view['draws'][-1]['draw_id']}/contacts", json=body, headers=ADMIN)
@@ -50,7 +52,7 @@ async def test_r12_1_r14_2_contact_in_order_decline_replaced_confirm_staffed_wit
         svc, events, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 5)
-    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    view = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2)
     order = await order_of(client, view)
     assert window_of(view, "local") == order[:2]
 
@@ -96,7 +98,7 @@ async def test_r12_1_r14_2_contact_in_order_decline_replaced_confirm_staffed_wit
 async def test_r12_1_supervisors_confirm_and_decline_their_own_assignment(svc, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 3)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     order = await order_of(client, view)
     rid = view["request_id"]
     later = bearer("supervisor", subject="s2", supervisor_id=order[1])
@@ -114,7 +116,7 @@ async def test_r12_1_supervisors_confirm_and_decline_their_own_assignment(svc, u
 async def test_r12_1_registry_down_means_nothing_is_recorded(svc, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 2)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     settings = selection_settings({"DATABASE_URL": "x", "KAFKA_BOOTSTRAP_SERVERS": "x",
                                    "FIELD_ENCRYPTION_KEY": "k", "FIELD_HASH_KEY": "k"})
     down = registry_contact_lookup(settings)
@@ -139,7 +141,7 @@ async def test_r12_1_registry_down_means_nothing_is_recorded(svc, unique_name):
 async def test_r14_1_exhausted_list_redraws_excluding_those_tried_then_reports_the_shortfall(svc, unique_name):
     app, client = svc
     first_pool = await appoint(app, unique_name, unique_name, 2)
-    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    view = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2)
     order = await order_of(client, view)
     view = await contact(client, view, order[0], "declined")
     # the list is exhausted (only order[1] left for 2 seats): round 2 found nobody new
@@ -162,7 +164,7 @@ async def test_r14_1_exhausted_list_redraws_excluding_those_tried_then_reports_t
 async def test_r14_1_a_pool_that_cannot_fill_is_reported_per_group(svc, unique_name):
     app, client = svc
     await appoint(app, unique_name + "-A", unique_name, 1)
-    view = await new_request(client, unique_name + "-A", unique_name, seats=4, seats_local=2)
+    view = await new_request(svc, unique_name + "-A", unique_name, seats=4, seats_local=2)
     assert view["shortfall"] == {"local": 1, "cross": 2}
     assert len(window_of(view)) == 1
     rounds = len(view["draws"])
@@ -200,7 +202,7 @@ async def test_r8_1_dismissed_and_ineligible_people_are_never_drawn(svc, produce
         return len(flags) == 4 and flags[dismissed] == (False, True) and flags[untrained][0] is False
 
     await wait_until(applied, timeout=60)
-    view = await new_request(client, unique_name, unique_name, seats=4, seats_local=4)
+    view = await new_request(svc, unique_name, unique_name, seats=4, seats_local=4)
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
     drawn = set(drawable(receipt))
     assert drawn == {str(events[2].supervisor_id), str(events[3].supervisor_id)}
@@ -212,17 +214,17 @@ async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_nam
     with overridden_settings(app, yearly_cap=2):
         people = await appoint(app, unique_name, unique_name, 2)
         # request A at 09:00-12:00 confirms one person
-        a = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, hour=9)
+        a = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1, hour=9)
         booked = window_of(a)[0]
         await contact(client, a, booked, "confirmed")
         # request B overlaps A: the booked person is not even in the snapshot
-        b = await new_request(client, unique_name, unique_name, seats=2, seats_local=2, hour=10)
+        b = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2, hour=10)
         receipt_b = (await client.get(f"/draws/{b['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
         assert booked not in drawable(receipt_b)
         assert receipt_b["params"]["excluded"][booked] == ["booked"]
         assert b["shortfall"] == {"local": 1}
         # request C does not overlap: booked is drawable, served = 1 in the snapshot
-        c = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, hour=14)
+        c = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1, hour=14)
         receipt_c = (await client.get(f"/draws/{c['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
         served = {sid: row["served"] for sid, row in drawable(receipt_c).items()}
         assert served[booked] == 1
@@ -230,11 +232,11 @@ async def test_r11_1_nobody_double_booked_or_over_the_yearly_cap(svc, unique_nam
         other = window_of(c)[0]
         await contact(client, c, other, "confirmed")
         # both have served 1; cap 2: one more each is allowed, then they leave the pool
-        d = await new_request(client, unique_name, unique_name, seats=2, seats_local=2, hour=16,
+        d = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2, hour=16,
                               working_days_ahead=9)
         for sid in window_of(d):
             d = await contact(client, d, sid, "confirmed")
-        e = await new_request(client, unique_name, unique_name, seats=1, seats_local=1, working_days_ahead=10)
+        e = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1, working_days_ahead=10)
         receipt_e = (await client.get(f"/draws/{e['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
         assert drawable(receipt_e) == {} and e["shortfall"] == {"local": 1}
         assert {row["served"] for sid, row in _pool_rows(receipt_e).items() if sid in {booked, other}} == {2}
@@ -253,13 +255,13 @@ async def test_r9_1_a_dismissed_supervisor_leaves_windows_and_rosters_of_activit
 
     app, client = svc
     await appoint(app, unique_name, unique_name, 8)
-    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    view = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2)
     order = await order_of(client, view)
     view = await contact(client, view, order[0], "confirmed")
     assert window_of(view, "local") == [order[1]]
     # another activity (own people: another specialty), to be begun when its supervisor is dismissed
     await appoint(app, unique_name + "甲", unique_name + "乙", 1)
-    begun = await new_request(client, unique_name + "乙", unique_name + "乙", seats=1, seats_local=0)
+    begun = await new_request(svc, unique_name + "乙", unique_name + "乙", seats=1, seats_local=0)
 
     def dismissal(sid: str) -> SupervisorDismissed:
         return SupervisorDismissed(supervisor_id=uuid.UUID(sid), ground=1, decided_at="2026-11-29T00:00:00Z",
@@ -280,8 +282,11 @@ async def test_r9_1_a_dismissed_supervisor_leaves_windows_and_rosters_of_activit
     assert view["roster"] == [] and view["status"] == "drawn"
     assert window_of(view, "local") == [order[1], order[2]]
     released = await events.wait(view["request_id"], "SupervisorReleased")
-    assert released[0].data == {"request_id": view["request_id"], "supervisor_id": order[0],
-                                "reason": "withdrawn", "replaced_by": order[2]}
+    data = dict(released[0].data)
+    receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+    assert data.pop("contact_log_head") in {e["hash"] for e in receipt["contact_log"]}  # DRAW.md "Contact"
+    assert data == {"request_id": view["request_id"], "supervisor_id": order[0], "reason": "withdrawn",
+                    "replaced_by": order[2]}
     async with app.state.db.transaction() as session:
         booked = (await session.scalars(select(booking.c.active).where(
             booking.c.request_id == uuid.UUID(view["request_id"]),
@@ -329,3 +334,74 @@ async def _dismissed_in_pool(app, sid: str) -> bool:
 
     async with app.state.db.transaction() as session:
         return bool(await session.scalar(select(supervisor.c.dismissed).where(supervisor.c.id == uuid.UUID(sid))))
+
+
+async def test_r12_1_a_clerks_outcome_needs_evidence_and_unreachable_two_attempts_apart(svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 4)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
+    first = window_of(view)[0]
+    none = await contact(client, view, first, "declined", attempts=[], expect=422)
+    assert none["code"] == "R12.1"
+    await asyncio.sleep(1.1)
+    now = datetime.now(UTC)
+    once = [{"at": now.isoformat(), "channel": "phone"}]
+    assert (await contact(client, view, first, "unreachable", attempts=once, expect=422))["code"] == "R12.1"
+    close = [{"at": (now - timedelta(milliseconds=300)).isoformat(), "channel": "phone"},
+             {"at": now.isoformat(), "channel": "sms"}]  # the rule: at least 1 s apart in tests (10 min by default)
+    assert (await contact(client, view, first, "unreachable", attempts=close, expect=422))["code"] == "R12.1"
+    future = [{"at": (now + timedelta(minutes=5)).isoformat(), "channel": "phone"}]
+    assert (await contact(client, view, first, "declined", attempts=future, expect=422))["code"] == "R12.1"
+    before = [{"at": (now - timedelta(hours=1)).isoformat(), "channel": "phone"}]  # before they were reached
+    assert (await contact(client, view, first, "declined", attempts=before, expect=422))["code"] == "R12.1"
+    bad = await client.post(f"/draws/{view['draws'][0]['draw_id']}/contacts", headers=ADMIN, json={
+        "supervisor_id": first, "outcome": "declined", "attempts": [{"at": now.isoformat(), "channel": "pigeon"}]})
+    assert bad.status_code == 422
+    after = await contact(client, view, first, "unreachable")  # two attempts 1 s apart, after the window opened
+    assert [c["status"] for c in after["candidates"]][:1] == ["unreachable"]
+    receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
+    [entry] = receipt["contact_log"]
+    assert entry["recorded_by"] == "bureau" and len(entry["attempts"]) == 2
+    assert receipt["params"]["contact_rules"]["unreachable_min_gap_seconds"] == 1
+    assert alg.verify_receipt(receipt)["ok"]
+
+
+async def test_r12_1_the_supervisor_is_notified_of_what_a_clerk_recorded_and_auditors_see_it_per_clerk(
+        svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
+    first = window_of(view)[0]
+    clerk = bearer("bureau_admin", subject=f"clerk-{unique_name}")
+    response = await client.post(f"/draws/{view['draws'][0]['draw_id']}/contacts", headers=clerk, json={
+        "supervisor_id": first, "outcome": "declined", "reason": "外出", "attempts": attempts_for("declined")})
+    assert response.status_code == 200, response.text
+    notices = (await client.get("/notices", headers=bearer("supervisor", supervisor_id=first))).json()
+    assert notices and notices[0]["request_id"] == view["request_id"] and "不能参加" in notices[0]["text"]
+    assert notices[0]["attempts"][0]["channel"] == "phone"
+    others = (await client.get("/notices", headers=bearer("supervisor", supervisor_id=str(uuid.uuid4())))).json()
+    assert others == []
+    report = (await client.get("/reports/contact-outcomes", headers=bearer("auditor"))).json()
+    [line] = [r for r in report if r["actor"] == f"clerk-{unique_name}"]
+    assert line["outcomes"] == {"declined": 1} and line["skipped"] == 1 and line["skip_rate"] == "1.000"
+    me = bearer("supervisor", supervisor_id=first)
+    assert (await client.get("/reports/contact-outcomes", headers=me)).status_code == 403
+
+
+async def test_no_outcome_decline_or_recusal_once_the_activity_has_started(svc, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
+    first = window_of(view)[0]
+    await contact(client, view, first, "confirmed")
+    async with app.state.db.transaction() as session:  # the activity began an hour ago
+        await session.execute(text("UPDATE selection.request SET starts_at = now() - interval '1 hour', "
+                                   "ends_at = now() + interval '1 hour' WHERE id = :r"), {"r": view["request_id"]})
+    me = bearer("supervisor", supervisor_id=first)
+    declined = await client.post(f"/assignments/{view['request_id']}/decline", json={"reason": "不想去"}, headers=me)
+    assert declined.status_code == 409 and declined.json()["code"] == "activity_started"
+    recused = await client.post(f"/assignments/{view['request_id']}/recusal", json={"ground": "亲属"}, headers=me)
+    assert recused.status_code == 409
+    assert (await contact(client, view, first, "declined", expect=409))["code"] == "activity_started"
+    after = (await client.get(f"/requests/{view['request_id']}", headers=ADMIN)).json()
+    assert after["roster"] == [first] and after["status"] == "staffed"

@@ -8,8 +8,8 @@ from sqlalchemy import delete, func, select, update
 from services.selection.models import booking, pool_bucket, supervisor
 from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.service import CHAIN_LOCK
-from tests.integration.selection.conftest import ADMIN, appoint, window_of
-from tests.integration.selection.test_contact import contact, new_request
+from tests.integration.selection.conftest import ADMIN, appoint, new_request, window_of
+from tests.integration.selection.test_contact import contact
 
 YEAR = 2026
 
@@ -44,7 +44,7 @@ async def bucket_rows(app, supervisor_id: uuid.UUID, year: int = YEAR) -> dict[s
 async def test_r11_1_incremental_pool_equals_a_build_from_scratch_after_every_kind_of_change(svc, unique_name):
     app, client = svc
     people = await appoint(app, unique_name, unique_name, 6)
-    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    view = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2)
     first = window_of(view, "local")[0]
     view = await contact(client, view, first, "confirmed")  # a booking: served goes up
     people = [p for p in people if str(p) != first]  # the changes below are to other people
@@ -98,7 +98,7 @@ async def test_r11_1_bookings_count_in_their_own_year_only(svc, unique_name):
 async def test_receipt_of_a_draw_carries_every_bucket_it_names(svc, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 3)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
     assert set(receipt["buckets"]) == set(receipt["snapshot"]["buckets"].values())
     assert receipt["snapshot"]["year"] == receipt["params"]["year"]

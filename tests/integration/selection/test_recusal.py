@@ -4,8 +4,8 @@ import uuid
 from datetime import UTC, datetime
 
 from shared.events.contracts import RecusalRequested
-from tests.integration.selection.conftest import ADMIN, appoint, drawable, publish, window_of
-from tests.integration.selection.test_contact import contact, new_request, order_of
+from tests.integration.selection.conftest import ADMIN, appoint, drawable, new_request, publish, window_of
+from tests.integration.selection.test_contact import contact, order_of
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
 
@@ -13,7 +13,7 @@ from tests.support.eventing import wait_until
 async def test_r13_1_self_declared_recusal_takes_effect_at_once_and_is_replaced(svc, events, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 4)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     order = await order_of(client, view)
     view = await contact(client, view, order[0], "confirmed")
     me = bearer("supervisor", subject="s", supervisor_id=order[0])
@@ -43,7 +43,7 @@ async def test_r13_1_declared_relations_exclude_people_from_a_request_with_that_
     other = bearer("supervisor", subject="o", supervisor_id=str(people[1]))
     assert (await client.put(f"/supervisors/{related}/declared-relations", json={"party_names": []},
                              headers=other)).status_code == 403
-    view = await new_request(client, unique_name, unique_name, seats=3, seats_local=3,
+    view = await new_request(svc, unique_name, unique_name, seats=3, seats_local=3,
                              conflict_parties=["王五", "赵六"])
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
     assert str(related) not in drawable(receipt)
@@ -57,7 +57,7 @@ async def test_r13_1_declared_relations_exclude_people_from_a_request_with_that_
 async def test_r13_2_procuratorate_recusal_decided_by_the_bureau_and_replaced(svc, events, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 4)
-    view = await new_request(client, unique_name, unique_name, seats=2, seats_local=2)
+    view = await new_request(svc, unique_name, unique_name, seats=2, seats_local=2)
     order = await order_of(client, view)
     view = await contact(client, view, order[0], "confirmed")
     rid = view["request_id"]
@@ -85,7 +85,7 @@ async def test_r13_2_procuratorate_recusal_decided_by_the_bureau_and_replaced(sv
 async def test_r13_2_party_application_by_event_then_bureau_decision(svc, events, producer, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 4)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     order = await order_of(client, view)
     rid = view["request_id"]
     await publish(producer, RecusalRequested(request_id=uuid.UUID(rid), supervisor_id=uuid.UUID(order[0]),
@@ -121,7 +121,7 @@ async def test_r13_2_party_application_by_event_then_bureau_decision(svc, events
 async def test_r13_2_recusal_granted_before_the_person_is_reached_skips_them(svc, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 4)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     order = await order_of(client, view)
     rid = view["request_id"]
     created = await client.post("/recusals", headers=ADMIN, json={
@@ -144,7 +144,7 @@ async def test_r13_2_the_same_application_arriving_twice_at_once_is_recorded_onc
 
     app, client = svc
     await appoint(app, unique_name, unique_name, 3)
-    view = await new_request(client, unique_name, unique_name, seats=1, seats_local=1)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     order = await order_of(client, view)
 
     async def apply(session) -> uuid.UUID:

@@ -11,6 +11,7 @@ from services.selection.draw import algorithm as alg
 from tests.unit.selection.stats import Z_0_001_TWO_SIDED, binomial_z, chi2_sf, chi_square
 
 NONCE = "ab" * 32
+PROC = "cd" * 32
 PREV = alg.GENESIS_HASH
 
 
@@ -25,17 +26,19 @@ def people(n: int, *, districts=("环翠区", "文登区"), served=lambda i: 0, 
 
 def params(**overrides) -> dict:
     base = {"request_id": "r1", "district": "环翠区", "specialty": None, "seats": {"local": 2, "cross": 1},
-            "balance_mode": "strict", "weight_base": 4.0}
+            "balance_mode": "strict", "weight_base": 4}
     return {**base, **overrides}
 
 
-def receipt_for(rows, *, nonce=NONCE, proc="p-nonce", round_no=1, **param_overrides) -> dict:
+def receipt_for(rows, *, nonce=NONCE, proc=PROC, round_no=1, beacon=None, **param_overrides) -> dict:
     """The receipt as GET /draws/{id}/receipt serves it: with the buckets it names."""
-    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    snapshot, buckets = alg.make_pool(rows, chain_head=PREV, year=2026)
     receipt = alg.build_receipt(
         draw_id="d1", request_id="r1", round_no=round_no, snapshot=snapshot, buckets=buckets,
-        params=params(**param_overrides), bureau_nonce=nonce, procuratorate_nonce=proc, public_value=None,
-        prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00",
+        params=params(**param_overrides), accepted_at="2026-01-04T00:00:00+00:00",
+        commitments={"bureau": alg.commitment(nonce), "procuratorate": alg.commitment(proc) if proc else None},
+        bureau_nonce=nonce, procuratorate_nonce=proc, procuratorate_nonce_reason=None if proc else "not revealed",
+        beacon=beacon, prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00",
     )
     return {**receipt, "buckets": buckets}
 
@@ -53,7 +56,7 @@ def test_r11_1_shuffled_snapshot_rows_give_the_same_order():
     # the per-group ordering itself never looks at row order either
     seed = receipt_for(rows)["seed"]
     local = [r for r in rows if r["district"] == "环翠区"]
-    assert alg.order_group(local, "local", seed) == alg.order_group(local[::-1], "local", seed)
+    assert alg.order_group(local, seed) == alg.order_group(local[::-1], seed)
 
 
 def test_r11_1_one_changed_nonce_bit_changes_the_order():
@@ -62,7 +65,7 @@ def test_r11_1_one_changed_nonce_bit_changes_the_order():
     a, b = receipt_for(rows), receipt_for(rows, nonce=flipped)
     assert a["seed"] != b["seed"]
     assert a["order"] != b["order"]
-    assert receipt_for(rows, proc="p-nonce2")["order"] != a["order"]
+    assert receipt_for(rows, proc="ce" * 32)["order"] != a["order"]
     assert receipt_for(rows, round_no=2)["order"] != a["order"]
 
 
@@ -70,9 +73,9 @@ def test_r11_1_removing_someone_never_reorders_the_rest():
     rows = people(30)
     seed = receipt_for(rows)["seed"]
     local = [r for r in rows if r["district"] == "环翠区"]
-    full = alg.order_group(local, "local", seed)
+    full = alg.order_group(local, seed)
     gone = full[3]
-    rest = alg.order_group([r for r in local if r["id"] != gone], "local", seed)
+    rest = alg.order_group([r for r in local if r["id"] != gone], seed)
     assert rest == [i for i in full if i != gone]
 
 
@@ -98,8 +101,8 @@ def test_r11_1_strict_balance_puts_the_least_served_first():
 
 def test_r11_1_pool_buckets_hold_their_prefix_in_id_order_and_hash_to_their_name():
     rows = people(300)
-    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
-    assert snapshot["prev_receipt_hash"] == PREV and snapshot["year"] == 2026
+    snapshot, buckets = alg.make_pool(rows, chain_head=PREV, year=2026)
+    assert snapshot["chain_head"] == PREV and snapshot["year"] == 2026
     assert sum(len(b) for b in buckets.values()) == 300
     for prefix, digest in snapshot["buckets"].items():
         ids = [r["id"] for r in buckets[digest]]
@@ -117,7 +120,7 @@ def test_r11_1_uniformity_chi_square_over_20000_seeds():
     index = {r["id"]: k for k, r in enumerate(rows)}
     counts = [0] * len(rows)
     for i in range(20_000):
-        first = alg.order_group(rows, "local", _seed(i))[0]
+        first = alg.order_group(rows, _seed(i))[0]
         counts[index[first]] += 1
     p = chi2_sf(chi_square(counts), len(rows) - 1)
     assert p > 0.001, (p, counts)
@@ -127,7 +130,7 @@ def test_r11_1_weighted_b4_first_has_served_zero_with_probability_0_8():
     rows = people(20, districts=("环翠区",), served=lambda i: i % 2)
     zero = {r["id"] for r in rows if r["served"] == 0}
     n = 20_000
-    hits = sum(alg.order_group(rows, "local", _seed(i), mode="weighted", weight_base=4.0)[0] in zero
+    hits = sum(alg.order_group(rows, _seed(i), mode="weighted", weight_base=4)[0] in zero
                for i in range(n))
     # P(first served 0) = 10·1 / (10·1 + 10·(1/4)) = 0.8
     assert abs(binomial_z(hits, n, 0.8)) < Z_0_001_TWO_SIDED, hits / n
@@ -135,7 +138,7 @@ def test_r11_1_weighted_b4_first_has_served_zero_with_probability_0_8():
 
 def test_r11_1_weighted_u_is_never_zero_and_keys_are_finite():
     rows = people(200, served=lambda i: i % 5)
-    order = alg.order_group(rows, "local", _seed(1), mode="weighted", weight_base=4.0)
+    order = alg.order_group(rows, _seed(1), mode="weighted", weight_base=4)
     assert sorted(order) == sorted(r["id"] for r in rows)
 
 
@@ -189,7 +192,7 @@ def test_r12_1_order_holds_need_plus_alternates_per_group_and_nothing_for_a_grou
     # same inputs apart from the cut: the cut list is the head of the full order
     seed = r["seed"]
     local = [row for row in rows if row["district"] == "环翠区"]
-    assert r["order"]["local"] == alg.order_group(local, "local", seed)[:7]
+    assert r["order"]["local"] == alg.order_group(local, seed)[:7]
 
 
 @settings(max_examples=80, deadline=None)
@@ -197,16 +200,8 @@ def test_r12_1_order_holds_need_plus_alternates_per_group_and_nothing_for_a_grou
        mode=st.sampled_from(["strict", "weighted"]), seed=st.binary(min_size=32, max_size=32))
 def test_r11_1_a_cut_order_is_always_the_head_of_the_full_order(served, limit, mode, seed):
     rows = [{"id": str(uuid.UUID(int=i * 7919 + 1)), "served": n} for i, n in enumerate(served)]
-    full = alg.order_group(rows, "local", seed.hex(), mode=mode)
-    assert alg.order_group(rows, "local", seed.hex(), mode=mode, limit=limit) == full[:limit]
-
-
-@settings(max_examples=60, deadline=None)
-@given(key=st.binary(min_size=0, max_size=100), message=st.binary(max_size=200))
-def test_r11_1_hmac_with_precomputed_pads_equals_the_standard_library(key, message):
-    import hmac
-
-    assert alg.hmac_sha256(key)(message) == hmac.digest(key, message, "sha256")
+    full = alg.order_group(rows, seed.hex(), mode=mode)
+    assert alg.order_group(rows, seed.hex(), mode=mode, limit=limit) == full[:limit]
 
 
 def test_r11_1_reference_aes_gives_the_fips_197_example():
@@ -240,7 +235,7 @@ def test_r11_1_v3_key_is_aes_256_of_the_uuid_with_the_seed_as_key():
         return encryptor.update(uuid.UUID(row["id"]).bytes) + encryptor.finalize()
 
     expected = [r["id"] for r in sorted(rows, key=lambda r: (mac(r), r["id"]))]
-    assert alg.order_group(rows, "local", seed) == expected
+    assert alg.order_group(rows, seed) == expected
 
 
 @settings(max_examples=150, deadline=None)
@@ -252,7 +247,7 @@ def test_r11_1_the_fast_strict_draw_equals_the_reference(data, n, alternates, ne
     rows = people(n, districts=("环翠区", "文登区", "荣成市"), served=lambda i: data.draw(st.integers(0, 3)),
                   seed=data.draw(st.integers(0, 10**6)))
     excluded = {r["id"]: ["tried"] for r in rows if data.draw(st.booleans()) and data.draw(st.booleans())}
-    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    snapshot, buckets = alg.make_pool(rows, chain_head=PREV, year=2026)
     p = params(need={"local": need[0], "cross": need[1]}, alternates=alternates, yearly_cap=cap,
                specialty=specialty, excluded=excluded)
     columns = {digest: alg.Columns.of_rows(bucket) for digest, bucket in buckets.items()}
@@ -262,28 +257,10 @@ def test_r11_1_the_fast_strict_draw_equals_the_reference(data, n, alternates, ne
         assert len(reference[g]) <= (limit + alternates if limit else 0)
 
 
-def test_r11_1_receipts_of_version_2_are_still_verified_with_their_hmac_keys():
-    rows = people(40)
-    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
-    v2 = alg.build_receipt(draw_id="d1", request_id="r1", round_no=1, snapshot=snapshot, buckets=buckets,
-                           params=params(), bureau_nonce=NONCE, procuratorate_nonce=None, public_value=None,
-                           prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00", alg=alg.ALG_V2)
-    v2["buckets"] = buckets
-    assert v2["alg"] == "people-supervisor-draw/2" and "hmac_sha256(seed_bytes, group + '|'" in v2["seed_formula"]
-    assert alg.verify_receipt(v2)["ok"]
-    # and its order is the HMAC one of DRAW.md, not the AES one of version 3
-    local = [r for r in rows if r["district"] == "环翠区"]
-    macs = {r["id"]: alg.hmac_sha256(bytes.fromhex(v2["seed"]))(("local|" + r["id"]).encode()) for r in local}
-    assert v2["order"]["local"] == sorted(macs, key=lambda i: (macs[i], i))
-    assert v2["order"] != alg.compute_order(snapshot, buckets, v2["params"], v2["seed"])
-    unknown = {**v2, "alg": "people-supervisor-draw/9"}
-    assert not alg.verify_receipt(unknown)["checks"]["alg"]["ok"]
-
-
 def test_r11_1_verifier_refuses_ids_that_are_not_canonical_uuids():
     rows = people(5)
     rows[0]["id"] = rows[0]["id"].replace("-", "")  # the same 16 bytes, another text
-    snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=PREV, year=2026)
+    snapshot, buckets = alg.make_pool(rows, chain_head=PREV, year=2026)
     ok, detail = alg.check_buckets(snapshot, buckets)
     assert not ok and "UUID" in detail
 
@@ -312,7 +289,9 @@ def test_r12_1_contact_log_chain_detects_edits():
     r = receipt_for(people(10))
     prev, log = r["receipt_hash"], []
     for i, outcome in enumerate(["declined", "confirmed"]):
-        entry = {"seq": i + 1, "supervisor_id": r["order"]["local"][i], "outcome": outcome, "prev_hash": prev}
+        entry = {"seq": i + 1, "supervisor_id": r["order"]["local"][i], "group": "local", "position": i + 1,
+                 "outcome": outcome, "recorded_by": "supervisor", "attempts": [], "reason_sha256": None,
+                 "at": "2026-01-05T01:00:00+00:00", "prev_hash": prev}
         entry["hash"] = alg.contact_entry_hash(entry)
         log.append(entry)
         prev = entry["hash"]
@@ -320,3 +299,52 @@ def test_r12_1_contact_log_chain_detects_edits():
     log[0]["outcome"] = "confirmed"
     result = alg.verify_receipt({**r, "contact_log": log})
     assert not result["checks"]["contact_log_chain"]["ok"]
+
+
+def test_r12_1_a_rehashed_log_naming_someone_out_of_order_is_refused():
+    r = receipt_for(people(10))
+    entry = {"seq": 1, "supervisor_id": r["order"]["local"][2], "group": "local", "position": 1,
+             "outcome": "confirmed", "recorded_by": "supervisor", "attempts": [], "reason_sha256": None,
+             "at": "2026-01-05T01:00:00+00:00", "prev_hash": r["receipt_hash"]}
+    entry["hash"] = alg.contact_entry_hash(entry)
+    result = alg.verify_receipt({**r, "contact_log": [entry]})
+    assert result["checks"]["contact_log_chain"]["ok"] and not result["checks"]["contacts_follow_order"]["ok"]
+    assert not result["ok"]
+
+
+def test_r11_1_protocol_checks_in_the_receipt():
+    rows = people(20)
+    good = receipt_for(rows)
+    assert alg.verify_receipt(good)["ok"]
+    # the procuratorate nonce must match its commitment
+    forged = {**good, "nonces": {**good["nonces"], "procuratorate": "ee" * 32}}
+    assert not alg.verify_receipt(forged)["checks"]["procuratorate_commitment"]["ok"]
+    # without it, the receipt must say why
+    silent = receipt_for(rows, proc=None)
+    assert alg.verify_receipt(silent)["ok"] and silent["procuratorate_nonce_reason"] == "not revealed"
+    assert not alg.verify_receipt({**silent, "procuratorate_nonce_reason": None})["ok"]
+    # a beacon's value is in the seed
+    lottery = {"source": "福彩双色球", "round": "2026-139", "value": "03 07 12 19 25 31 09"}
+    with_beacon = receipt_for(rows, beacon=lottery)
+    assert alg.verify_receipt(with_beacon)["ok"] and with_beacon["seed"] != good["seed"]
+    changed = {**with_beacon, "beacon": {**lottery, "value": "03 07 12 19 25 31 10"}}
+    assert not alg.verify_receipt(changed)["checks"]["seed"]["ok"]
+
+
+def test_r11_1_build_receipt_refuses_entropy_that_does_not_match_what_was_committed():
+    import pytest
+
+    snapshot, buckets = alg.make_pool(people(5), chain_head=PREV, year=2026)
+    common = dict(draw_id="d", request_id="r", round_no=1, snapshot=snapshot, buckets=buckets, params=params(),
+                  accepted_at="2026-01-04T00:00:00+00:00", prev_receipt_hash=PREV, drawn_at="2026-01-05T00:00:00+00:00",
+                  procuratorate_nonce_reason=None, beacon=None)
+    with pytest.raises(ValueError):
+        alg.build_receipt(**common, commitments={"bureau": alg.commitment(PROC), "procuratorate": None},
+                          bureau_nonce=NONCE, procuratorate_nonce=None)
+    with pytest.raises(ValueError):
+        alg.build_receipt(**common, bureau_nonce=NONCE, procuratorate_nonce=PROC,
+                          commitments={"bureau": alg.commitment(NONCE), "procuratorate": alg.commitment(NONCE)})
+    with pytest.raises(ValueError):  # a named beacon without its value
+        alg.build_receipt(**{**common, "beacon": {"source": "s", "round": "r"}}, bureau_nonce=NONCE,
+                          commitments={"bureau": alg.commitment(NONCE), "procuratorate": alg.commitment(PROC)},
+                          procuratorate_nonce=PROC)

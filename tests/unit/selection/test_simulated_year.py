@@ -19,11 +19,11 @@ def simulate(*, balanced: bool, seed: int = 2025) -> dict[str, int]:
     for activity in range(250):
         district = rng.choice(DISTRICTS)
         rows = [{**p, "served": served[p["id"]] if balanced else 0} for p in pool if served[p["id"]] < CAP]
-        snapshot, buckets = alg.make_pool(rows, prev_receipt_hash=alg.GENESIS_HASH, year=2025)
+        snapshot, buckets = alg.make_pool(rows, chain_head=alg.GENESIS_HASH, year=2025)
         params = {"district": district, "specialty": None, "balance_mode": "strict"}
         seed = alg.compute_seed(snapshot_hash=alg.H(snapshot), params_hash=alg.H(params),
                                 bureau_nonce=hashlib.sha256(f"{seed}-{activity}".encode()).hexdigest(),
-                                procuratorate_nonce=None, public_value=None, round_no=1)
+                                procuratorate_nonce=None, beacon_value=None, round_no=1)
         order = alg.compute_order(snapshot, buckets, params, seed)
         for group, seats in (("local", 2), ("cross", 1)):
             filled = 0

@@ -51,10 +51,13 @@ def test_r11_1_verifier_without_site_packages_recomputes_a_draw_over_2000_people
 
 def test_r11_1_verifier_checks_the_chain_link_with_the_previous_receipt(tmp_path):
     first = receipt_for(people(10))
-    snapshot, buckets = alg.make_pool(people(10), prev_receipt_hash=first["receipt_hash"], year=2026)
+    snapshot, buckets = alg.make_pool(people(10), chain_head=first["receipt_hash"], year=2026)
     second = alg.build_receipt(
         draw_id="d2", request_id="r2", round_no=1, snapshot=snapshot, buckets=buckets,
-        params={"district": "环翠区"}, bureau_nonce="cd" * 32, procuratorate_nonce=None, public_value=None,
+        params={"district": "环翠区", "need": {"local": 2, "cross": 1}}, accepted_at="2026-01-06T00:00:00+00:00",
+        commitments={"bureau": alg.commitment("cd" * 32), "procuratorate": None}, bureau_nonce="cd" * 32,
+        procuratorate_nonce=None, procuratorate_nonce_reason="recorded by the bureau",
+        beacon={"source": "lottery", "round": "2026-001", "value": "01 02 03"},
         prev_receipt_hash=first["receipt_hash"], drawn_at="2026-01-06T00:00:00+00:00")
     second["buckets"] = buckets
     a, b = tmp_path / "a.json", tmp_path / "b.json"

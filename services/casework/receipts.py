@@ -1,0 +1,92 @@
+"""DRAW.md protocol step 5: the periodic job that fetches each draw's receipt from selection and checks it.
+
+The job owns its transactions (as a consumer does): one to claim due checks (FOR UPDATE SKIP LOCKED, leased,
+so several replicas never take the same draw and a crashed one's lease runs out), the fetches outside any
+transaction, then one transaction per draw for the check and its effects (status, audit, outbox). Selection
+down, slow or without the receipt → the check waits and retries with backoff; it is never a mismatch.
+"""
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+
+from services.casework import service as svc
+from services.casework.config import CaseworkSettings
+from shared.http import ServiceClient
+
+log = logging.getLogger(__name__)
+
+ReceiptFetch = Callable[[uuid.UUID], Awaitable[Any]]
+Verify = Callable[[Any], Mapping[str, Any]]
+LEASE_SECONDS = 120.0  # a claimed check is retried by anyone after this, should its claimer die
+
+
+def verify_receipt(receipt: Any) -> Mapping[str, Any]:
+    """The stand-alone verifier of selection's receipts (standard library only), imported when first used."""
+    from services.selection.draw import algorithm  # here: casework starts even while it cannot be loaded
+
+    return algorithm.verify_receipt(receipt)
+
+
+def selection_receipt_fetch(settings: CaseworkSettings) -> ReceiptFetch:
+    """GET {SELECTION_URL}/draws/{id}/receipt with the service token; None when selection has no such draw."""
+    token = settings.service_token.get_secret_value() if settings.service_token else ""
+    client: ServiceClient | None = None
+
+    async def fetch(draw_id: uuid.UUID) -> Any:
+        nonlocal client
+        if client is None:
+            client = ServiceClient("selection", settings.selection_url, token,
+                                   timeout=settings.selection_timeout_seconds)
+        return await client.get_json(f"/draws/{draw_id}/receipt")
+
+    return fetch
+
+
+async def check_receipts(app: FastAPI, *, fetch: ReceiptFetch | None = None,
+                         verify: Verify | None = None) -> dict[str, int]:
+    """DRAW.md protocol step 5, R11.1: check the receipts of due draws → counts {ok, mismatch, retry, failed}."""
+    fetch = fetch or app.state.receipt_fetch
+    verify = verify or verify_receipt
+    settings: CaseworkSettings = app.state.settings
+    db = app.state.db
+    async with db.transaction() as session:
+        claimed = await svc.claim_due_draw_checks(session, limit=settings.receipt_check_batch,
+                                                  lease_seconds=LEASE_SECONDS)
+    counts = {"ok": 0, "mismatch": 0, "retry": 0, "failed": 0}
+    for row in claimed:
+        try:
+            failed = await _check_one(app, row, fetch=fetch, verify=verify)
+        except Exception:  # one draw's failure must not stop the others; its lease runs out and it is retried
+            log.error("receipt check of draw %s (request %s) failed; retried after the lease", row.draw_id,
+                      row.request_id, exc_info=True)
+            counts["failed"] += 1
+            continue
+        if failed is None:
+            counts["retry"] += 1
+        elif failed:
+            counts["mismatch"] += 1
+            app.state.receipt_mismatches.labels(app.state.service).inc()  # the alert (after the commit)
+        else:
+            counts["ok"] += 1
+    return counts
+
+
+async def _check_one(app: FastAPI, row, *, fetch: ReceiptFetch, verify: Verify) -> list[str] | None:
+    """Fetch and check one claimed draw: the failed checks ([] = ok), or None (retry later, or checked meanwhile)."""
+    try:
+        receipt = await fetch(row.draw_id)
+        error = None if receipt is not None else "receipt not found"
+    except Exception as exc:  # selection down or failing: try again later
+        receipt, error = None, f"{type(exc).__name__}: {exc}"
+    async with app.state.db.transaction() as session:
+        if receipt is None:
+            log.warning("receipt of draw %s (request %s) not fetched, attempt %d: %s", row.draw_id, row.request_id,
+                        row.attempts, error)
+            await svc.retry_draw_check_later(session, draw_id=row.draw_id, attempts=row.attempts, error=error or "")
+            return None
+        return await svc.check_draw_receipt(session, outbox=app.state.outbox, cipher=app.state.cipher,
+                                            draw_id=row.draw_id, receipt=receipt, verify=verify)
