@@ -1,6 +1,7 @@
 """Pure rules of casework's side of the draw protocol (DRAW.md protocol steps 1 and 5, R11.1), the lead-time
 answer (R10.1, R10.2, R44.1), cancellation and the request's live state."""
 
+import dataclasses
 import hashlib
 import secrets
 from datetime import UTC, date, datetime, timedelta
@@ -223,3 +224,43 @@ def test_live_state_transitions():
     assert rules.status_after_refused("cancelled") == "cancelled"
     assert set(rules.REQUEST_STATUSES) == {"requested", "awaiting_consent", "accepted", "drawn", "short", "staffed",
                                            "refused", "cancelled"}
+
+
+def test_r11_1_a_real_v4_receipt_passes_and_a_substituted_bureau_nonce_is_caught_by_the_real_verifier():
+    """DRAW.md protocol step 5 with selection's own algorithm (not a stand-in verifier)."""
+    import uuid as uuid_
+
+    from services.selection.draw import algorithm as alg
+
+    ours, bureau = secrets.token_hex(32), secrets.token_hex(32)
+    rows = [{"id": str(uuid_.uuid4()), "district": "环翠区" if i % 2 else "文登区", "specialties": [], "served": 0}
+            for i in range(12)]
+    snapshot, buckets = alg.make_pool(rows, chain_head=alg.GENESIS_HASH, year=2026)
+    params = {"request_id": "r1", "district": "环翠区", "need": {"local": 1, "cross": 1}, "alternates": 2}
+    receipt = alg.build_receipt(
+        draw_id="d1", request_id="r1", round_no=1, snapshot=snapshot, buckets=buckets, params=params,
+        accepted_at="2026-12-01T00:00:00+00:00",
+        commitments={"bureau": alg.commitment(bureau), "procuratorate": alg.commitment(ours)},
+        bureau_nonce=bureau, procuratorate_nonce=ours, procuratorate_nonce_reason=None, beacon=None,
+        prev_receipt_hash=alg.GENESIS_HASH, drawn_at="2026-12-01T00:00:01+00:00")
+    receipt = {**receipt, "buckets": buckets, "contact_log": []}
+    expected = ExpectedReceipt(
+        request_id="r1", round=1, receipt_hash=receipt["receipt_hash"], bureau_commitment=alg.commitment(bureau),
+        procuratorate_commitment=alg.commitment(ours), procuratorate_nonce=ours,
+        snapshot_hash=receipt["snapshot_hash"], params_hash=receipt["params_hash"])
+    assert check_receipt(receipt, expected=expected, verify=alg.verify_receipt) == []
+    # the bureau swaps its nonce after the reveal and recomputes everything it can: its commitment no longer holds
+    other = secrets.token_hex(32)
+    rerolled = alg.build_receipt(
+        draw_id="d1", request_id="r1", round_no=1, snapshot=snapshot, buckets=buckets, params=params,
+        accepted_at="2026-12-01T00:00:00+00:00",
+        commitments={"bureau": alg.commitment(other), "procuratorate": alg.commitment(ours)},
+        bureau_nonce=other, procuratorate_nonce=ours, procuratorate_nonce_reason=None, beacon=None,
+        prev_receipt_hash=alg.GENESIS_HASH, drawn_at="2026-12-01T00:00:01+00:00")
+    rerolled = {**rerolled, "buckets": buckets, "contact_log": []}
+    announced = dataclasses.replace(expected, receipt_hash=rerolled["receipt_hash"])
+    failed = check_receipt(rerolled, expected=announced, verify=alg.verify_receipt)
+    assert failed == ["bureau_commitment"]  # it verifies in itself, but not against the acceptance
+    forged = {**receipt, "nonces": {**receipt["nonces"], "bureau": other}}  # nonce swapped, rest kept
+    assert {"receipt_verifies", "bureau_commitment"} <= set(check_receipt(forged, expected=expected,
+                                                                         verify=alg.verify_receipt))

@@ -41,10 +41,17 @@ def upgrade() -> None:
         op.add_column('request', sa.Column(name, type_, nullable=True), schema=S)
     op.drop_column('request', 'public_value', schema=S)
     op.drop_column('request', 'lead_time_consent', schema=S)
-    # requests of earlier versions that are still live would block a new one forever: close them
-    op.execute("UPDATE selection.request SET status = 'cancelled', cancellation = "
-               "'{\"reason\": \"draw protocol v4 migration\", \"by\": \"system\"}'::jsonb "
-               "WHERE status NOT IN ('refused', 'staffed', 'drawn')")
+    # before v4 an activity could have several live requests (free re-rolls): keep the newest live one,
+    # close the others (and any accepted-but-undrawn request of v3, which has no acceptance to draw from)
+    op.execute("""
+        UPDATE selection.request r SET status = 'cancelled',
+               cancellation = '{"reason": "draw protocol v4 migration", "by": "system"}'::jsonb
+        WHERE r.status NOT IN ('refused', 'cancelled')
+          AND (r.status NOT IN ('drawn', 'staffed') OR EXISTS (
+                SELECT 1 FROM selection.request n
+                WHERE n.activity_id = r.activity_id AND n.status IN ('drawn', 'staffed')
+                  AND (n.created_at, n.id) > (r.created_at, r.id)))
+    """)
     op.create_index('uq_request_live_activity', 'request', ['activity_id'], unique=True, schema=S,
                     postgresql_where=sa.text("status NOT IN ('refused', 'cancelled')"))
     op.create_index('ix_request_reveal_due', 'request', ['reveal_deadline'], schema=S,
