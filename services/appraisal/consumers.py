@@ -12,6 +12,7 @@ from shared.events.contracts import (
     ChangeReportRecorded,
     FeedbackSigned,
     OpinionAdoptionNotified,
+    SupervisorAbsenceRecorded,
     SupervisorAppointed,
     SupervisorDismissed,
     SupervisorUpdated,
@@ -52,6 +53,11 @@ async def on_training_recorded(session: AsyncSession, event: TrainingRecorded, e
     await ledger.record_training(session, event)
 
 
+async def on_absence(session: AsyncSession, event: SupervisorAbsenceRecorded, envelope: Envelope) -> None:
+    """R28.1(1), R32.1(1): an absence the bureau recorded after the activity began."""
+    await ledger.record_absence(session, event)
+
+
 HANDLERS = {
     SupervisorAppointed: on_supervisor_appointed,
     SupervisorUpdated: on_supervisor_updated,
@@ -60,4 +66,5 @@ HANDLERS = {
     FeedbackSigned: on_feedback_signed,
     OpinionAdoptionNotified: on_opinion_adoption,
     TrainingRecorded: on_training_recorded,
+    SupervisorAbsenceRecorded: on_absence,
 }

@@ -21,6 +21,7 @@ from shared.events.contracts import (
     ChangeReportRecorded,
     FeedbackSigned,
     OpinionAdoptionNotified,
+    SupervisorAbsenceRecorded,
     SupervisorAppointed,
     SupervisorDismissed,
     SupervisorUpdated,
@@ -35,11 +36,12 @@ CONDUCT_KINDS = {  # bureau-entered record kind -> (ledger kind, label)
     "late_change_report": ("late_change_report", "个人信息变更逾期报告"),
 }
 KIND_ZH = {"activity": "监督办案活动", "training": "培训学习", "conduct": "遵纪守法与道德",
-           "other": "其他活动", "late_change_report": "变更逾期报告"}
+           "other": "其他活动", "late_change_report": "变更逾期报告", "absence": "缺席监督办案活动"}
 FIGURE_ZH = {"activities": "参加监督办案活动（次）", "adopted": "意见被采纳（次）", "training_hours": "培训学时",
              "trainings_attended": "参加培训（次）", "attended_annual_training": "参加年度集中培训",
              "reminders": "提醒教育（次）", "conduct_records": "遵纪守法与道德记录（条）",
-             "other_activities": "其他活动（次）", "late_change_reports": "变更逾期报告（次）"}
+             "other_activities": "其他活动（次）", "late_change_reports": "变更逾期报告（次）",
+             "absences": "缺席监督办案活动（次）"}
 
 
 # --- projection of registry events ---------------------------------------------------------------
@@ -118,6 +120,16 @@ async def record_late_change_report(session: AsyncSession, e: ChangeReportRecord
     ).on_conflict_do_nothing(index_elements=[ledger_entry.c.source_key]))
 
 
+async def record_absence(session: AsyncSession, e: SupervisorAbsenceRecorded) -> None:
+    """R28.1(1), R32.1(1): a confirmed supervisor who did not attend, as the bureau recorded it (once)."""
+    await session.execute(insert(ledger_entry).values(
+        supervisor_id=e.supervisor_id, year=e.activity_date.year, kind="absence", subkind="absence",
+        occurred_on=e.activity_date, ref_id=e.activity_id, recorded_by=e.recorded_by,
+        details={"request_id": str(e.request_id), "reason": e.reason, "recorded_at": e.recorded_at.isoformat()},
+        source_key=f"absence:{e.request_id}:{e.supervisor_id}",
+    ).on_conflict_do_nothing(index_elements=[ledger_entry.c.source_key]))
+
+
 async def record_conduct(session: AsyncSession, *, actor: str, supervisor_id: uuid.UUID, conduct_kind: str,
                          text: str, occurred_on: date, ground: int | None) -> int:
     """R28.1(3)(4), R6.1, R32.1: a record the bureau enters (a reminder may name the ground it addresses)."""
@@ -148,6 +160,7 @@ def figures_columns() -> list:
         func.count().filter(L.subkind.in_(("law_abiding", "ethics"))).label("conduct_records"),
         func.count().filter(L.kind == "other").label("other_activities"),
         func.count().filter(L.kind == "late_change_report").label("late_change_reports"),
+        func.count().filter(L.kind == "absence").label("absences"),
     ]
 
 

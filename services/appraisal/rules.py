@@ -131,6 +131,7 @@ class Figures:
     conduct_records: int = 0
     other_activities: int = 0
     late_change_reports: int = 0
+    absences: int = 0  # confirmed but absent, recorded by the bureau (R32.1 (1) when without good reason)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class FiguresRead(BaseModel):
     conduct_records: int
     other_activities: int
     late_change_reports: int
+    absences: int = 0
 
 
 class LedgerRead(BaseModel):

@@ -17,6 +17,7 @@ from shared.events.contracts import (
     SupervisionAccepted,
     SupervisionRequestRefused,
     SupervisionStaffed,
+    SupervisorAbsenceRecorded,
     SupervisorDrawn,
     SupervisorReleased,
 )
@@ -68,6 +69,10 @@ def build_handlers(app: FastAPI) -> dict:
         await svc.on_refused(session, request_id=event.request_id, code=event.code,
                              earliest=event.earliest_allowed_date, detail=event.detail)
 
+    async def on_absent(session: AsyncSession, event: SupervisorAbsenceRecorded, envelope: Envelope) -> None:
+        await svc.on_absent(session, outbox=outbox, request_id=event.request_id, supervisor_id=event.supervisor_id,
+                            reason=event.reason, recorded_at=event.recorded_at)
+
     async def on_recusal_decided(session: AsyncSession, event: RecusalDecided, envelope: Envelope) -> None:
         await svc.on_recusal_decided(session, request_id=event.request_id, supervisor_id=event.supervisor_id,
                                      granted=event.granted, decided_by=event.decided_by, reason=event.reason)
@@ -78,6 +83,7 @@ def build_handlers(app: FastAPI) -> dict:
         SupervisorDrawn: on_drawn,
         SupervisorReleased: on_released,
         SupervisionStaffed: on_staffed,
+        SupervisorAbsenceRecorded: on_absent,
         SupervisionRequestRefused: on_refused,
         RecusalDecided: on_recusal_decided,
     }

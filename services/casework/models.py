@@ -129,7 +129,9 @@ roster = Table(
     Column("released_at", DateTime(timezone=True), nullable=True),
     Column("release_reason", Text, nullable=True),
     Column("replaced_by", Uuid, nullable=True),
-    CheckConstraint("status IN ('confirmed', 'released')", name="status_valid"),
+    Column("absent_at", DateTime(timezone=True), nullable=True),  # the bureau recorded an absence (0003)
+    Column("absence_reason", Text, nullable=True),
+    CheckConstraint("status IN ('confirmed', 'released', 'absent')", name="status_valid"),
     Index("ix_roster_supervisor", "supervisor_id"),
 )
 

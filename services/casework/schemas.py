@@ -81,6 +81,8 @@ class RosterMember(BaseModel):
     released_at: datetime | None
     release_reason: str | None
     replaced_by: uuid.UUID | None
+    absent_at: datetime | None = None
+    absence_reason: str | None = None
 
 
 class Refusal(BaseModel):
@@ -159,6 +161,7 @@ class SupervisionRequestRead(BaseModel):
     receipt_mismatch: bool = Field(description="某轮抽选回执与本院所收承诺或随机数不符（DRAW.md 第5步）")
     roster: list[RosterMember]
     released: list[RosterMember]
+    absent: list[RosterMember] = []
     recusals: list[RecusalRead]
 
 

@@ -289,7 +289,8 @@ async def request_view(session: AsyncSession, req, *, act, principal: Principal,
         members.append({"supervisor_id": r.supervisor_id, "name": r.name, "phone": phone, "district": r.district,
                         "group": r.group, "draw_order": r.draw_order, "status": r.status,
                         "confirmed_at": r.confirmed_at, "released_at": r.released_at,
-                        "release_reason": r.release_reason, "replaced_by": r.replaced_by})
+                        "release_reason": r.release_reason, "replaced_by": r.replaced_by,
+                        "absent_at": r.absent_at, "absence_reason": r.absence_reason})
     recusals = (await session.execute(select(recusal).where(recusal.c.request_id == req.id)
                                       .order_by(recusal.c.requested_at))).all()
     checks = [draw_check_dict(c) for c in (await session.execute(
@@ -314,6 +315,7 @@ async def request_view(session: AsyncSession, req, *, act, principal: Principal,
         "receipt_checks": checks, "receipt_mismatch": any(c["status"] == "mismatch" for c in checks),
         "roster": confirmed,
         "released": [m for m in members if m["status"] == "released"],
+        "absent": [m for m in members if m["status"] == "absent"],
         "recusals": [recusal_dict(r) for r in recusals],
     }
 
@@ -704,21 +706,50 @@ async def sign(session: AsyncSession, *, outbox: Outbox, act, principal: Princip
     await session.execute(insert(signature).values(
         form_id=form.id, supervisor_id=supervisor_id, signed_by=principal.subject, signed_at=at, method=method,
         content_hash=form.content_hash, signature_hash=sig_hash, image=image, image_sha256=image_sha))
-    sigs = (await session.execute(select(signature).where(signature.c.form_id == form.id))).all()
-    if {str(s.supervisor_id) for s in sigs} >= signers:
-        await session.execute(update(feedback_form).where(feedback_form.c.id == form.id).values(completed_at=at))
-        adoptions = {r.supervisor_id: r.adopted for r in (await session.execute(
-            select(adoption).where(adoption.c.activity_id == act.id))).all()}
-        await outbox.add_many(session, [FeedbackSigned(
-            form_id=form.id, activity_id=act.id, request_id=form.request_id, supervisor_id=s.supervisor_id,
-            activity_type=act.activity_type, activity_date=rules.local_date(act.starts_at), district=act.district,
-            adopted=adoptions.get(s.supervisor_id), signed_at=s.signed_at, signature_hash=s.signature_hash)
-            for s in sorted(sigs, key=lambda s: str(s.supervisor_id))])
+    await complete_if_signed(session, outbox=outbox, act=act, form=form, at=at)
     view = await form_view(session, act)
     # last: the audit chain's lock is held until commit, so take it as late as possible
     await _audit(session, actor=principal.subject, action="form.signed", subject=f"form:{form.id}",
                  supervisor_id=str(supervisor_id), method=method, content_hash=form.content_hash)
     return view
+
+
+async def complete_if_signed(session: AsyncSession, *, outbox: Outbox, act, form, at: datetime) -> bool:
+    """R17.1: every signer present has signed → completed, one FeedbackSigned each (R42.1, R28.1).
+
+    Signers are the participants of the frozen content, less those the bureau recorded absent.
+    """
+    absent = {str(sid) for sid in (await session.scalars(select(roster.c.supervisor_id).where(
+        roster.c.activity_id == act.id, roster.c.status == "absent"))).all()}
+    signers = {p["supervisor_id"] for p in form.content["participants"]} - absent
+    sigs = (await session.execute(select(signature).where(signature.c.form_id == form.id))).all()
+    if form.completed_at is not None or not signers or not {str(s.supervisor_id) for s in sigs} >= signers:
+        return False
+    await session.execute(update(feedback_form).where(feedback_form.c.id == form.id).values(completed_at=at))
+    adoptions = {r.supervisor_id: r.adopted for r in (await session.execute(
+        select(adoption).where(adoption.c.activity_id == act.id))).all()}
+    await outbox.add_many(session, [FeedbackSigned(
+        form_id=form.id, activity_id=act.id, request_id=form.request_id, supervisor_id=s.supervisor_id,
+        activity_type=act.activity_type, activity_date=rules.local_date(act.starts_at), district=act.district,
+        adopted=adoptions.get(s.supervisor_id), signed_at=s.signed_at, signature_hash=s.signature_hash)
+        for s in sorted(sigs, key=lambda s: str(s.supervisor_id))])
+    return True
+
+
+async def on_absent(session: AsyncSession, *, outbox: Outbox, request_id: uuid.UUID, supervisor_id: uuid.UUID,
+                    reason: str, recorded_at: datetime) -> bool:
+    """The bureau recorded a confirmed supervisor absent: no longer a signer or participant (no subsidy)."""
+    req = await _known_request(session, request_id)
+    if req is None:
+        return False
+    changed = (await session.execute(update(roster).where(
+        roster.c.request_id == request_id, roster.c.supervisor_id == supervisor_id, roster.c.status == "confirmed",
+    ).values(status="absent", absent_at=recorded_at, absence_reason=reason))).rowcount
+    act = await require_activity(session, req.activity_id)
+    form = await form_of(session, act.id, lock=True)
+    if changed and form is not None:  # the others may all have signed already
+        await complete_if_signed(session, outbox=outbox, act=act, form=form, at=now())
+    return bool(changed)
 
 
 async def signature_image(session: AsyncSession, *, act, supervisor_id: uuid.UUID) -> bytes | None:

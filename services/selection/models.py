@@ -214,6 +214,16 @@ booking = Table(
     Index("ix_booking_active_ends_at", "ends_at", postgresql_where=text("active")),  # overlaps (0003)
 )
 
+# A confirmed supervisor who did not attend, recorded by the bureau after the activity began (0006).
+absence = Table(
+    "absence", metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
 recusal = Table(
     "recusal", metadata,
     Column("id", Uuid, primary_key=True),

@@ -18,7 +18,7 @@ SUBSCRIBERS: dict[str, list[str]] = {
     topics.REGISTRY_TRAINING: ["appraisal"],
     topics.CASEWORK_SUPERVISION_REQUESTS: ["selection"],
     topics.CASEWORK_FEEDBACK: ["appraisal", "finance"],
-    topics.SELECTION_ASSIGNMENTS: ["casework"],
+    topics.SELECTION_ASSIGNMENTS: ["casework", "appraisal"],
     topics.APPRAISAL_RESULTS: ["registry"],
     topics.FINANCE_SUBSIDIES: [],
     topics.PLATFORM_CALENDAR: SERVICES,

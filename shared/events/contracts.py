@@ -323,6 +323,23 @@ class SupervisionStaffed(Event):
     contact_log_head: str | None = None
 
 
+class SupervisorAbsenceRecorded(Event):
+    TYPE = "SupervisorAbsenceRecorded"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = ("A confirmed supervisor did not attend: recorded by the bureau after the activity began. The roster "
+               "keeps them (no replacement, no signature, no subsidy); the ledger counts it (R28.1, R32.1 (1)). "
+               "Added by the project.")
+
+    request_id: uuid.UUID
+    activity_id: uuid.UUID
+    activity_date: date
+    supervisor_id: uuid.UUID
+    reason: str
+    recorded_by: str
+    recorded_at: datetime
+
+
 class RecusalDecided(Event):
     TYPE = "RecusalDecided"
     TOPIC = topics.SELECTION_ASSIGNMENTS
@@ -433,8 +450,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
     TrainingRecorded, SupervisionRequested, DrawNonceRevealed, SupervisionCancelled, ReceiptMismatchDetected,
     RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorDrawn,
-    SupervisorReleased, SupervisionStaffed, RecusalDecided, FeedbackSigned, OpinionAdoptionNotified,
-    AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
+    SupervisorReleased, SupervisionStaffed, SupervisorAbsenceRecorded, RecusalDecided, FeedbackSigned,
+    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
 )
 
 REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}

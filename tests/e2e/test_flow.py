@@ -12,11 +12,11 @@ procuratorate token cannot create a request in selection.
 
 import contextlib
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.appraisal.app import create_app as appraisal_app
 from services.appraisal.config import AppraisalSettings
@@ -31,6 +31,7 @@ from services.registry.app import create_app as registry_app
 from services.registry.config import RegistrySettings
 from services.selection.app import build as selection_app
 from services.selection.config import SelectionSettings
+from services.selection.models import request as selection_request
 from services.selection.models import supervisor as pool_supervisor
 from shared.db.migrations import service_migrations, upgrade
 from tests.support import registry_helpers as reg
@@ -337,3 +338,80 @@ async def test_flow_calendar_a_year_loaded_on_one_service_reaches_every_service(
             selection_platform.audit.c.action == "calendar.year_applied",
             selection_platform.audit.c.subject == "2088"))
     assert stored == "bureau-e2e" and audited >= 1
+
+
+async def test_flow_an_absence_recorded_after_the_start_feeds_the_ledger_not_the_roster(stack):
+    """Time guards: once the activity began nobody declines; the bureau records an absence, the others sign,
+    the absent person gets no subsidy, and the ledger counts the absence (R28.1, R32.1)."""
+    registry, selection, casework = (stack[n] for n in ("registry", "selection", "casework"))
+    apps = stack["apps"]
+    specialty = "abs" + uuid.uuid4().hex[:6]
+    people = await _appoint_pool(registry, specialty)
+
+    async def pool_ready() -> bool:
+        async with apps["selection"].state.db.transaction() as session:
+            n = await session.scalar(select(func.count()).select_from(pool_supervisor).where(
+                pool_supervisor.c.specialties.contains([specialty]), pool_supervisor.c.eligible))
+        return n == len(people)
+
+    await wait_until(pool_ready, timeout=TIMEOUT)
+    aid = (await casework.post("/activities", headers=proc(), json=activity_body(6))).json()["id"]
+    rid = (await casework.post(f"/activities/{aid}/supervision-requests", headers=proc(),
+                               json={"seats": 2, "specialty": specialty})).json()["request_id"]
+
+    async def drawn() -> bool:
+        return len(_pending(await _selection_view(selection, rid))) == 2
+
+    await wait_until(drawn, timeout=TIMEOUT)
+    await _confirm_all_pending(selection, rid)
+
+    async def staffed() -> bool:
+        return (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()["status"] == "staffed"
+
+    await wait_until(staffed, timeout=TIMEOUT)
+    present, absent = (await _selection_view(selection, rid))["roster"]
+    early = await selection.post(f"/requests/{rid}/absences", headers=ADMIN,
+                                 json={"supervisor_id": absent, "reason": "未到场"})
+    assert early.status_code == 409 and early.json()["code"] == "activity_not_started"
+    async with apps["selection"].state.db.transaction() as session:  # the activity has begun
+        await session.execute(update(selection_request).where(selection_request.c.id == uuid.UUID(rid)).values(
+            starts_at=func.now() - timedelta(minutes=30)))
+    late = await selection.post(f"/assignments/{rid}/decline", headers=supervisor(absent), json={"reason": "有事"})
+    assert late.status_code == 409 and late.json()["code"] == "activity_started"
+    recorded = await selection.post(f"/requests/{rid}/absences", headers=ADMIN,
+                                    json={"supervisor_id": absent, "reason": "未到场，事先未告知"})
+    assert recorded.status_code == 201, recorded.text
+    assert (await _selection_view(selection, rid))["roster"] == [present, absent]  # the roster is kept
+
+    async def absent_in_casework() -> bool:
+        view = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+        return [m["supervisor_id"] for m in view["absent"]] == [absent]
+
+    await wait_until(absent_in_casework, timeout=TIMEOUT)
+    assert (await casework.post(f"/activities/{aid}/hold", headers=proc())).status_code == 200
+    response = await casework.put(f"/activities/{aid}/opinions/{present}", headers=proc(), json={"text": "同意。"})
+    assert response.status_code == 200, response.text
+    refused = await casework.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(absent),
+                                  json={"method": "on_site_token"})
+    assert refused.status_code == 403
+    signed = await casework.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(present),
+                                 json={"method": "on_site_token"})
+    assert signed.status_code == 200 and signed.json()["status"] == "signed", signed.text
+
+    async def ledger_of(kind: str) -> list[str]:
+        async with apps["appraisal"].state.db.transaction() as session:
+            return sorted(str(s) for s in (await session.execute(select(ledger_entry.c.supervisor_id).where(
+                ledger_entry.c.kind == kind, ledger_entry.c.ref_id == uuid.UUID(aid)))).scalars().all())
+
+    async def ledger_done() -> bool:
+        return await ledger_of("activity") == [present] and await ledger_of("absence") == [absent]
+
+    await wait_until(ledger_done, timeout=TIMEOUT)
+
+    async def one_subsidy_line() -> bool:
+        async with apps["finance"].state.db.transaction() as session:
+            rows = (await session.execute(select(subsidy_line.c.supervisor_id).where(
+                subsidy_line.c.activity_id == uuid.UUID(aid)))).scalars().all()
+        return [str(s) for s in rows] == [present]
+
+    await wait_until(one_subsidy_line, timeout=TIMEOUT)

@@ -25,6 +25,7 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "ReceiptMismatchDetected": "casework.supervision-requests",  # added by the project (DRAW.md protocol step 5)
     "SupervisionAccepted": "selection.assignments",
     "DrawCompleted": "selection.assignments",  # added by the project: where casework fetches each receipt
+    "SupervisorAbsenceRecorded": "selection.assignments",  # added by the project: absence after the fact
     "SupervisionRequestRefused": "selection.assignments", "SupervisorDrawn": "selection.assignments",
     "SupervisorReleased": "selection.assignments", "SupervisionStaffed": "selection.assignments",
     "RecusalDecided": "selection.assignments", "FeedbackSigned": "casework.feedback",

@@ -14,6 +14,7 @@ from services.selection.pool import service as pool
 from services.selection.requests import service as requests
 from services.selection.requests.router import ensure_can_read
 from services.selection.requests.schemas import (
+    AbsenceIn,
     ContactIn,
     DecisionIn,
     ReasonIn,
@@ -51,6 +52,14 @@ async def record_contact(draw_id: uuid.UUID, body: ContactIn, request: Request, 
         outcome=body.outcome, reason=body.reason, actor=principal.subject, recorded_by="bureau",
         contact_lookup=request.app.state.contact_lookup,
         attempts=[{"at": a.at.astimezone(UTC).isoformat(), "channel": a.channel} for a in body.attempts])
+
+
+@router.post("/requests/{request_id}/absences", status_code=201, summary="活动开始后登记确认人员缺席（计入台账）")
+async def record_absence(request_id: uuid.UUID, body: AbsenceIn, session: SessionDep, outbox: OutboxDep,
+                         request: Request, principal: Principal = Depends(BUREAU)) -> dict:
+    return await service.record_absence(session, outbox=outbox, platform=request.app.state.platform,
+                                        request_id=request_id, supervisor_id=body.supervisor_id,
+                                        reason=body.reason, actor=principal.subject)
 
 
 @router.get("/notices", summary="本人的通知（他人为本人记录的联络结果等）")

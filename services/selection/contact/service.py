@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
 from services.selection.draw import contacts
-from services.selection.models import booking, candidate, draw, notice, recusal, request, supervisor
+from services.selection.models import absence, booking, candidate, draw, notice, recusal, request, supervisor
 from services.selection.requests import service as requests
 from shared import audit
 from shared.db import raw
@@ -25,6 +25,7 @@ from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
     RecusalDecided,
     SupervisionStaffed,
+    SupervisorAbsenceRecorded,
     SupervisorDrawn,
     SupervisorReleased,
 )
@@ -209,6 +210,37 @@ async def _grant_recusal(session, *, outbox, settings, req, cand, source, ground
     await outbox.add(session, RecusalDecided(
         request_id=req.id, supervisor_id=cand.supervisor_id, granted=True, decided_by=decided_by,
         reason=reason or ground))
+
+
+# --- absence after the fact ---------------------------------------------------------------------------
+
+async def record_absence(session: AsyncSession, *, outbox: Outbox, platform: PlatformTables,
+                         request_id: uuid.UUID, supervisor_id: uuid.UUID, reason: str, actor: str) -> dict:
+    """Once the activity has begun, a confirmed supervisor who is not there is recorded absent (R28.1, R32.1).
+
+    The roster keeps them: nobody is drawn after the fact, and the contact log is closed. Casework takes them
+    off the signers (no subsidy); appraisal counts the absence in the ledger.
+    """
+    req = await requests.require(session, request_id, lock=True)
+    if requests.utcnow() < req.starts_at:
+        raise Conflict("activity_not_started", "活动尚未开始",
+                       "活动开始前不能登记缺席；不能参加的，应记录为不能参加并依次递补（R14.2）。")
+    cand = await _candidate(session, request_id, supervisor_id)
+    if cand is None or cand.status != "confirmed":
+        raise Conflict("not_on_roster", "该人民监督员不在确认名单中", "只能为确认参加的人民监督员登记缺席。")
+    at = requests.utcnow()
+    inserted = await session.scalar(insert(absence).values(
+        request_id=request_id, supervisor_id=supervisor_id, reason=reason, recorded_by=actor, recorded_at=at,
+    ).on_conflict_do_nothing().returning(absence.c.supervisor_id))
+    if inserted is None:
+        raise Conflict("absence_recorded", "缺席已登记", "同一人民监督员在同一活动只登记一次缺席。")
+    await outbox.add(session, SupervisorAbsenceRecorded(
+        request_id=request_id, activity_id=req.activity_id, activity_date=req.starts_at.astimezone(SHANGHAI).date(),
+        supervisor_id=supervisor_id, reason=reason, recorded_by=actor, recorded_at=at))
+    await audit.append(session, platform.audit, actor=actor, action="attendance.absent", subject=str(request_id),
+                       details={"supervisor_id": str(supervisor_id)})
+    return {"request_id": str(request_id), "supervisor_id": str(supervisor_id), "reason": reason,
+            "recorded_by": actor, "recorded_at": at.isoformat()}
 
 
 # --- dismissal (R9.1) ------------------------------------------------------------------------------

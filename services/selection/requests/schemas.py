@@ -100,3 +100,9 @@ class DecisionIn(BaseModel):
 class RelationsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     party_names: list[str] = Field(max_length=200)
+
+
+class AbsenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    supervisor_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=500, description="缺席情况（是否事先告知、有无正当理由）")

@@ -59,7 +59,7 @@ async def test_r28_1_ledger_built_from_events(app, client) -> None:
     assert (body["name"], body["district"]) == ("李华", "文登区")
     assert body["figures"] == {"activities": 3, "adopted": 1, "training_hours": 6.0, "trainings_attended": 1,
                                "attended_annual_training": True, "reminders": 1, "conduct_records": 0,
-                               "other_activities": 0, "late_change_reports": 1}
+                               "other_activities": 0, "late_change_reports": 1, "absences": 0}
     assert len(body["entries"]) == 7
     assert (await client.get(f"/ledger/{sid}/{year + 1}", headers=AUDITOR)).json()["figures"]["activities"] == 1
     # roster facts follow the registry
