@@ -94,7 +94,7 @@ async def get_request(request_id: uuid.UUID, session: SessionDep,
 
 @router.get("/chain", summary="受理、抽选与撤回的哈希链（供审计逐条复核）")
 async def get_chain(session: SessionDep, principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR)),
-                    after: Annotated[int, Query(ge=0)] = 0,
+                    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
     return await service.chain(session, after=after, limit=limit)
 
