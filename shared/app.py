@@ -49,6 +49,8 @@ class ServiceSpec:
     # periodic jobs of the service (e.g. selection's reveal timeout): job(app) runs every `seconds`;
     # a job must be safe with several replicas (claim its rows with FOR UPDATE SKIP LOCKED)
     jobs: list["PeriodicJob"] = field(default_factory=list)
+    # called last at shutdown (e.g. casework stops its verifier process)
+    on_shutdown: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -155,6 +157,8 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
             if consumer:
                 await consumer.close()
             await db.dispose()
+            for hook in spec.on_shutdown:
+                hook(app)
 
     app = FastAPI(title=spec.title, description=spec.description, lifespan=lifespan, version="1.0")
     app.state.settings = settings

@@ -8,7 +8,7 @@ from prometheus_client import Counter
 from services.casework.config import CaseworkSettings
 from services.casework.consumers import build_handlers
 from services.casework.models import metadata, platform
-from services.casework.receipts import check_receipts, selection_receipt_fetch
+from services.casework.receipts import check_receipts, close_verifier, selection_receipt_fetch
 from services.casework.router import router
 from shared.app import PeriodicJob, ServiceSpec, create_service_app
 
@@ -31,7 +31,7 @@ def create_app(settings: CaseworkSettings | None = None) -> FastAPI:
     """The app; tests replace `app.state.receipt_fetch` (selection's receipts) or call `check_receipts` directly."""
     settings = settings or CaseworkSettings()
     jobs = [PeriodicJob("receipt-check", settings.receipt_check_seconds, check_receipts)]
-    app = create_service_app(dataclasses.replace(spec, jobs=jobs), settings)
+    app = create_service_app(dataclasses.replace(spec, jobs=jobs, on_shutdown=[close_verifier]), settings)
     app.state.receipt_fetch = selection_receipt_fetch(settings)
     # DRAW.md step 5 "an alert metric": alert on any increase
     app.state.receipt_mismatches = Counter("draw_receipt_mismatches", "Draw receipts that failed casework's check",

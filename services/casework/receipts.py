@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from services.casework import service as svc
 from services.casework.config import CaseworkSettings
+from shared.devstack.infra import die_with_parent
 from shared.http import ServiceClient
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,9 @@ async def verified(verify: Verify, receipt: Any) -> Any:
     global _verifier_process
     if verify is not verify_receipt:
         return _verify_safely(verify, receipt)
-    if _verifier_process is None:
-        _verifier_process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    if _verifier_process is None:  # spawned (no copy of this process's threads), and it dies with us
+        _verifier_process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=die_with_parent)
     try:
         return await asyncio.get_running_loop().run_in_executor(_verifier_process, _verify_safely, verify, receipt)
     except BrokenProcessPool:  # the worker died (killed, out of memory): start another next time
@@ -98,6 +100,14 @@ async def check_receipts(app: FastAPI, *, fetch: ReceiptFetch | None = None,
         else:
             counts["ok"] += 1
     return counts
+
+
+def close_verifier(app: FastAPI | None = None) -> None:
+    """At shutdown: stop the verifier process (a new one starts if a check runs again)."""
+    global _verifier_process
+    process, _verifier_process = _verifier_process, None
+    if process is not None:
+        process.shutdown(wait=True, cancel_futures=True)
 
 
 async def _check_one(app: FastAPI, row, *, fetch: ReceiptFetch, verify: Verify) -> list[str] | None:
