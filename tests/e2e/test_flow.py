@@ -108,6 +108,18 @@ async def _appoint_pool(registry: httpx.AsyncClient, specialty: str) -> dict[str
     return people
 
 
+async def _wait_for_pool(selection_app, specialty: str, n: int) -> None:
+    """Until selection's pool has the n eligible people of this specialty (the registry's events applied)."""
+
+    async def pool_ready() -> bool:
+        async with selection_app.state.db.transaction() as session:
+            found = await session.scalar(select(func.count()).select_from(pool_supervisor).where(
+                pool_supervisor.c.specialties.contains([specialty]), pool_supervisor.c.eligible))
+        return found == n
+
+    await wait_until(pool_ready, timeout=TIMEOUT)
+
+
 async def _selection_view(selection: httpx.AsyncClient, request_id: str) -> dict:
     response = await selection.get(f"/requests/{request_id}", headers=ADMIN)
     return response.json() if response.status_code == 200 else {}
@@ -129,14 +141,7 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     apps = stack["apps"]
     specialty = "e2e" + uuid.uuid4().hex[:6]
     people = await _appoint_pool(registry, specialty)
-
-    async def pool_ready() -> bool:
-        async with apps["selection"].state.db.transaction() as session:
-            n = await session.scalar(select(func.count()).select_from(pool_supervisor).where(
-                pool_supervisor.c.specialties.contains([specialty]), pool_supervisor.c.eligible))
-        return n == len(people)
-
-    await wait_until(pool_ready, timeout=TIMEOUT)
+    await _wait_for_pool(apps["selection"], specialty, len(people))
     # finance prices the subsidy (N-RATE)
     response = await finance.post("/rates", headers=FINANCE, json={
         "activity_type": "public_hearing", "amount_fen": 40_000, "effective_from": "2024-12-01"})
@@ -347,14 +352,7 @@ async def test_flow_an_absence_recorded_after_the_start_feeds_the_ledger_not_the
     apps = stack["apps"]
     specialty = "abs" + uuid.uuid4().hex[:6]
     people = await _appoint_pool(registry, specialty)
-
-    async def pool_ready() -> bool:
-        async with apps["selection"].state.db.transaction() as session:
-            n = await session.scalar(select(func.count()).select_from(pool_supervisor).where(
-                pool_supervisor.c.specialties.contains([specialty]), pool_supervisor.c.eligible))
-        return n == len(people)
-
-    await wait_until(pool_ready, timeout=TIMEOUT)
+    await _wait_for_pool(apps["selection"], specialty, len(people))
     aid = (await casework.post("/activities", headers=proc(), json=activity_body(6))).json()["id"]
     rid = (await casework.post(f"/activities/{aid}/supervision-requests", headers=proc(),
                                json={"seats": 2, "specialty": specialty})).json()["request_id"]
