@@ -202,8 +202,8 @@ async def decide_short_notice(session: AsyncSession, *, outbox: Outbox, settings
     req = await require(session, request_id, lock=True)
     if req.status != "awaiting_consent":
         raise Conflict("R10.2", "该申请不在待同意状态", f"该申请的状态为{req.status}。")
-    if utcnow() >= req.starts_at:
-        raise Conflict("activity_started", "活动已开始", "活动开始后不能再同意缩短通知期限。")
+    if granted and utcnow() >= req.starts_at:  # refusing is always possible: the request never stays waiting
+        raise Conflict("activity_started", "活动已开始", "活动开始后不能再同意缩短通知期限，只能不同意。")
     decision = {"granted": granted, "by": actor, "at": _iso(utcnow()), "reason": reason}
     await session.execute(update(request).where(request.c.id == req.id).values(short_notice_decision=decision))
     await audit.append(session, platform.audit, actor=actor, action="request.short_notice_decided",

@@ -496,3 +496,20 @@ async def test_r11_1_weighted_mode_is_the_bureaus_setting_recorded_in_params(svc
     receipt = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/receipt", headers=ADMIN)).json()
     assert receipt["params"]["balance_mode"] == "weighted" and receipt["params"]["weight_base"] == 4
     assert alg.verify_receipt(receipt)["ok"]
+
+
+async def test_r10_2_a_short_notice_request_left_waiting_past_its_day_can_still_be_refused(
+        svc, events, producer, unique_name):
+    app, client = svc
+    event, _ = requested_event(unique_name, unique_name, seats=1, working_days_ahead=3,
+                               short_notice={"reason": "紧急"})
+    await publish(producer, event)
+    await wait_until(lambda: status_is(client, event.request_id, "awaiting_consent"), timeout=30)
+    async with app.state.db.transaction() as session:  # nobody decided, and the day came
+        await session.execute(update(request_table).where(request_table.c.id == event.request_id).values(
+            starts_at=datetime.now(UTC) - timedelta(hours=1), ends_at=datetime.now(UTC) + timedelta(hours=1)))
+    url = f"/requests/{event.request_id}/short-notice-decision"
+    late = await client.post(url, json={"granted": True, "reason": "同意"}, headers=ADMIN)
+    assert late.status_code == 409 and late.json()["code"] == "activity_started"
+    refused = await client.post(url, json={"granted": False, "reason": "已过活动日期"}, headers=ADMIN)
+    assert refused.status_code == 200 and refused.json()["status"] == "refused"
