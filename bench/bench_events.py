@@ -31,6 +31,13 @@ consumes it are separate processes; the machine's cores are shared by all of the
    are reported beside it.
 
 The JSON has the CPU seconds of this process and of the consumer process per phase.
+
+4. signing: 2. and 3. run twice in the same run, each with its own schema, topic and consumer
+   process: first `unsigned` (the relay's signer and the consumer's verifier swapped for ones that
+   send and read the `source`/`seq` headers without a signature: the pipeline as it was, stale-event
+   check included), then `signed` (the stock pipeline: Ed25519 signature per message by the relay,
+   verified by the consumer). The signing cost is reported as ratios signed / unsigned (throughput,
+   latency, CPU per event), beside a micro-measurement of one signature and one verification.
 """
 
 import argparse
@@ -62,11 +69,23 @@ from shared.events.envelope import Envelope
 from shared.events.inbox import InboxConsumer, define_inbox_table
 from shared.events.kafka import ensure_topics, make_producer
 from shared.events.outbox import Outbox, OutboxRelay, define_outbox_table
+from shared.events.signing import (
+    BATCH_GROUP,
+    HEADER_SEQ,
+    HEADER_SOURCE,
+    EventSigner,
+    EventVerifier,
+    SignatureError,
+    Verified,
+    generate_keypair,
+)
 from shared.settings import CommonSettings
 
 TARGET_P50_MS = 15.0
 TARGET_P99_MS = 100.0
 TARGET_EVENTS_PER_S = 2000.0
+TARGET_SIGNING_RATIO = 1.2  # signed pipeline's cost / unsigned (issue 16)
+SOURCE = "bench"  # the pretend producer; its topics `bench.<run>...` have it as their publisher
 PHASE_TIMEOUT_S = 90.0
 # What the dev stack and the tests set as kafka_fetch_max_wait_ms; the raw baseline uses it too.
 # The dev broker (tansu) holds every fetch this long even when records are waiting (Apache Kafka
@@ -105,14 +124,82 @@ def random_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def make_settings(database_url: str, bootstrap: str) -> CommonSettings:
+def make_settings(database_url: str, bootstrap: str, *, signing_key: str | None = None,
+                  verify_key: str | None = None) -> CommonSettings:
+    """The pretend service's settings; a key pair of this run (the consumer process gets the public
+    key only, the writer side the private one)."""
+    if signing_key is None and verify_key is None:
+        signing_key, verify_key = generate_keypair()
     return CommonSettings(
         environment="test", database_url=database_url, kafka_bootstrap_servers=bootstrap,
         kafka_idempotent_producer=False,  # the dev broker refuses InitProducerId
         field_encryption_key=random_key(), field_hash_key=random_key(),
         outbox_poll_seconds=1.0, log_json=False,
         kafka_fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # as the dev stack: the inbox consumer uses it
+        event_signing_key=signing_key, event_verify_keys={SOURCE: verify_key} if verify_key else {},
     )
+
+
+class UnsignedHeaders:
+    """The baseline's relay signer: the `source` and `seq` headers, no signature."""
+
+    def headers(self, *, source: str, topic: str, seq: int, value: bytes) -> list[tuple[str, bytes]]:
+        return [(HEADER_SOURCE, source.encode()), (HEADER_SEQ, str(seq).encode())]
+
+    def sign_many(self, messages) -> list[list[tuple[str, bytes]]]:
+        return [self.headers(source=source, topic=topic, seq=seq, value=value)
+                for source, topic, seq, value in messages]
+
+
+class UncheckedVerifier:
+    """The baseline's consumer verifier: reads `source` and `seq`, checks nothing."""
+
+    def verify(self, topic: str, headers, value: bytes) -> Verified:
+        found = dict(headers or ())
+        if HEADER_SEQ not in found:
+            raise SignatureError("no seq header")
+        return Verified(found[HEADER_SOURCE].decode(), int(found[HEADER_SEQ]))
+
+
+def sign_verify_micro(n: int = 1000, rounds: int = 3) -> dict[str, float]:
+    """Microseconds per message of a message of the pipeline's size (best of `rounds`): signed alone
+    and verified (in full each time); signed in batches of 200 (groups of
+    BATCH_GROUP) and verified by one verifier, as the relay and a consumer do."""
+    private, public = generate_keypair()
+    signer = EventSigner.from_b64(private)
+    value = sample_envelope().to_bytes()
+    topic = f"{SOURCE}.micro"
+    headers = signer.headers(source=SOURCE, topic=topic, seq=1, value=value)
+    batches = [[(SOURCE, topic, seq, value) for seq in range(k, k + 200)] for k in range(0, n, 200)]
+
+    def best(job) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            job()
+            times.append(time.perf_counter() - started)
+        return round(min(times) / n * 1e6, 1)
+
+    def verify_alone() -> None:  # a message signed alone is verified in full every time (nothing cached)
+        verifier = EventVerifier.from_keys({SOURCE: public})
+        for _ in range(n):
+            verifier.verify(topic, headers, value)
+
+    signed_batches = [signer.sign_many(batch) for batch in batches]
+
+    def verify_batched() -> None:
+        verifier = EventVerifier.from_keys({SOURCE: public})
+        for batch, signatures in zip(batches, signed_batches, strict=True):
+            for (_, _, _, message), signature in zip(batch, signatures, strict=True):
+                verifier.verify(topic, signature, message)
+
+    return {
+        "sign_us": best(lambda: [signer.headers(source=SOURCE, topic=topic, seq=seq, value=value) for seq in range(n)]),
+        "verify_us": best(verify_alone),
+        "batch_sign_us": best(lambda: [signer.sign_many(batch) for batch in batches]),
+        "batch_verify_us": best(verify_batched),
+        "message_bytes": len(value),
+    }
 
 
 async def cancel(*tasks: asyncio.Task) -> None:
@@ -134,7 +221,7 @@ async def wait_for_event(event: asyncio.Event, timeout: float) -> bool:
 def sample_envelope() -> Envelope:
     """An envelope of the size the outbox publishes, for the raw round trip."""
     event = EligibilityChanged(supervisor_id=uuid.uuid4(), eligible=False, reasons=["suspended"])
-    return Envelope(type=event.TYPE, version=event.VERSION, source="bench", correlation_id="bench",
+    return Envelope(type=event.TYPE, version=event.VERSION, source=SOURCE, correlation_id="bench",
                     subject=event.subject, data=event.model_dump(mode="json"))
 
 
@@ -234,10 +321,11 @@ class Pipeline:
     side (`commit`, `relay`), the consumer process uses `consumer` with `handle`.
     """
 
-    def __init__(self, db: Database, settings: CommonSettings, name: str) -> None:
+    def __init__(self, db: Database, settings: CommonSettings, name: str, *, signed: bool = True) -> None:
         self.db = db
         self.settings = settings
         self.name = name
+        self.signed = signed
         self.schema = "bench_" + name.replace("-", "_")
         self.topic = f"bench.{name}.registry.supervisors"
         # EligibilityChanged on the wire (same type and version), on a topic of this run only
@@ -253,12 +341,15 @@ class Pipeline:
                    server_default=text("clock_timestamp()")),
         )
         self.metadata = metadata
-        self.outbox = Outbox(self.outbox_table, source="bench")
+        self.outbox = Outbox(self.outbox_table, source=SOURCE)
         self.relay = OutboxRelay(db, self.outbox_table, settings, name=f"bench-{name}")
         self.consumer = InboxConsumer(
             name=f"bench-{name}-consumer", db=db, inbox=self.inbox, settings=settings,
             handlers={self.event_cls: self.handle},
         )
+        if not signed:  # the baseline: the stock relay and consumer, signature swapped out
+            self.relay.signer = UnsignedHeaders()
+            self.consumer.verifier = UncheckedVerifier()
         self.tracker = Tracker()
         self.warmup_seconds = 0.0
         self.consumer_process: ConsumerProcess | None = None
@@ -303,7 +394,8 @@ class Pipeline:
             await conn.run_sync(self.metadata.create_all)
         await ensure_topics(self.settings, [self.topic])
         relay = asyncio.create_task(self.relay.run())
-        self.consumer_process = ConsumerProcess(self.settings, self.name, on_applied=self.report_applied)
+        self.consumer_process = ConsumerProcess(self.settings, self.name, on_applied=self.report_applied,
+                                                signed=self.signed)
         try:
             await self.consumer_process.start()
             # warm-up: producer connected, consumer group joined, caches filled
@@ -415,9 +507,10 @@ class ConsumerProcess:
     """
 
     def __init__(self, settings: CommonSettings, name: str, *,
-                 on_applied: Callable[[list[uuid.UUID], float], None]) -> None:
+                 on_applied: Callable[[list[uuid.UUID], float], None], signed: bool = True) -> None:
         self.settings = settings
         self.name = name
+        self.signed = signed
         self.on_applied = on_applied
         self.process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
@@ -432,7 +525,8 @@ class ConsumerProcess:
             # settings through the environment, not argv: a BENCH_DATABASE_URL may hold a password
             env={**os.environ, "BENCH_CONSUMER_DATABASE_URL": self.settings.database_url,
                  "BENCH_CONSUMER_BOOTSTRAP": self.settings.kafka_bootstrap_servers,
-                 "BENCH_CONSUMER_NAME": self.name},
+                 "BENCH_CONSUMER_NAME": self.name, "BENCH_CONSUMER_SIGNED": "1" if self.signed else "0",
+                 "BENCH_CONSUMER_VERIFY_KEY": self.settings.event_verify_keys.get(SOURCE, "")},
             stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT,
         )
         self._reader = asyncio.create_task(self._read_reports())
@@ -488,7 +582,8 @@ class ConsumerProcess:
             await cancel(self._reader)
 
 
-async def consume(database_url: str, bootstrap: str, name: str) -> None:
+async def consume(database_url: str, bootstrap: str, name: str, *, signed: bool = True,
+                  verify_key: str | None = None) -> None:
     """The child: the stock InboxConsumer of the pipeline `name` until SIGTERM, reporting on stdout."""
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries the reports only; a stray print must not break them
@@ -501,7 +596,8 @@ async def consume(database_url: str, bootstrap: str, name: str) -> None:
         out.flush()
 
     db = Database(database_url, pool_size=4)
-    pipeline = Pipeline(db, make_settings(database_url, bootstrap), name)  # same schema, topic, group
+    settings = make_settings(database_url, bootstrap, verify_key=verify_key)  # the public key only
+    pipeline = Pipeline(db, settings, name, signed=signed)  # same schema, topic, group
     pipeline.report_applied = report
     report([], time.perf_counter())  # hello: the clock check in ConsumerProcess.start()
     consumer = asyncio.create_task(pipeline.consumer.run())
@@ -581,33 +677,65 @@ async def main(args: argparse.Namespace) -> dict:
         if child_cpu is not None and (child_after := consumer.cpu_seconds()) is not None:
             consumer_cpu[name] = round(child_after - child_cpu, 1)
 
+    raw_cpu: dict[str, list[tuple[float, float | None]]] = {}  # unrounded (this process, consumer) per phase
+
+    async def measured(pipeline: "Pipeline", name: str, job) -> dict:
+        consumer = pipeline.consumer_process
+        cpu, child = time.process_time(), consumer.cpu_seconds()
+        label = f"{name} ({'signed' if pipeline.signed else 'unsigned'})"
+        with phase(f"{label} #{len(raw_cpu.get(label, [])) + 1}", consumer):
+            result = await job
+        child_after = consumer.cpu_seconds()
+        raw_cpu.setdefault(label, []).append(
+            (time.process_time() - cpu, child_after - child if child is not None and child_after is not None else None))
+        return result
+
+    async def compare(db: Database, settings: CommonSettings) -> dict:
+        """Both pipelines up at once; every phase measured on both, interleaved: latency unsigned then
+        signed, each throughput phase unsigned, signed, signed, unsigned (a drift of the machine's load
+        during the run weighs on both alike)."""
+        pipelines = {v: Pipeline(db, settings, f"{run_id}-{v}", signed=v == "signed") for v in ("unsigned", "signed")}
+        samples: dict[str, dict[str, list[dict]]] = {v: {"latency": [], "batched": [], "single": []} for v in pipelines}
+        async with pipelines["unsigned"].running(size.warmup_events), pipelines["signed"].running(size.warmup_events):
+            for v in ("unsigned", "signed"):
+                samples[v]["latency"].append(await measured(
+                    pipelines[v], "latency", pipelines[v].measure_latency(size.latency_n, LATENCY_INTERVAL_S)))
+            for key, name, m, batch, cap in (
+                    ("batched", "throughput batched", size.throughput_m, size.batch_size, size.batched_cap_s),
+                    ("single", "throughput single", size.single_m, 1, size.single_cap_s)):
+                for v in ("unsigned", "signed", "signed", "unsigned"):
+                    samples[v][key].append(await measured(
+                        pipelines[v], name, pipelines[v].measure_throughput(m, batch, size.writers, cap)))
+            consumer_cpu_signed = pipelines["signed"].consumer_process.cpu_seconds()
+        for v, pipeline in pipelines.items():
+            phases[f"warm-up (group join, {v})"] = pipeline.warmup_seconds
+        variants = {v: {"latency": s["latency"][0], "batched": merge(s["batched"]), "single": merge(s["single"]),
+                        "samples": s} for v, s in samples.items()}
+        variants["signed"]["consumer_cpu_total"] = consumer_cpu_signed
+        return variants
+
     with servers("events") as (database_url, bootstrap):
         settings = make_settings(database_url, bootstrap)
+        micro = sign_verify_micro()
         with phase("raw"):
             raw = summarize_ms(await raw_round_trip(settings, f"{run_id}-raw", size.raw_n, size.raw_warmup))
-        db = Database(database_url, pool_size=size.writers + 4)
+        db = Database(database_url, pool_size=2 * size.writers + 4)
         try:
-            pipeline = Pipeline(db, settings, run_id)
-            async with pipeline.running(size.warmup_events):
-                consumer = pipeline.consumer_process
-                with phase("latency", consumer):
-                    latency = await pipeline.measure_latency(size.latency_n, LATENCY_INTERVAL_S)
-                with phase("throughput batched", consumer):
-                    batched = await pipeline.measure_throughput(size.throughput_m, size.batch_size, size.writers,
-                                                                size.batched_cap_s)
-                with phase("throughput single", consumer):
-                    single = await pipeline.measure_throughput(size.single_m, 1, size.writers, size.single_cap_s)
-                consumer_cpu_total = consumer.cpu_seconds()
-            phases["warm-up (group join)"] = pipeline.warmup_seconds
+            variants = await compare(db, settings)
         finally:
             await db.dispose()
 
+    signed, unsigned = variants["signed"], variants["unsigned"]
+    latency, batched, single = signed["latency"], signed["batched"], signed["single"]
+    consumer_cpu_total = signed["consumer_cpu_total"]
+    cost = signing_cost(variants, raw_cpu, micro)
     raw_label = f"raw, fetch_max_wait_ms={FETCH_MAX_WAIT_MS}"
     rows = [
         *raw_rows(raw_label, raw),
         *latency_rows("outbox commit -> effect", latency, raw, raw_label),
         *throughput_rows(batched),
         *throughput_rows(single),
+        *signing_rows(cost, micro),
     ]
     notes = [
         f"fetch_max_wait_ms={FETCH_MAX_WAIT_MS} for the raw consumer and the inbox consumer "
@@ -618,31 +746,46 @@ async def main(args: argparse.Namespace) -> dict:
         f"latency: outbox COMMIT -> consumer's effect COMMIT, one event per txn every "
         f"{LATENCY_INTERVAL_S * 1000:g} ms, n={latency.get('n')}; ratio = latency / raw round trip "
         "at the same percentile.",
-        f"sustained: {batched['events']:,} events in txns of {size.batch_size} (Outbox.add_many) and "
-        f"{single['events']:,} in txns of 1, {size.writers} writers (writing stops after "
+        f"sustained: {size.throughput_m:,} events in txns of {size.batch_size} (Outbox.add_many) and "
+        f"{size.single_m:,} in txns of 1 per run, {size.writers} writers (writing stops after "
         f"{size.batched_cap_s:g} s / {size.single_cap_s:g} s); first txn started -> last effect committed; "
         "writers and relay share this process (the producing service), the inbox consumer runs in a "
-        "process of its own (the consuming service).",
+        "process of its own (the consuming service); events/s = the mean of two runs.",
+        "the rows above are the stock pipeline (signed). signing cost: a second pipeline ran beside it "
+        "with the relay's signer and the consumer's verifier swapped for header-only ones (unsigned; "
+        "stale-event check and everything else the same), on a schema, topic and consumer process of "
+        "its own; phases interleaved (latency unsigned, signed; each throughput phase unsigned, signed, "
+        "signed, unsigned); ratio = signed / unsigned (throughput: unsigned / signed, so > 1 is a cost). "
+        f"CPU/event = this process's (writers + relay) and the consumer process's CPU in the batched "
+        f"runs / events applied. A message signed alone: {micro['sign_us']:g} us to sign, "
+        f"{micro['verify_us']:g} us to verify; in a batch of 200 (one signature per "
+        f"{BATCH_GROUP}, a Merkle path each): {micro['batch_sign_us']:g} / {micro['batch_verify_us']:g} us "
+        f"per message ({micro['message_bytes']} B message).",
         f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
         f"({os.cpu_count()} CPUs): other work on the machine inflates every number; this process used "
         f"{time.process_time() - cpu0:.0f} s CPU in {time.perf_counter() - wall0:.0f} s, the consumer "
-        f"process {f'{consumer_cpu_total:.0f}' if consumer_cpu_total is not None else '?'} s.",
+        f"process (signed) {f'{consumer_cpu_total:.0f}' if consumer_cpu_total is not None else '?'} s.",
     ]
-    for name, result in (("latency", latency), ("batched", batched), ("single", single)):
-        if not result["complete"]:
-            notes.append(f"INCOMPLETE: {name} phase saw {result['applied']} effects before "
-                         f"the {PHASE_TIMEOUT_S:g} s timeout.")
+    for variant, results in variants.items():
+        for name in ("latency", "batched", "single"):
+            if not results[name]["complete"]:
+                notes.append(f"INCOMPLETE ({variant}): {name} phase saw {results[name]['applied']} effects "
+                             f"before the {PHASE_TIMEOUT_S:g} s timeout.")
     return {
         "name": "events",
         "rows": rows,
         "notes": notes,
-        "targets": {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS, "events_per_s": TARGET_EVENTS_PER_S},
+        "targets": {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS, "events_per_s": TARGET_EVENTS_PER_S,
+                    "signing_ratio": TARGET_SIGNING_RATIO},
         "sizes": asdict(size),
         "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
         "raw": raw,
         "latency": {"interval_ms": LATENCY_INTERVAL_S * 1000, **latency},
         "throughput_batched": batched,
         "throughput_single": single,
+        "unsigned": {"latency": unsigned["latency"], "throughput_batched": unsigned["batched"],
+                     "throughput_single": unsigned["single"]},
+        "signing": {**cost, "micro": micro},
         "ratios": {
             "p50": ratio(latency.get("p50_ms"), raw.get("p50_ms")),
             "p99": ratio(latency.get("p99_ms"), raw.get("p99_ms")),
@@ -655,9 +798,78 @@ async def main(args: argparse.Namespace) -> dict:
     }
 
 
+def merge(samples: list[dict]) -> dict:
+    """Throughput samples of one variant as one: the mean rate, the sums, the first's details."""
+    rates = [r["events_per_s"] for r in samples if r["events_per_s"] is not None]
+    return {**samples[0], "events_per_s": round(sum(rates) / len(rates), 1) if rates else None,
+            "events": sum(r["events"] for r in samples), "applied": sum(r["applied"] for r in samples),
+            "complete": all(r["complete"] for r in samples),
+            "samples_events_per_s": [r["events_per_s"] for r in samples]}
+
+
+def signing_cost(variants: dict, raw_cpu: dict, micro: dict) -> dict:
+    """Signed against unsigned: throughput (unsigned / signed events/s), latency (signed / unsigned)
+    and CPU per event of each process in the batched phases (signed / unsigned)."""
+    def per_event(variant: str, which: int) -> float | None:
+        cpus = [sample[which] for sample in raw_cpu.get(f"throughput batched ({variant})", [])]
+        applied = variants[variant]["batched"]["applied"]
+        if not cpus or any(c is None for c in cpus) or not applied:
+            return None
+        return sum(cpus) / applied * 1e6
+
+    signed, unsigned = variants["signed"], variants["unsigned"]
+    cpu = {f"{variant}_{side}_us_per_event": (round(v, 1) if (v := per_event(variant, i)) is not None else None)
+           for variant in ("unsigned", "signed") for i, side in enumerate(("producer", "consumer"))}
+    total = {variant: (cpu[f"{variant}_producer_us_per_event"] or 0) + (cpu[f"{variant}_consumer_us_per_event"] or 0)
+             for variant in ("unsigned", "signed")}
+    return {
+        "throughput_batched_ratio": ratio(unsigned["batched"]["events_per_s"], signed["batched"]["events_per_s"]),
+        "throughput_single_ratio": ratio(unsigned["single"]["events_per_s"], signed["single"]["events_per_s"]),
+        "latency_p50_ratio": ratio(signed["latency"].get("p50_ms"), unsigned["latency"].get("p50_ms")),
+        "latency_p99_ratio": ratio(signed["latency"].get("p99_ms"), unsigned["latency"].get("p99_ms")),
+        "unsigned_events_per_s": unsigned["batched"]["events_per_s"],
+        "signed_events_per_s": signed["batched"]["events_per_s"],
+        "unsigned_single_events_per_s": unsigned["single"]["events_per_s"],
+        "signed_single_events_per_s": signed["single"]["events_per_s"],
+        "unsigned_latency_p50_ms": unsigned["latency"].get("p50_ms"),
+        "signed_latency_p50_ms": signed["latency"].get("p50_ms"),
+        "unsigned_latency_p99_ms": unsigned["latency"].get("p99_ms"),
+        **cpu,
+        "cpu_per_event_ratio": ratio(total["signed"], total["unsigned"]),
+        "sign_plus_verify_share_of_unsigned_cpu": ratio(micro["sign_us"] + micro["verify_us"], total["unsigned"]),
+    }
+
+
+def signing_rows(cost: dict, micro: dict) -> list[dict]:
+    target = f"<= {TARGET_SIGNING_RATIO:g}x"
+
+    def row(metric: str, value, baseline, key: str, unit: str) -> dict:
+        r = cost.get(key)
+        return {"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": r,
+                "target": target, "ok": r is not None and r <= TARGET_SIGNING_RATIO}
+
+    return [
+        row("signing: sustained, 50 events/txn", cost["signed_events_per_s"], cost["unsigned_events_per_s"],
+            "throughput_batched_ratio", "events/s"),
+        row("signing: sustained, 1 event/txn", cost["signed_single_events_per_s"], cost["unsigned_single_events_per_s"],
+            "throughput_single_ratio", "events/s"),
+        row("signing: latency p50", cost["signed_latency_p50_ms"], cost["unsigned_latency_p50_ms"],
+            "latency_p50_ratio", "ms"),
+        row("signing: CPU per event (both sides)",
+            round((cost["signed_producer_us_per_event"] or 0) + (cost["signed_consumer_us_per_event"] or 0), 1),
+            round((cost["unsigned_producer_us_per_event"] or 0) + (cost["unsigned_consumer_us_per_event"] or 0), 1),
+            "cpu_per_event_ratio", "us"),
+        {"metric": "  sign / verify a message alone", "value": f"{micro['sign_us']:g} / {micro['verify_us']:g}",
+         "unit": "us"},
+        {"metric": "  sign / verify per message, batched",
+         "value": f"{micro['batch_sign_us']:g} / {micro['batch_verify_us']:g}", "unit": "us"},
+    ]
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["consume"]:  # ConsumerProcess's child
     die_with_parent()  # SIGTERM if the benchmark dies: no consumer left behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
     logging.basicConfig(level=logging.WARNING, format="consumer process %(levelname)s %(name)s: %(message)s")
     asyncio.run(consume(os.environ["BENCH_CONSUMER_DATABASE_URL"], os.environ["BENCH_CONSUMER_BOOTSTRAP"],
-                        os.environ["BENCH_CONSUMER_NAME"]))
+                        os.environ["BENCH_CONSUMER_NAME"], signed=os.environ.get("BENCH_CONSUMER_SIGNED") != "0",
+                        verify_key=os.environ.get("BENCH_CONSUMER_VERIFY_KEY") or None))

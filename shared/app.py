@@ -16,16 +16,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import calendar_api
+from shared import audit_watch, calendar_api
 from shared.auth import TokenVerifier
 from shared.calendar import WorkingCalendar, load_saved_years
 from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.db.platform import PlatformTables
 from shared.errors import install_problem_handlers
-from shared.events.contracts import CalendarYearPublished, Event
+from shared.events.contracts import AuditHeadPublished, CalendarYearPublished, Event
+from shared.events.feed import GapRepairer, http_feed_fetch
+from shared.events.feed import router as feed_router
 from shared.events.inbox import Handler, InboxConsumer
-from shared.events.kafka import ensure_topics
+from shared.events.kafka import BrokerUnavailable, bounded, ensure_topics
 from shared.events.outbox import Outbox, OutboxRelay
 from shared.observability import CorrelationMiddleware, Metrics, configure_logging
 from shared.settings import CommonSettings
@@ -60,9 +62,12 @@ class PeriodicJob:
     name: str
     seconds: float
     run: Callable[[FastAPI], Awaitable[object]]
+    first_after: float = 0.0  # first run this long after start-up (default: at once)
 
 
 async def _run_periodically(app: FastAPI, job: PeriodicJob) -> None:
+    if job.first_after:
+        await asyncio.sleep(job.first_after)
     while True:
         try:
             await job.run(app)
@@ -117,16 +122,25 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         handlers = {**spec.handlers, **(spec.build_handlers(app) if spec.build_handlers else {})}
         if handlers:  # a service that consumes events also applies the bureau's calendar notices
             handlers[CalendarYearPublished] = calendar_api.year_published_handler(app)
+            # ... and witnesses the other services' audit heads (issue 16)
+            handlers[AuditHeadPublished] = audit_watch.head_published_handler(app)
         consumer = (
             InboxConsumer(name=settings.consumer_group or spec.name, db=db, inbox=spec.platform.inbox,
                           settings=settings, handlers=handlers)
             if handlers else None
         )
+        repairer = GapRepairer(app, consumer, settings) if consumer else None
         app.state.db = db
         app.state.relay = relay
         app.state.consumer = consumer
-        with contextlib.suppress(Exception):  # the broker may be down; relay and consumer retry
+        app.state.repairer = repairer
+        try:
             await ensure_topics(settings)
+        except BrokerUnavailable as exc:  # down at start-up: the relay and the consumer retry
+            log.warning("broker unreachable at start-up (%s); the relay and the consumer keep trying", exc)
+        except Exception:  # the broker refused (TopicsNotCreated, authorization, ...): fail loudly
+            await db.dispose()
+            raise
         tasks = [
             asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"),
             asyncio.create_task(_refresh_calendar(db, spec.platform, app.state.calendar),
@@ -134,8 +148,12 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         ]
         if consumer:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
+            tasks.append(asyncio.create_task(repairer.run(), name=f"{spec.name}-event-repair"))
+        # every service verifies its own audit chain and publishes its head (shared/audit_watch.py)
+        audit_job = PeriodicJob("audit-verify", settings.audit_verify_seconds, audit_watch.run_job,
+                                first_after=settings.audit_verify_seconds)
         tasks += [asyncio.create_task(_run_periodically(app, job), name=f"{spec.name}-{job.name}")
-                  for job in spec.jobs]
+                  for job in [*spec.jobs, audit_job]]
         # Frozen heap: once started, a service holds a few hundred thousand long-lived objects
         # (modules, pydantic and SQLAlchemy models, routes, pools). A full (generation 2) garbage
         # collection walks all of them: a pause of 75-120 ms on the 2-core bench machine (registry
@@ -148,14 +166,24 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            # shutdown within its budget: tasks get shutdown_budget_seconds to stop, each client
+            # as long to close; whatever hangs is named in the log and left behind
+            budget = settings.shutdown_budget_seconds
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await relay.close()
-            if consumer:
-                await consumer.close()
+            done, pending = await asyncio.wait(tasks, timeout=budget)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("task %s had failed: %r", task.get_name(), task.exception())
+            if pending:
+                log.error("shutdown: %s did not stop within %.0f s", sorted(t.get_name() for t in pending), budget)
+            for name, close in (("outbox relay", relay.close), ("consumer", consumer.close if consumer else None),
+                                ("event feed client", getattr(app.state, "event_feed_close", None))):
+                if close is not None:
+                    try:
+                        await bounded(close(), budget, f"closing the {name}")
+                    except Exception:
+                        log.error("shutdown: closing the %s failed", name, exc_info=True)
             await db.dispose()
             for hook in spec.on_shutdown:
                 hook(app)
@@ -164,13 +192,17 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     app.state.settings = settings
     app.state.service = spec.name
     app.state.platform = spec.platform
-    app.state.outbox = Outbox(spec.platform.outbox, source=spec.name)
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.cipher = FieldCipher.from_settings(
         settings.field_encryption_key.get_secret_value(), settings.field_hash_key.get_secret_value()
     )
+    # events with personal data are stored sealed with the app's cipher (shared.events.outbox)
+    app.state.outbox = Outbox(spec.platform.outbox, source=spec.name, cipher=app.state.cipher)
     app.state.calendar = WorkingCalendar()
     app.state.metrics = metrics
+    app.state.audit_status = None  # the last verification of the own audit chain (shared/audit_watch.py)
+    # how the consumer's gap repair reads a producer's event feed; tests wire in-process apps here
+    app.state.event_feed_fetch, app.state.event_feed_close = http_feed_fetch(settings)
     install_problem_handlers(app)
     app.add_middleware(CorrelationMiddleware, metrics=metrics)
 
@@ -184,8 +216,20 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         with contextlib.suppress(Exception):
             async with request.app.state.db.transaction() as session:
                 checks["database"] = (await session.scalar(text("SELECT 1"))) == 1
+        body: dict = {"checks": checks}
+        consumer: InboxConsumer | None = request.app.state.consumer
+        if consumer is not None:  # a consumer that is stuck makes the service not ready
+            health = consumer.health()
+            checks["consumer"] = health["ok"]
+            body["consumer"] = {"name": consumer.name, **health}
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+        if not ready:
+            reasons = [name for name, ok in checks.items() if not ok and name != "consumer"]
+            if consumer is not None and not checks["consumer"]:
+                reasons.append(f"consumer {consumer.name} stuck since {body['consumer']['stuck_since']}: "
+                               f"{body['consumer']['reason']}")
+            body["reason"] = "; ".join(f"{r} unreachable" if r in ("database", "broker") else r for r in reasons)
+        return JSONResponse({"status": "ready" if ready else "not_ready", **body},
                             status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", include_in_schema=False)
@@ -199,9 +243,23 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
             metrics.events_applied.labels(spec.name, consumer.name).set(consumer.applied_total)
             metrics.events_dead_lettered.labels(spec.name, consumer.name).set(consumer.dead_lettered_total)
             metrics.consumer_lag.labels(spec.name, consumer.name).set(consumer.lag)
+            health = consumer.health()
+            metrics.consumer_stuck_seconds.labels(spec.name, consumer.name).set(health["stuck_seconds"])
+            metrics.consumer_rebuilds.labels(spec.name, consumer.name).set(consumer.rebuilds_total)
+            metrics.consumer_broker_restarts.labels(spec.name, consumer.name).set(consumer.broker_restarts_total)
+            metrics.consumer_commit_failures.labels(spec.name, consumer.name).set(consumer.commit_failures_total)
+        repairer: GapRepairer | None = getattr(request.app.state, "repairer", None)
+        if repairer:
+            metrics.events_repaired.labels(spec.name, repairer.consumer.name).set(repairer.repaired_total)
+            metrics.event_repair_failures.labels(spec.name, repairer.consumer.name).set(repairer.failures_total)
+            if repairer.last_success:
+                metrics.event_repair_last_success.labels(spec.name, repairer.consumer.name).set(
+                    repairer.last_success.timestamp())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(calendar_api.router)
+    app.include_router(feed_router)  # GET /events/feed: gap repair for this service's consumers
+    app.include_router(audit_watch.router)  # GET /audit/verify, /audit/witnessed
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 from shared import audit
 from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.calendar import YearStatus, YearTable, save_year
+from shared.clock import SHANGHAI
 from shared.errors import Unprocessable
 from shared.events.contracts import CalendarYearPublished
-from shared.lead_time import NORMAL_LEAD, SHANGHAI, SHORT_NOTICE_LEAD, earliest_activity_date
+from shared.lead_time import NORMAL_LEAD, SHORT_NOTICE_LEAD, earliest_activity_date
 
 router = APIRouter(prefix="/calendar", tags=["calendar 工作日历"])
 

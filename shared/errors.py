@@ -1,12 +1,15 @@
 """RFC 9457 problem+json for every error: stable `code`, Chinese `title`/`detail`, never a stack trace."""
 
 import logging
+import re
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,6 +92,87 @@ def sqlstate(exc: DBAPIError) -> str:
     return ""
 
 
+# --- exceptions in logs and dead letters, without the values they were about -----------------------
+
+# A quoted word right after one of these is a name of the schema (kept); any other quoted text in a
+# driver's message is a value (`invalid input syntax for type integer: "…"`, `invalid input for
+# query argument $1: '…'`) and is replaced.
+_SCHEMA_WORDS = re.compile(
+    r"\b(?:constraint|relation|column|table|index|schema|function|sequence|database|role|type|trigger|"
+    r"view|extension|operator|collation|domain|cursor|savepoint|statement|channel|encoding)\s*$",
+    re.IGNORECASE)
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
+_BYTES = re.compile(r"0x[0-9a-fA-F]{2}(?:\s+0x[0-9a-fA-F]{2})*")
+REDACTED = "…"
+MAX_DESCRIPTION = 500
+
+
+def scrub_message(message: str) -> str:
+    """A driver's message without the values in it: its first line only (PostgreSQL's DETAIL
+    repeats the row: `Key (nonce)=(…)`, `Failing row contains (…)`), quoted values and byte
+    sequences replaced; names of constraints, tables, columns and types kept."""
+    first = message.strip().split("\n", 1)[0]
+
+    def quoted(match: re.Match) -> str:
+        if _SCHEMA_WORDS.search(first[:match.start()]):
+            return match.group(0)
+        return match.group(0)[0] + REDACTED + match.group(0)[0]
+
+    return _BYTES.sub("0x" + REDACTED, _QUOTED.sub(quoted, first))
+
+
+def _driver_error(exc: StatementError) -> BaseException | None:
+    """The driver's own exception behind a SQLAlchemy error (asyncpg's, under the DBAPI adapter)."""
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None)
+    return cause if cause is not None and hasattr(cause, "sqlstate") else orig
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception for logs and dead letters: its class and message, never the data it was about.
+
+    Database errors give the SQLAlchemy class, the driver's class and its message without
+    `[SQL: …]`, `[parameters: …]`, DETAIL lines or quoted values; a pydantic ValidationError gives
+    where and what, not the input; anything else `Class: message` (a handler's own message is
+    kept: do not put personal data in exception messages)."""
+    if isinstance(exc, StatementError):
+        driver = _driver_error(exc)
+        if driver is None:
+            return f"{type(exc).__name__}: (no driver error)"
+        message = getattr(driver, "message", None) or (driver.args[0] if driver.args else "")
+        message = re.sub(r"^<class '[\w.]+'>:\s*", "", str(message))
+        state = getattr(driver, "sqlstate", None)
+        described = f"{type(exc).__name__} ({type(driver).__name__}{f', SQLSTATE {state}' if state else ''}): "
+        return (described + scrub_message(message))[:MAX_DESCRIPTION]
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ()))) or '(root)'}: {e.get('msg')}" for e in errors[:5])
+        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        return f"ValidationError: {len(errors)} error(s): {where}{more}"[:MAX_DESCRIPTION]
+    if hasattr(exc, "sqlstate") or type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
+        # a driver's own exception (in a traceback's chain): its str() carries DETAIL and values
+        message = getattr(exc, "message", None) or (exc.args[0] if exc.args else "")
+        return f"{type(exc).__name__}: {scrub_message(str(message))}"[:MAX_DESCRIPTION]
+    return f"{type(exc).__name__}: {exc}"[:MAX_DESCRIPTION * 4]
+
+
+_DRIVER_MODULES = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlalchemy"})
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback for the log without exception messages that may hold values: the frames of every
+    exception in the chain (file, line, code) and each exception as `describe_exception` says it."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{describe_exception(current)}")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n\nThe above exception led to the following one:\n\n".join(reversed(parts))
+
+
 def classify_database_error(exc: DBAPIError) -> tuple[int, str, str, str]:
     """Map a database refusal to a client answer: the request changed nothing in every case."""
     state = sqlstate(exc)
@@ -126,15 +210,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         status, code, title, detail = classify_database_error(exc)
+        # never exc_info / exc.orig here: their text carries the driver's DETAIL (the row's values)
         if status >= 500:
-            log.warning("database error on %s %s", request.method, request.url.path, exc_info=True)
+            log.warning("database error on %s %s: %s\n%s", request.method, request.url.path,
+                        describe_exception(exc), safe_traceback(exc))
         else:
-            log.info("refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+            log.info("refused by the database on %s %s: %s", request.method, request.url.path,
+                     describe_exception(exc))
         headers = {"Retry-After": "5"} if status == 503 else None
         return problem_response(status, code, title, detail, request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # not log.exception: the traceback's messages may quote values (a chained driver error's DETAIL)
+        log.error("unhandled error on %s %s: %s\n%s", request.method, request.url.path,
+                  describe_exception(exc), safe_traceback(exc))
         return problem_response(500, "internal_error", "系统内部错误", "请稍后重试；如持续出现请联系管理员。",
                                 request.url.path)

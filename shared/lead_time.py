@@ -13,13 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime
 
 from shared.calendar import CalendarAnswer, WorkingCalendar
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 IN_FORCE = date(2024, 12, 1)  # R44.1
 NORMAL_LEAD = 5  # R10.1
 SHORT_NOTICE_LEAD = 3  # R10.2
@@ -27,18 +25,6 @@ DEFAULT_MAX_DAYS_AHEAD = 730  # bureau setting: an activity absurdly far ahead i
 
 EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_MOMENT = datetime(2100, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-
-
-def local_date(moment: datetime) -> date:
-    """The Asia/Shanghai date of an aware datetime (R10.1 counts Shanghai dates); ValueError, never OverflowError."""
-    if not isinstance(moment, datetime):
-        raise TypeError(f"expected an aware datetime.datetime, got {type(moment).__name__}")
-    if moment.utcoffset() is None:
-        raise ValueError("时间缺少时区，无法确定上海日期。")
-    try:
-        return moment.astimezone(SHANGHAI).date()
-    except (OverflowError, ValueError) as exc:
-        raise ValueError("时间超出可表示的日期范围（公元1年至9999年）。") from exc
 
 
 def _check_moment(moment: datetime) -> datetime:

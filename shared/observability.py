@@ -14,7 +14,24 @@ from shared.context import peek_correlation_id, reset_correlation_id, set_correl
 CORRELATION_HEADER = "x-correlation-id"
 
 
-class JsonFormatter(logging.Formatter):
+class SafeExceptionsMixin:
+    """Tracebacks in logs without the exception messages that may quote values: a database
+    driver's DETAIL line repeats the row (`Key (nonce)=(…)`), so every exception is rendered by
+    shared.errors.safe_traceback (frames, and each exception as describe_exception says it)."""
+
+    def formatException(self, ei) -> str:
+        from shared.errors import safe_traceback
+
+        if ei and ei[1] is not None:
+            return safe_traceback(ei[1])
+        return super().formatException(ei)
+
+
+class PlainFormatter(SafeExceptionsMixin, logging.Formatter):
+    """Text lines (LOG_JSON=false), tracebacks as SafeExceptionsMixin renders them."""
+
+
+class JsonFormatter(SafeExceptionsMixin, logging.Formatter):
     """One JSON object per line: time, level, service, logger, message, correlation id, error."""
 
     def __init__(self, service: str) -> None:
@@ -41,7 +58,7 @@ def configure_logging(service: str, *, level: str = "INFO", json_logs: bool = Tr
     if json_logs:
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(PlainFormatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -71,6 +88,32 @@ class Metrics:
                                           ["service", "consumer"], registry=self.registry)
         self.consumer_lag = Gauge("consumer_lag", "Messages not yet consumed", ["service", "consumer"],
                                   registry=self.registry)
+        self.consumer_stuck_seconds = Gauge(
+            "consumer_stuck_seconds", "How long the consumer has been stuck (0: consuming or caught up)",
+            ["service", "consumer"], registry=self.registry)
+        self.consumer_rebuilds = Gauge("consumer_rebuilds_total", "Kafka consumers rebuilt by the watchdog",
+                                       ["service", "consumer"], registry=self.registry)
+        self.consumer_broker_restarts = Gauge(
+            "consumer_broker_log_lost_total", "Times the consumer found the broker's log younger than its offsets",
+            ["service", "consumer"], registry=self.registry)
+        self.consumer_commit_failures = Gauge("consumer_commit_failures_total", "Offset commits that failed",
+                                              ["service", "consumer"], registry=self.registry)
+        self.events_repaired = Gauge("events_repaired_total", "Events applied from producers' feeds (gap repair)",
+                                     ["service", "consumer"], registry=self.registry)
+        self.event_repair_failures = Gauge("event_repair_failures_total", "Repair passes that could not read a feed",
+                                           ["service", "consumer"], registry=self.registry)
+        self.event_repair_last_success = Gauge(
+            "event_repair_last_success_timestamp_seconds", "When a repair pass last read every feed",
+            ["service", "consumer"], registry=self.registry)
+        # audit chain watch (shared/audit_watch.py)
+        self.audit_chain_ok = Gauge("audit_chain_ok", "1 if the last verification of the own audit chain passed",
+                                    ["service"], registry=self.registry)
+        self.audit_chain_verified_seq = Gauge(
+            "audit_chain_verified_seq", "Entries of the own audit chain the last verification found valid",
+            ["service"], registry=self.registry)
+        self.audit_witness_alarms = Gauge(
+            "audit_witness_alarms", "1 while the witnessed audit head of another service holds an alarm",
+            ["service", "witnessed"], registry=self.registry)
         self.business = Counter("business_events_total", "Domain actions (e.g. draws)", ["service", "action"],
                                 registry=self.registry)
         self.service = service

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.devstack import infra
+from tests.support.signing import signing_env
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +55,9 @@ def settings_env(database_url: str, kafka_bootstrap: str) -> dict[str, str]:
         "FIELD_ENCRYPTION_KEY": key(),
         "FIELD_HASH_KEY": key(),
         "LOG_JSON": "false",
+        # event signing: registry's test key (the platform tests' pretend producer publishes registry
+        # events); every test source's public key. service_settings() gives each service its own key.
+        **signing_env("registry"),
     }
 
 

@@ -31,6 +31,7 @@ from services.casework.models import (
 from shared import activity_types, audit
 from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
+from shared.clock import local_date
 from shared.crypto import FieldCipher, mask_phone
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
@@ -44,7 +45,7 @@ from shared.events.contracts import (
     SupervisionRequested,
 )
 from shared.events.outbox import Outbox
-from shared.lead_time import check_lead_time, local_date
+from shared.lead_time import check_lead_time
 
 log = logging.getLogger(__name__)
 PHONE_CONTEXT = "casework.roster.phone"

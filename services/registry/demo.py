@@ -69,7 +69,7 @@ async def seed(settings: RegistrySettings) -> dict[str, int]:
     db = Database(settings.database_url, pool_size=2)
     cipher = FieldCipher.from_settings(settings.field_encryption_key.get_secret_value(),
                                        settings.field_hash_key.get_secret_value())
-    outbox = Outbox(platform.outbox, source="registry")
+    outbox = Outbox(platform.outbox, source="registry", cipher=cipher)  # appointments carry names
     rng = random.Random(20241201)
     counts = {"created": 0, "skipped": 0}
     try:

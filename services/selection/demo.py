@@ -19,9 +19,9 @@ from services.selection.models import platform, supervisor
 from services.selection.pool import service as pool
 from services.selection.requests import service as requests
 from shared.calendar import WorkingCalendar
+from shared.clock import SHANGHAI
 from shared.db import Database
 from shared.events.outbox import Outbox
-from shared.lead_time import SHANGHAI
 
 NAMESPACE = uuid.UUID("5e1ec7a0-0000-4000-8000-000000000001")
 DEMO = [("demo-request-1", "公开听证", 3), ("demo-request-2", "案件质量评查", 2)]

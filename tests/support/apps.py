@@ -8,15 +8,25 @@ from fastapi import FastAPI
 
 from shared.settings import CommonSettings
 from shared.tokens import generate_dev_keypair, mint
+from tests.support.signing import signing_settings
 
 PRIVATE_KEY, PUBLIC_KEY = generate_dev_keypair()
 
 
+def service_name(settings_cls: type[CommonSettings]) -> str:
+    """`registry` for services.registry.config.RegistrySettings; `sample` (the sample service) otherwise."""
+    parts = settings_cls.__module__.split(".")
+    return parts[1] if parts[0] == "services" and len(parts) > 2 else "sample"
+
+
 def service_settings(settings_env: dict[str, str], settings_cls: type[CommonSettings] = CommonSettings,
-                     **overrides) -> CommonSettings:
-    """Settings for a service under test: the session's database and broker, the test signing key."""
+                     *, signer: str | None = None, **overrides) -> CommonSettings:
+    """Settings for a service under test: the session's database and broker, the test JWT key, and
+    the service's event signing key (`signer`, default: the service of `settings_cls`) with every
+    test source's verify key."""
     values = {k.lower(): v for k, v in settings_env.items()}
-    values.update(jwt_verify_key=PUBLIC_KEY, **overrides)
+    values.update(jwt_verify_key=PUBLIC_KEY, **signing_settings(signer or service_name(settings_cls)))
+    values.update(overrides)
     return settings_cls(**values)
 
 

@@ -17,6 +17,7 @@ from shared.events.contracts import Event, SupervisionAccepted, SupervisionStaff
 from shared.events.envelope import Envelope
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
+from tests.support.signing import publish as signed_publish
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DISTRICT = "环翠区"
@@ -63,11 +64,8 @@ def envelope_of(event: Event, source: str = "selection") -> Envelope:
 
 
 async def publish(producer: AIOKafkaProducer, event: Event, source: str = "selection") -> Envelope:
-    """Publish an event as another service's outbox relay would (key = subject)."""
-    envelope = envelope_of(event, source)
-    await producer.send_and_wait(event.TOPIC, envelope.to_bytes(), key=envelope.subject.encode(),
-                                 headers=envelope.kafka_headers())
-    return envelope
+    """Publish an event as another service's outbox relay would (key = subject, signed by `source`)."""
+    return await signed_publish(producer, envelope_of(event, source), topic=event.TOPIC)
 
 
 async def feed(app: FastAPI, event: Event) -> None:

@@ -22,8 +22,11 @@ class EventSchema:
     outbox: Outbox
 
 
-def event_schema(schema: str, source: str = "test") -> EventSchema:
-    """Tables of a pretend service: outbox, inbox and an `effect` counter per subject."""
+def event_schema(schema: str, source: str = "registry") -> EventSchema:
+    """Tables of a pretend service: outbox, inbox and an `effect` counter per subject.
+
+    The pretend producer publishes registry's events as `registry` (the publisher the consumers
+    accept on those topics) and signs with registry's test key (settings_env)."""
     metadata = service_metadata(schema)
     outbox_table = define_outbox_table(metadata)
     inbox = define_inbox_table(metadata)

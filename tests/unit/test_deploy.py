@@ -93,6 +93,18 @@ def test_key_material_detector_finds_real_keys() -> None:
     )
 
 
+def test_key_material_detector_finds_event_keys_but_not_their_placeholders() -> None:
+    from shared.events.signing import generate_keypair
+
+    private, public = generate_keypair()
+    assert key_material(f"EVENT_SIGNING_KEY={private}")
+    # public keys are no secret, but real ones do not belong in the repository's manifests either
+    assert key_material(json.dumps({"registry": public}))
+    placeholders = {s: f"REPLACE_WITH_{s.upper()}_PUBLIC_KEY" for s in SERVICES}
+    assert not key_material(yaml.safe_dump({"EVENT_VERIFY_KEYS": json.dumps(placeholders)}))
+    assert not key_material("-----BEGIN CERTIFICATE-----\nREPLACE_ME\n-----END CERTIFICATE-----")
+
+
 @pytest.mark.parametrize(
     "path",
     # deploy/.env is the operator's real (git-ignored) secrets file: not part of the repository.
@@ -207,7 +219,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_has_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "kafka", "migrate", *SERVICES}
+    assert set(compose["services"]) == {"postgres", "kafka-format", "kafka", "kafka-setup", "migrate", *SERVICES}
 
 
 def test_compose_postgres(compose: dict[str, Any]) -> None:
@@ -225,9 +237,9 @@ def test_compose_kafka_is_kraft(compose: dict[str, Any]) -> None:
     env = kafka["environment"]
     assert {"broker", "controller"} <= set(env["KAFKA_PROCESS_ROLES"].split(","))
     assert env["KAFKA_NODE_ID"] == "1"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
     assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://kafka:9092"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert "ZOOKEEPER" not in " ".join(env)
     assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
@@ -281,6 +293,75 @@ def test_env_example_lists_the_secrets_as_placeholders() -> None:
     assert "python -m shared.tokens --key-file .data/keys.json --init" in text
 
 
+def test_compose_kafka_is_secured(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    env = kafka["environment"]
+    listeners = dict(item.split(":", 1) for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert listeners == {"SASL_SSL": "SASL_SSL", "CONTROLLER": "PLAINTEXT"}
+    for listener in env["KAFKA_LISTENERS"].split(","):
+        name, _, address = listener.partition("://")
+        assert listeners[name] != "PLAINTEXT" or address.startswith("localhost:"), (
+            f"PLAINTEXT client listener {listener}")
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "User:admin" in env["KAFKA_SUPER_USERS"].split(";")
+    assert "${KAFKA_KEYSTORE_PASSWORD:?" in env["KAFKA_SSL_KEYSTORE_PASSWORD"]
+    assert any(v.startswith("${KAFKA_KEYSTORE_FILE:?") for v in kafka["volumes"]), "keystore from a path in .env"
+    assert "--add-scram" in " ".join(compose["services"]["kafka-format"]["command"])
+
+
+def test_compose_kafka_setup_runs_the_acl_script(compose: dict[str, Any]) -> None:
+    setup = compose["services"]["kafka-setup"]
+    assert setup["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert setup["restart"] == "no"
+    assert "./kafka/acls.sh:/opt/setup/acls.sh:ro" in setup["volumes"]
+    assert "sh /opt/setup/acls.sh" in " ".join(setup["command"])
+    assert (DEPLOY / "kafka" / "acls.sh").is_file()
+    for service in SERVICES:
+        variable = f"{service.upper()}_KAFKA_SASL_PASSWORD"
+        assert setup["environment"][variable].startswith(f"${{{variable}:?")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_service_uses_sasl_ssl(compose: dict[str, Any], service: str) -> None:
+    spec = compose["services"][service]
+    env = spec["environment"]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_USERNAME"] == service
+    assert env["KAFKA_SASL_PASSWORD"].startswith(f"${{{service.upper()}_KAFKA_SASL_PASSWORD:?")
+    assert env["EVENT_SIGNING_KEY"].startswith(f"${{{service.upper()}_EVENT_SIGNING_KEY:?")
+    assert any(v.endswith(f":{env['KAFKA_SSL_CAFILE']}:ro") for v in spec["volumes"])
+    assert spec["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+
+
+# Compose file schema: no compose-spec JSON schema is installable offline here (docker-compose 1.29.2
+# ships one but pins PyYAML<6), so the compose file keeps the structural checks above.
+
+
+# --- Kubernetes: offline schema validation (kubernetes-validate, strict) ----------------------
+
+K8S_VERSION = "1.30.0"
+K8S_DOCS = [
+    (path, i, doc)
+    for path in sorted(K8S.glob("*.yaml")) if path.name != "kustomization.yaml"
+    for i, doc in enumerate(load_all(path))
+]
+
+
+@pytest.mark.parametrize(("path", "index", "doc"), K8S_DOCS,
+                         ids=[f"{p.name}#{i}:{d.get('kind')}/{d.get('metadata', {}).get('name')}"
+                              for p, i, d in K8S_DOCS])
+def test_k8s_manifest_matches_the_schema(path: Path, index: int, doc: dict[str, Any]) -> None:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{path.name} document {index}: {exc.message} at {'/'.join(map(str, exc.path))}")
+
+
 # --- Kubernetes -----------------------------------------------------------------------------------
 
 
@@ -322,6 +403,38 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+# Per-service credentials: env name in the pod -> (Secret, key suffix); the key is <SERVICE>_<suffix>.
+PER_SERVICE_ENV = {
+    "DATABASE_URL": ("supervision-database", "DATABASE_URL"),
+    "KAFKA_SASL_PASSWORD": ("supervision-kafka", "KAFKA_SASL_PASSWORD"),
+    "EVENT_SIGNING_KEY": ("supervision-event-signing", "EVENT_SIGNING_KEY"),
+}
+PER_SERVICE_SECRETS = {secret: suffix for secret, suffix in PER_SERVICE_ENV.values()}
+KAFKA_CA_SECRET = "supervision-kafka-ca"
+
+
+def secret_key_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """env name -> (Secret, key) of every secretKeyRef of the container."""
+    refs = {}
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            refs[env["name"]] = (ref["name"], ref["key"])
+    return refs
+
+
+def whole_secrets(container: dict[str, Any]) -> list[str]:
+    return [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
+
+
+def example_secrets() -> dict[str, dict[str, str]]:
+    return {doc["metadata"]["name"]: doc["stringData"] for doc in load_all(K8S / "secret.example.yaml")}
+
+
+def workloads(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in manifests if d["kind"] in {"Deployment", "Job"}]
+
+
 def test_kustomization_lists_everything_but_the_example_secret(kustomization: dict[str, Any]) -> None:
     resources = set(kustomization["resources"])
     assert "secret.example.yaml" not in resources
@@ -350,8 +463,9 @@ def test_example_secrets_hold_placeholders_only() -> None:
             assert "REPLACE_ME" in value, key
             assert not key_material(value), key
             keys.add(key)
-    assert {"FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "JWT_VERIFY_KEY", "MIGRATE_DATABASE_URL"} <= keys
-    assert {f"{s.upper()}_DATABASE_URL" for s in SERVICES} <= keys
+    assert {"FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "JWT_VERIFY_KEY", "MIGRATE_DATABASE_URL", "ca.crt"} <= keys
+    for suffix in PER_SERVICE_SECRETS.values():
+        assert {f"{s.upper()}_{suffix}" for s in SERVICES} <= keys, suffix
 
 
 def test_configmap(manifests: list[dict[str, Any]]) -> None:
@@ -363,8 +477,22 @@ def test_configmap(manifests: list[dict[str, Any]]) -> None:
     assert int(data["KAFKA_TOPIC_PARTITIONS"]) >= 1
     assert data["KAFKA_BOOTSTRAP_SERVERS"]
     assert all(isinstance(v, str) for v in data.values()), "ConfigMap values must be strings"
-    secret_names = {"DATABASE_URL", "FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "JWT_VERIFY_KEY"}
+    secret_names = {"DATABASE_URL", "FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "JWT_VERIFY_KEY",
+                    "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "EVENT_SIGNING_KEY"}
     assert not secret_names & set(data)
+    assert not [k for k in data if k.endswith(("_KAFKA_SASL_PASSWORD", "_EVENT_SIGNING_KEY"))]
+
+
+def test_configmap_uses_the_secured_kafka(manifests: list[dict[str, Any]]) -> None:
+    data = find(manifests, "ConfigMap", "supervision-config")["data"]
+    assert data["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert data["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert data["KAFKA_SSL_CAFILE"].startswith("/")
+    # every producer's public key, the same JSON for all (placeholders here: see the detector test)
+    verify_keys = json.loads(data["EVENT_VERIFY_KEYS"])
+    assert set(verify_keys) == set(SERVICES)
+    assert all(isinstance(v, str) and v for v in verify_keys.values())
+    assert not key_material(data["EVENT_VERIFY_KEYS"])
 
 
 def check_hardened(pod_spec: dict[str, Any], container: dict[str, Any]) -> None:
@@ -435,6 +563,54 @@ def test_k8s_deployment(manifests: list[dict[str, Any]], service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_k8s_deployment_uses_its_own_kafka_user_and_signing_key(
+    manifests: list[dict[str, Any]], service: str
+) -> None:
+    pod_spec = find(manifests, "Deployment", service)["spec"]["template"]["spec"]
+    container = the_container(pod_spec)
+    (username,) = [e for e in container["env"] if e["name"] == "KAFKA_SASL_USERNAME"]
+    assert username == {"name": "KAFKA_SASL_USERNAME", "value": service}, "the SCRAM user = the service name"
+    refs = secret_key_refs(container)
+    for env_name, (secret, suffix) in PER_SERVICE_ENV.items():
+        assert refs[env_name] == (secret, f"{service.upper()}_{suffix}"), env_name
+        assert secret not in whole_secrets(container), f"{secret} must not be read whole"
+
+    # the brokers' CA: the Secret's ca.crt, read-only, at KAFKA_SSL_CAFILE
+    cafile = find(manifests, "ConfigMap", "supervision-config")["data"]["KAFKA_SSL_CAFILE"]
+    (volume,) = [v for v in pod_spec["volumes"] if v.get("secret", {}).get("secretName") == KAFKA_CA_SECRET]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount.get("readOnly") is True
+    items = {i["key"]: i["path"] for i in volume["secret"].get("items", [])}
+    assert cafile == f"{mount['mountPath'].rstrip('/')}/{items.get('ca.crt', 'ca.crt')}"
+    assert not {"KAFKA_SSL_CAFILE", "KAFKA_SECURITY_PROTOCOL"} & {e["name"] for e in container["env"]}, (
+        "the ConfigMap's value, not overridden")
+
+
+def test_k8s_no_pod_gets_another_services_credentials(manifests: list[dict[str, Any]]) -> None:
+    per_service = set(PER_SERVICE_SECRETS)
+    seen: dict[tuple[str, str], str] = {}
+    for doc in workloads(manifests):
+        name = doc["metadata"]["name"]
+        container = the_container(doc["spec"]["template"]["spec"])
+        assert not per_service & set(whole_secrets(container)), f"{name} reads a per-service Secret whole"
+        for secret, key in secret_key_refs(container).values():
+            if secret in per_service:
+                owner = key.split("_", 1)[0].lower()
+                assert owner == name or (doc["kind"] == "Job" and owner == "migrate"), f"{name} gets {key}"
+                assert (secret, key) not in seen, f"{key} in {seen.get((secret, key))} and {name}"
+                seen[(secret, key)] = name
+    for secret, suffix in PER_SERVICE_SECRETS.items():
+        assert {(secret, f"{s.upper()}_{suffix}") for s in SERVICES} <= set(seen), secret
+    # what every pod reads whole holds nothing of one service
+    example = example_secrets()
+    for doc in workloads(manifests):
+        for secret in whole_secrets(the_container(doc["spec"]["template"]["spec"])):
+            shared = set(example[secret])
+            assert not {k for k in shared for suffix in PER_SERVICE_SECRETS.values() if k.endswith(suffix)}, secret
+            assert not {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "EVENT_SIGNING_KEY"} & shared, secret
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_k8s_service_selects_its_pods(manifests: list[dict[str, Any]], service: str) -> None:
     svc = find(manifests, "Service", service)
     deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
@@ -472,6 +648,10 @@ def test_k8s_migrate_job(manifests: list[dict[str, Any]]) -> None:
     container = the_container(pod_spec)
     assert [*container.get("command", []), *container.get("args", [])][-1] == "shared.db.migrate"
     assert database_url_key(container) == ("supervision-database", "MIGRATE_DATABASE_URL")
+    # the migrations talk to PostgreSQL only (shared/db/migrate.py): nothing of Kafka
+    assert set(secret_key_refs(container)) == {"DATABASE_URL"}
+    assert not [v for v in pod_spec["volumes"] if v.get("secret", {}).get("secretName") == KAFKA_CA_SECRET]
+    assert "kafka" not in (ROOT / "shared" / "db" / "migrate.py").read_text(encoding="utf-8").lower()
     images = {
         the_container(d["spec"]["template"]["spec"])["image"] for d in manifests if d["kind"] == "Deployment"
     }
@@ -487,14 +667,28 @@ def test_k8s_secret_keys_are_all_in_the_example(manifests: list[dict[str, Any]])
         for key in doc["stringData"]
     }
     used = set()
-    for doc in manifests:
-        if doc["kind"] in {"Deployment", "Job"}:
-            container = the_container(doc["spec"]["template"]["spec"])
-            used.add(database_url_key(container))
-            for source in container.get("envFrom", []):
-                if "secretRef" in source:
-                    assert any(name == source["secretRef"]["name"] for name, _ in example)
-    assert used <= example
+    for doc in workloads(manifests):
+        pod_spec = doc["spec"]["template"]["spec"]
+        container = the_container(pod_spec)
+        used.update(secret_key_refs(container).values())
+        for name in whole_secrets(container):
+            assert any(name == secret for secret, _ in example), name
+        for volume in pod_spec.get("volumes", []):
+            if "secret" in volume:
+                name = volume["secret"]["secretName"]
+                keys = [i["key"] for i in volume["secret"].get("items", [])]
+                assert keys, f"volume {volume['name']}: project only the keys it needs (items)"
+                used.update((name, key) for key in keys)
+    assert used <= example, used - example
+
+
+def test_readme_documents_the_kafka_users_for_kubernetes() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Kubernetes", 1)[1].split("\n## ", 1)[0]
+    assert "deploy/kafka/acls.sh" in section and "KafkaUser" in section
+    assert "KAFKA_TOPIC_REPLICATION" in section, "acls.sh creates the topics: with the cluster's replication"
+    for secret in example_secrets():
+        assert f"`{secret}`" in section, secret
 
 
 def test_postgres_roles_cover_every_service() -> None:

@@ -32,6 +32,7 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "OpinionAdoptionNotified": "casework.feedback", "AppraisalFinalized": "appraisal.results",
     "CommendationIssued": "appraisal.results", "SubsidyApproved": "finance.subsidies",
     "CalendarYearPublished": "platform.calendar",  # added after EVENTS.md v1: every service publishes and reads it
+    "AuditHeadPublished": "platform.audit",  # added by the project (issue 16): every service publishes and reads it
 }
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from shared.calendar import WorkingCalendar
+from shared.clock import local_date
 from shared.lead_time import (
     DEFAULT_MAX_DAYS_AHEAD,
     IN_FORCE,
@@ -18,7 +19,6 @@ from shared.lead_time import (
     check_lead_time,
     earliest_activity_date,
     lead_days,
-    local_date,
 )
 
 CAL = WorkingCalendar()

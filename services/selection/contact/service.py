@@ -19,6 +19,7 @@ from services.selection.draw import contacts
 from services.selection.models import absence, booking, candidate, draw, notice, recusal, request, supervisor
 from services.selection.requests import service as requests
 from shared import audit
+from shared.clock import SHANGHAI
 from shared.db import raw
 from shared.db.platform import PlatformTables
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
@@ -30,7 +31,6 @@ from shared.events.contracts import (
     SupervisorReleased,
 )
 from shared.events.outbox import Outbox
-from shared.lead_time import SHANGHAI
 
 ContactLookup = Callable[[uuid.UUID], Awaitable[dict[str, Any] | None]]
 

@@ -47,6 +47,7 @@ from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import split_seats
 from shared import audit
 from shared.calendar import WorkingCalendar
+from shared.clock import local_date
 from shared.db import raw
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events.contracts import (
@@ -57,7 +58,7 @@ from shared.events.contracts import (
     SupervisionRequestRefused,
 )
 from shared.events.outbox import Outbox
-from shared.lead_time import check_lead_time, local_date
+from shared.lead_time import check_lead_time
 
 CHAIN_LOCK = 0x5E1EC7  # pg_advisory_xact_lock key of the one chain (and of pool refreshes)
 NOT_REVEALED = "not revealed"

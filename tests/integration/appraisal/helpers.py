@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from shared.events.contracts import Event, FeedbackSigned, SupervisorAppointed, TrainingRecorded
 from shared.events.envelope import Envelope
 from tests.support.apps import bearer
+from tests.support.signing import publisher_of, signed_record
 
 ADMIN = bearer("bureau_admin", subject="admin-appraisal")
 AUDITOR = bearer("auditor", subject="auditor-appraisal")
@@ -45,15 +46,15 @@ def self_token(supervisor_id: uuid.UUID) -> dict[str, str]:
     return bearer("supervisor", subject=f"sup-{supervisor_id}", supervisor_id=str(supervisor_id))
 
 
-def envelope_of(event: Event, *, source: str = "test") -> Envelope:
-    return Envelope(type=event.TYPE, version=event.VERSION, source=source, correlation_id=str(uuid.uuid4()),
-                    subject=event.subject, data=event.model_dump(mode="json"))
+def envelope_of(event: Event, *, source: str | None = None) -> Envelope:
+    """The envelope of `event` from its topic's publisher (or `source`)."""
+    return Envelope(type=event.TYPE, version=event.VERSION, source=source or publisher_of(event.TOPIC),
+                    correlation_id=str(uuid.uuid4()), subject=event.subject, data=event.model_dump(mode="json"))
 
 
 def record_of(envelope: Envelope, topic: str) -> ConsumerRecord:
-    return ConsumerRecord(topic=topic, partition=0, offset=next(_offset), timestamp=0, timestamp_type=0,
-                          key=envelope.subject.encode(), value=envelope.to_bytes(), checksum=None,
-                          serialized_key_size=0, serialized_value_size=0, headers=[])
+    """The record as it comes off the broker: signed by the envelope's source, as its relay signs."""
+    return signed_record(envelope, topic, offset=next(_offset))
 
 
 async def deliver(app: FastAPI, *events: Event, envelopes: list[Envelope] | None = None) -> list[Envelope]:

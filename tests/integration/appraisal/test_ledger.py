@@ -22,6 +22,7 @@ from tests.integration.appraisal.helpers import (
     unique_year,
 )
 from tests.support.eventing import wait_until
+from tests.support.signing import publish
 
 
 def history(sid: uuid.UUID, year: int) -> list:
@@ -150,8 +151,7 @@ async def test_r28_1_events_from_the_broker_reach_the_ledger(app, client, apprai
     await producer.start()
     try:
         for event in (person, signed(sid, date(year, 4, 4)), trained(sid, date(year, 5, 5))):
-            envelope = envelope_of(event)
-            await producer.send_and_wait(event.TOPIC, envelope.to_bytes(), key=envelope.subject.encode())
+            await publish(producer, envelope_of(event), topic=event.TOPIC)  # signed as its relay would
     finally:
         await producer.stop()
 

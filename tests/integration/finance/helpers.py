@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from shared.events.contracts import Event, FeedbackSigned
 from shared.events.envelope import Envelope
 from tests.support.apps import bearer
+from tests.support.signing import publisher_of, signed_record
 
 FIN_A = bearer("finance", subject="fin-alice")
 FIN_B = bearer("finance", subject="fin-bob")
@@ -23,15 +24,15 @@ def unique_month() -> tuple[int, int]:
     return rng.randint(2200, 2899), rng.randint(1, 12)
 
 
-def envelope_of(event: Event, *, source: str = "casework") -> Envelope:
-    return Envelope(type=event.TYPE, version=event.VERSION, source=source, correlation_id=str(uuid.uuid4()),
-                    subject=event.subject, data=event.model_dump(mode="json"))
+def envelope_of(event: Event, *, source: str | None = None) -> Envelope:
+    """The envelope of `event` from its topic's publisher (or `source`)."""
+    return Envelope(type=event.TYPE, version=event.VERSION, source=source or publisher_of(event.TOPIC),
+                    correlation_id=str(uuid.uuid4()), subject=event.subject, data=event.model_dump(mode="json"))
 
 
 def record_of(envelope: Envelope, topic: str) -> ConsumerRecord:
-    return ConsumerRecord(topic=topic, partition=0, offset=next(_offset), timestamp=0, timestamp_type=0,
-                          key=envelope.subject.encode(), value=envelope.to_bytes(), checksum=None,
-                          serialized_key_size=0, serialized_value_size=0, headers=[])
+    """The record as it comes off the broker: signed by the envelope's source, as its relay signs."""
+    return signed_record(envelope, topic, offset=next(_offset))
 
 
 async def deliver(app: FastAPI, event: Event, *, envelope: Envelope | None = None) -> Envelope:

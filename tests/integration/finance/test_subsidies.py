@@ -25,6 +25,7 @@ from tests.integration.finance.helpers import (
 )
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
+from tests.support.signing import publish
 
 
 async def count_lines(app, supervisor_id: uuid.UUID) -> int:
@@ -55,8 +56,7 @@ async def test_r42_1_duplicate_delivery_on_the_real_broker_pays_once(app, client
     await producer.start()
     try:
         for _ in range(2):
-            await producer.send_and_wait(event.TOPIC, envelope.to_bytes(), key=envelope.subject.encode(),
-                                         headers=envelope.kafka_headers())
+            await publish(producer, envelope, topic=event.TOPIC)  # signed as casework's relay would
     finally:
         await producer.stop()
 

@@ -20,6 +20,7 @@ from shared.events.kafka import ensure_topics
 from shared.events.outbox import OutboxRelay
 from shared.settings import CommonSettings
 from tests.support.eventing import counting_handler, create_tables, event_schema, wait_until
+from tests.support.signing import publish
 
 
 @pytest.fixture
@@ -35,10 +36,10 @@ def envelope_event(subject: uuid.UUID) -> EligibilityChanged:
     return EligibilityChanged(supervisor_id=subject, eligible=True, reasons=[])
 
 
-def envelope_bytes(subject: uuid.UUID) -> bytes:
+def envelope_of(subject: uuid.UUID) -> Envelope:
     event = envelope_event(subject)
-    return Envelope(type=event.TYPE, version=1, source="test", correlation_id="c", subject=str(subject),
-                    data=event.model_dump(mode="json")).to_bytes()
+    return Envelope(type=event.TYPE, version=1, source="registry", correlation_id="c", subject=str(subject),
+                    data=event.model_dump(mode="json"))
 
 
 async def test_events_arriving_during_a_database_outage_are_applied_once_after_it(
@@ -77,8 +78,7 @@ async def test_events_arriving_during_a_database_outage_are_applied_once_after_i
         await asyncio.to_thread(own_postgres.pause)
         during = [uuid.uuid4() for _ in range(50)]
         for subject in during:  # another service keeps publishing while our database is down
-            await producer.send_and_wait(topics.REGISTRY_SUPERVISORS, envelope_bytes(subject),
-                                         key=str(subject).encode())
+            await publish(producer, envelope_of(subject), topic=topics.REGISTRY_SUPERVISORS)  # signed
         await asyncio.sleep(3)  # the consumer fails to apply them and must wait, not dead-letter
         assert consumer.dead_lettered_total == 0
         await asyncio.to_thread(own_postgres.resume)

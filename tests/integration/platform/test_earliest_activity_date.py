@@ -5,8 +5,9 @@ from datetime import date, datetime
 import pytest
 
 from shared.calendar import WorkingCalendar
+from shared.clock import SHANGHAI
 from shared.db.migrations import upgrade
-from shared.lead_time import SHANGHAI, earliest_activity_date
+from shared.lead_time import earliest_activity_date
 from tests.support.apps import bearer, running, service_settings
 from tests.support.sample_service import app as sample_app
 from tests.support.sample_service import migrations_dir

@@ -23,7 +23,8 @@ async def tables_in(database_url: str, schema: str) -> set[str]:
 async def test_upgrade_creates_the_schema_with_its_own_version_table_and_downgrade_removes_it(database_url):
     await _run(upgrade, database_url)
     assert await tables_in(database_url, "sample") == {
-        "alembic_version", "audit_log", "calendar_year", "inbox_event", "outbox_event", "note",
+        "alembic_version", "audit_log", "audit_witness", "calendar_year", "inbox_event", "inbox_sequence",
+        "outbox_event", "note",
     }
     assert "alembic_version" not in await tables_in(database_url, "public")
 

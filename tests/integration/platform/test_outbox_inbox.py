@@ -16,8 +16,10 @@ from shared.events.contracts import EligibilityChanged, TrainingRecorded
 from shared.events.envelope import Envelope
 from shared.events.inbox import InboxConsumer
 from shared.events.outbox import OutboxRelay
+from shared.events.signing import EventVerifier
 from shared.settings import CommonSettings
 from tests.support.eventing import counting_handler, create_tables, event_schema, wait_until
+from tests.support.signing import next_seq, publish, signed_headers
 
 
 @pytest.fixture
@@ -245,12 +247,12 @@ async def test_duplicate_delivery_and_replay_from_offset_zero_change_nothing(
         await infra_topics(settings)
         subjects = [uuid.uuid4() for _ in range(20)]
         for subject in subjects:
-            envelope = Envelope(type="EligibilityChanged", version=1, source="test",
+            envelope = Envelope(type="EligibilityChanged", version=1, source="registry",
                                 correlation_id="c", subject=str(subject),
                                 data=eligibility(subject).model_dump(mode="json"))
-            for _ in range(2):  # the same event delivered twice
-                await producer.send_and_wait(topics.REGISTRY_SUPERVISORS, envelope.to_bytes(),
-                                             key=envelope.subject.encode())
+            seq = next_seq()
+            for _ in range(2):  # the same event delivered twice (as the relay re-sends it: same seq)
+                await publish(producer, envelope, topic=topics.REGISTRY_SUPERVISORS, seq=seq)
         task = start(consumer.run())
 
         async def all_applied() -> bool:
@@ -298,10 +300,10 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_kee
         event = TrainingRecorded(supervisor_id=subject, session_id=uuid.uuid4(), kind="initial",
                                  format="lecture", date=date(2026, 3, 1), hours=4, attended=True,
                                  exam_passed=True)
-        return Envelope(type=event.TYPE, version=1, source="test", correlation_id="c",
+        return Envelope(type=event.TYPE, version=1, source="registry", correlation_id="c",
                         subject=str(subject), data=event.model_dump(mode="json")).to_bytes()
 
-    broken_payload = Envelope(type="TrainingRecorded", version=1, source="test", correlation_id="c",
+    broken_payload = Envelope(type="TrainingRecorded", version=1, source="registry", correlation_id="c",
                               subject="x", data={"supervisor_id": "not-a-uuid"}).to_bytes()
     first, last = uuid.uuid4(), uuid.uuid4()
     messages = [training(first), b"{not json", broken_payload, training(refuse), training(last)]
@@ -309,8 +311,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_kee
     try:
         await producer.start()
         await infra_topics(settings)
-        for value in messages:
-            await producer.send_and_wait(topics.REGISTRY_TRAINING, value, key=key)
+        for value in messages:  # signed as registry's relay signs (the broken ones are poison for their content)
+            await producer.send_and_wait(topics.REGISTRY_TRAINING, value, key=key,
+                                         headers=signed_headers(topics.REGISTRY_TRAINING, value, source="registry"))
         task = start(consumer.run())
 
         async def both_applied() -> bool:
@@ -359,7 +362,10 @@ async def test_the_relay_publishes_the_stored_envelope_unchanged_with_key_and_he
         assert Envelope.from_bytes(record.value) == staged
         assert TrainingRecorded.model_validate(Envelope.from_bytes(record.value).data) == event
         assert record.key == str(subject).encode()
-        assert list(record.headers) == staged.kafka_headers()
+        headers = list(record.headers)
+        assert headers[:3] == staged.kafka_headers()
+        assert [name for name, _ in headers[3:]] == ["source", "seq", "sig"]  # signed (test_signed_events)
+        assert EventVerifier.from_settings(settings).verify(record.topic, headers, record.value).source == "registry"
         assert await unpublished(db, schema) == 0
     finally:
         await relay.close()

@@ -14,6 +14,7 @@ from shared.events.topics import APPRAISAL_RESULTS
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
 from tests.support.registry_helpers import ADMIN, appoint, appointed, create, record, session, trained
+from tests.support.signing import publish
 
 
 async def test_r4_1_appointment_records_decision_and_five_year_term(client):
@@ -227,8 +228,7 @@ async def test_r37_1_appraisal_event_through_the_broker(client, app, registry_se
     producer = make_producer(registry_settings, client_id="test-appraisal")
     await producer.start()
     try:
-        await producer.send_and_wait(APPRAISAL_RESULTS, envelope.to_bytes(), key=envelope.subject.encode(),
-                                     headers=envelope.kafka_headers())
+        await publish(producer, envelope, topic=APPRAISAL_RESULTS)  # signed as appraisal's relay would
     finally:
         await producer.stop()
 

@@ -19,12 +19,13 @@ from services.selection.config import SelectionSettings
 from services.selection.draw import algorithm as alg
 from services.selection.pool import service as pool
 from shared.calendar import default_calendar
+from shared.clock import SHANGHAI
 from shared.db.migrations import service_migrations, upgrade
 from shared.events.contracts import Event, SupervisorAppointed
 from shared.events.envelope import Envelope
 from shared.events.topics import SELECTION_ASSIGNMENTS
-from shared.lead_time import SHANGHAI
 from tests.support.apps import bearer, running, service_settings
+from tests.support.signing import publish as signed_publish
 
 ADMIN = bearer("bureau_admin", subject="bureau-1")
 
@@ -118,12 +119,8 @@ async def producer(kafka_bootstrap) -> AsyncIterator[AIOKafkaProducer]:
 
 
 async def publish(producer: AIOKafkaProducer, event: Event) -> Envelope:
-    """Publish an event as another service's outbox relay would (key = subject)."""
-    envelope = Envelope(type=event.TYPE, version=event.VERSION, source="test", correlation_id="test",
-                        subject=event.subject, data=event.model_dump(mode="json"))
-    await producer.send_and_wait(event.TOPIC, envelope.to_bytes(), key=envelope.subject.encode(),
-                                 headers=envelope.kafka_headers())
-    return envelope
+    """Publish an event as its producer's outbox relay would (key = subject, signed by the topic's publisher)."""
+    return await signed_publish(producer, event)
 
 
 def appointed(district: str, specialty: str, *, eligible: bool = True) -> SupervisorAppointed:
