@@ -53,9 +53,24 @@ def _message(event: type[Event], schemas: dict[str, Any]) -> dict[str, Any]:
         "contentType": "application/json",
         "headers": {
             "type": "object",
-            "properties": {"type": {"const": event.TYPE}, "version": {"const": str(event.VERSION)},
-                           "correlation_id": {"type": "string"}},
+            "required": ["type", "version", "correlation_id", "source", "seq", "sig"],
+            "properties": {
+                "type": {"const": event.TYPE}, "version": {"const": str(event.VERSION)},
+                "correlation_id": {"type": "string"},
+                "source": {"type": "string", "description": "the producing service, = envelope.source; "
+                           "selects the Ed25519 public key that verifies `sig`"},
+                "seq": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,18})$",
+                        "description": "the producer's sequence (its outbox id), increasing in publishing order"},
+                "sig": {"type": "string", "contentEncoding": "base64",
+                        "description": "Ed25519 signature over 'people-supervisors/event/1\\n' + topic + '\\n' + "
+                                       "seq + '\\n' + the message bytes; with `sig.path`, over "
+                                       "'people-supervisors/event-batch/1\\n' + the Merkle root of its batch "
+                                       "(shared/events/signing.py). Unsigned or badly signed: dead-lettered."},
+                "sig.path": {"type": "string", "description": "binary: the message's Merkle path to the signed "
+                             "root, 33 bytes a level (side byte, sibling SHA-256); absent when signed alone"},
+            },
         },
+        "x-latest-wins": event.LATEST_WINS,  # an older one of its subject after a newer one is stale
         "bindings": {"kafka": {"key": {"type": "string", "description": f"= data.{event.KEY}"}}},
         "payload": envelope,
     }
