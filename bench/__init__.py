@@ -61,6 +61,17 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     return round(value / baseline, 2)
 
 
+
+def event_keys(*services: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Event signing keys for a benchmark's services: (EVENT_SIGNING_KEY of each, EVENT_VERIFY_KEYS
+    for all). Every relay signs and every consumer verifies, as in production (shared/events/signing.py)."""
+    from shared.events.signing import generate_keypair
+
+    pairs = {name: generate_keypair() for name in services}
+    private = {name: key for name, (key, _) in pairs.items()}
+    return private, {name: public for name, (_, public) in pairs.items()}
+
+
 @contextlib.contextmanager
 def servers(name: str) -> Iterator[tuple[str, str]]:
     """(database URL, bootstrap servers): BENCH_DATABASE_URL / BENCH_KAFKA_BOOTSTRAP_SERVERS if set,

@@ -42,7 +42,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bench import percentile, servers, summarize_ms
+from bench import event_keys, percentile, servers, summarize_ms
+from shared import clock
 
 TARGET_P99_MS = 500.0
 DISTRICTS = ("环翠区", "文登区", "荣成市", "乳山市")
@@ -109,14 +110,18 @@ async def main(args: argparse.Namespace) -> dict:
                       kafka_idempotent_producer=False, kafka_fetch_max_wait_ms=10,
                       field_encryption_key=random_key(), field_hash_key=random_key(), jwt_verify_key=public,
                       log_json=False, log_level="WARNING")
+        signing, verify_keys = event_keys("selection", "casework")  # each relay signs, both verify
         run = uuid.uuid4().hex[:6]
         tag = f"bench{run}"
         db = Database(url, pool_size=2)
         await fill_pool(db, 400, tag)
         await db.dispose()
-        selection = selection_app(SelectionSettings(**common, yearly_cap=10_000, consumer_group=f"sel-{run}"))
+        selection = selection_app(SelectionSettings(**common, yearly_cap=10_000, consumer_group=f"sel-{run}",
+                                                    event_signing_key=signing["selection"],
+                                                    event_verify_keys=verify_keys))
         selection.state.contact_lookup = phone
-        casework = casework_app(CaseworkSettings(**common, consumer_group=f"cw-{run}"))
+        casework = casework_app(CaseworkSettings(**common, consumer_group=f"cw-{run}",
+                                                 event_signing_key=signing["casework"], event_verify_keys=verify_keys))
         clients: dict[str, httpx.AsyncClient] = {}
         fetches = {"calls": 0, "not_found": 0}
         fetch_spans: list[tuple[float, float]] = []  # (called, returned) of each fetch, perf_counter
@@ -247,33 +252,37 @@ async def main(args: argparse.Namespace) -> dict:
                     if time.perf_counter() > deadline:
                         raise RuntimeError(f"request {rid} for the signing run not accepted within 60 s")
                     await asyncio.sleep(0.05)
-            prepared = []
-            for aid, rid in requested:
-                sids = [uuid.uuid4(), uuid.uuid4()]
-                async with casework.state.db.transaction() as session:
-                    for i, sid in enumerate(sids, 1):
-                        await svc.on_drawn(session, cipher=casework.state.cipher, request_id=uuid.UUID(rid),
-                                           supervisor_id=sid, name=f"签字{i}", phone="13800000000", district="环翠区",
-                                           group="local", draw_order=i, confirmed_at=datetime.now(UTC))
-                for sid in sids:
-                    (await cw.put(f"/activities/{aid}/opinions/{sid}", headers=proc,
-                                  json={"text": "同意检察机关意见。"})).raise_for_status()
-                prepared.append((aid, [str(s) for s in sids]))
-            signing_times: list[float] = []
+            # holding and signing happen once the activity has begun (R17.1): the signing run lives just
+            # after the last of its activities' starts (the process's clock, shared.clock, frozen)
+            with clock.frozen(base + timedelta(minutes=2 * (20_000 + forms_n))):
+                prepared = []
+                for aid, rid in requested:
+                    sids = [uuid.uuid4(), uuid.uuid4()]
+                    async with casework.state.db.transaction() as session:
+                        for i, sid in enumerate(sids, 1):
+                            await svc.on_drawn(session, cipher=casework.state.cipher, request_id=uuid.UUID(rid),
+                                               supervisor_id=sid, name=f"签字{i}", phone="13800000000",
+                                               district="环翠区", group="local", draw_order=i,
+                                               confirmed_at=clock.now())
+                    for sid in sids:
+                        (await cw.put(f"/activities/{aid}/opinions/{sid}", headers=proc,
+                                      json={"text": "同意检察机关意见。"})).raise_for_status()
+                    prepared.append((aid, [str(s) for s in sids]))
+                signing_times: list[float] = []
 
-            async def sign(aid: str, sid: str) -> None:
-                t0 = time.perf_counter()
-                response = await cw.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
-                                         json={"method": "on_site_token"})
-                response.raise_for_status()
-                signing_times.append(time.perf_counter() - t0)
+                async def sign(aid: str, sid: str) -> None:
+                    t0 = time.perf_counter()
+                    response = await cw.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
+                                             json={"method": "on_site_token"})
+                    response.raise_for_status()
+                    signing_times.append(time.perf_counter() - t0)
 
-            jobs = [(aid, sid) for aid, sids in prepared for sid in sids[:1]] + \
-                   [(aid, sids[1]) for aid, sids in prepared]
-            started = time.perf_counter()
-            for i in range(0, len(jobs), 8):
-                await asyncio.gather(*[sign(aid, sid) for aid, sid in jobs[i:i + 8]])
-            signing_s = time.perf_counter() - started
+                jobs = [(aid, sid) for aid, sids in prepared for sid in sids[:1]] + \
+                       [(aid, sids[1]) for aid, sids in prepared]
+                started = time.perf_counter()
+                for i in range(0, len(jobs), 8):
+                    await asyncio.gather(*[sign(aid, sid) for aid, sid in jobs[i:i + 8]])
+                signing_s = time.perf_counter() - started
     batches = check_batches(job_spans)
     clear = [m for m in marks if not any(m["t0"] < end and start < m["t0"] + m["staffed"] for start, end in batches)]
     clear_ids = {id(m) for m in clear}

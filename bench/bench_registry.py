@@ -128,7 +128,7 @@ def rows(n: int, cipher: FieldCipher, rng: random.Random) -> list[tuple]:
                                               excluded=False, today=today)
         out.append((
             uuid.uuid4(), rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2)))), rules.gender_of(
-                id_number), born, cipher.encrypt(id_number, context="registry.supervisor.id_number"),
+                id_number), cipher.encrypt(id_number, context="registry.supervisor.id_number"),
             cipher.blind_index(id_number, context="registry.supervisor.id_number"),
             mask_id_number(id_number), cipher.encrypt(phone, context="registry.supervisor.phone"),
             cipher.blind_index(phone, context="registry.supervisor.phone"), mask_phone(phone),
@@ -140,7 +140,7 @@ def rows(n: int, cipher: FieldCipher, rng: random.Random) -> list[tuple]:
     return out
 
 
-COLUMNS = ["id", "name", "gender", "birth_date", "id_number_encrypted", "id_number_hash", "id_number_masked",
+COLUMNS = ["id", "name", "gender", "id_number_encrypted", "id_number_hash", "id_number_masked",
            "phone_encrypted", "phone_hash", "phone_masked", "district", "employer", "recommending_body", "specialties",
            "status", "decision_no", "decision_date", "term_start", "term_end", "certificate_no", "work_card_no",
            "initial_training_due", "initial_passed_on", "eligible", "eligibility_reasons", "created_by"]

@@ -31,6 +31,7 @@ The client and the server share this machine (2 cores): HTTP numbers include bot
 
 import asyncio
 import base64
+import json
 import math
 import os
 import random
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import ratio, serve, servers, summarize_ms
+from bench import event_keys, ratio, serve, servers, summarize_ms
 from services.selection.draw import algorithm as alg
 
 TARGET_HTTP_P99_MS = 50.0
@@ -183,13 +184,16 @@ async def over_http(repeats: dict[int, int], concurrency: int, concurrent_total:
 
     private, public = generate_dev_keypair()
     token = {"Authorization": "Bearer " + mint(private, subject="bench", roles=["bureau_admin"])}
+    signing, verify_keys = event_keys("selection")
     with servers("selection") as (url, bootstrap), \
             tempfile.TemporaryDirectory(prefix="bench-selection-", ignore_cleanup_errors=True) as tmp:
         await asyncio.to_thread(upgrade, service_migrations("selection"), url)
         env = {"ENVIRONMENT": "test", "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "KAFKA_IDEMPOTENT_PRODUCER": "false", "FIELD_ENCRYPTION_KEY": random_key(),
                "FIELD_HASH_KEY": random_key(), "JWT_VERIFY_KEY": public, "LOG_JSON": "false",
-               "LOG_LEVEL": "WARNING", "YEARLY_CAP": "10000"}
+               "LOG_LEVEL": "WARNING", "YEARLY_CAP": "10000",
+               # the relay signs what it publishes (shared/events/signing.py), as in production
+               "EVENT_SIGNING_KEY": signing["selection"], "EVENT_VERIFY_KEYS": json.dumps(verify_keys)}
         db = Database(url, pool_size=2)
         results: dict = {}
         async with serve("bench.bench_selection:server_app", env, Path(tmp) / "selection.log") as base:

@@ -21,9 +21,15 @@ class AppraisalSettings(CommonSettings):
     weight_training_hour: float = 0.5
     # R34.1(5): public notice of the excellent list, in working days
     public_notice_working_days: int = 5
-    # R35.1: statement/defence window, in calendar days after the notice was sent
+    # R35.1: statement/defence window, in calendar days counted from the day after the notice was sent
     defence_window_days: int = 10
+    # R29.1: an annual round opens from this month/day of its year (year end) into early next year
+    annual_round_opens_month: int = 12
+    annual_round_opens_day: int = 1
     bureau_name: str = "威海市司法局"
+
+    def annual_round_opens(self) -> tuple[int, int]:
+        return self.annual_round_opens_month, self.annual_round_opens_day
 
     def thresholds(self) -> Thresholds:
         return Thresholds(**{k: getattr(self, k) for k in Thresholds.__dataclass_fields__})

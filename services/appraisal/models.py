@@ -101,6 +101,13 @@ appraisal_round = Table(
     Column("reported_done_by", Text, nullable=True),
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # R30.1 "一般不超过": more than floor(15 %) excellent goes on with a justification approved by a second user
+    Column("cap_justification", Text, nullable=True),
+    Column("cap_justified_count", Integer, nullable=True),
+    Column("cap_justified_by", Text, nullable=True),
+    Column("cap_justified_at", DateTime(timezone=True), nullable=True),
+    Column("cap_approved_by", Text, nullable=True),
+    Column("cap_approved_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("kind IN ('annual', 'term')", name="kind_valid"),
     CheckConstraint("(kind = 'annual' AND year IS NOT NULL) OR (kind = 'term' AND term_start IS NOT NULL "
                     "AND term_end IS NOT NULL AND term_start < term_end)", name="period_valid"),
@@ -144,6 +151,11 @@ participant = Table(
     Column("statement_at", DateTime(timezone=True), nullable=True),
     Column("statement_final", Boolean, nullable=False, server_default="false"),
     Column("final_grade", Text, nullable=True),
+    Column("excellent_criteria", JSONB, nullable=True),  # R31.1: the five conditions with their evidence
+    Column("defence_notice_text", Text, nullable=True),  # R35.1: the 告知书's text
+    Column("statement_by", Text, nullable=True),
+    Column("statement_received_on", Date, nullable=True),  # R35.1: date of a statement received on paper
+    Column("result_version", Integer, nullable=True),  # the current version of the finalized result
     CheckConstraint(f"district_grade IS NULL OR district_grade {GRADE_CHECK}", name="district_grade_valid"),
     CheckConstraint(f"bureau_grade IS NULL OR bureau_grade {GRADE_CHECK}", name="bureau_grade_valid"),
     CheckConstraint(f"final_grade IS NULL OR final_grade {GRADE_CHECK}", name="final_grade_valid"),
@@ -159,4 +171,45 @@ notice = Table(
     Column("recipient", Text, nullable=False),  # person | employer | recommending_body | procuratorate | public
     Column("text", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# R30.1/R34.1: every move of a round (forward, back with a reason, corrections): the full history
+round_history = Table(
+    "round_history", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), nullable=False),
+    Column("supervisor_id", Uuid, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("from_state", Text, nullable=True),
+    Column("to_state", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("actor", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_round_history_round", "round_id", "id"),
+)
+
+# R37.1: each version of a finalized result (a correction adds a version; the old ones are kept)
+result = Table(
+    "result", metadata,
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("grade", Text, nullable=False),
+    Column("grounds", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("decided_by", Text, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=True),
+    CheckConstraint(f"grade {GRADE_CHECK}", name="grade_valid"),
+    CheckConstraint("version >= 1", name="version_positive"),
+)
+
+# R34.1(3): each district bureau consulted its procuratorate before proposing grades
+district_consultation = Table(
+    "district_consultation", metadata,
+    Column("round_id", Uuid, ForeignKey("appraisal_round.id", ondelete="CASCADE"), primary_key=True),
+    Column("district", Text, primary_key=True),
+    Column("note", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )

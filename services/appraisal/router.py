@@ -12,13 +12,19 @@ from services.appraisal import service as svc
 from services.appraisal.config import AppraisalSettings
 from services.appraisal.models import supervisor
 from services.appraisal.schemas import (
+    BackIn,
     CandidatesRead,
     ConductCreate,
+    ConsultationIn,
+    ConsultationRead,
+    CorrectionIn,
     DefenceNoticeIn,
     DefenceNoticeRead,
     FiguresRead,
     GradeIn,
     GradeRead,
+    HistoryRead,
+    JustificationIn,
     LedgerEntryRead,
     LedgerRead,
     LedgerSummaryRead,
@@ -27,6 +33,7 @@ from services.appraisal.schemas import (
     OverdueRead,
     ParticipantRead,
     ProposalRead,
+    ResultRead,
     RoundCreate,
     RoundRead,
     StatementIn,
@@ -123,15 +130,13 @@ async def list_ledger(session: SessionDep, page: PageDep, principal: RoundReader
     if not principal.has(*CITY):
         ensure_district(principal, district or principal.district)
         district = principal.district
-    items, skipped = [], 0
-    async for supervisor_id, figures in ledger.stream_figures(session, year, district=district, batch=500):
-        if skipped < page.offset:
-            skipped += 1
-            continue
-        if len(items) < page.limit:
-            items.append(LedgerSummaryRead(supervisor_id=supervisor_id, figures=FiguresRead(**figures.__dict__)))
-        skipped += 1
-    return Page(items=items, total=skipped, limit=page.limit, offset=page.offset)
+    items, seen = [], 0
+    async for row in ledger.stream_summary(session, year, district=district, batch=500):  # everyone of the year
+        if page.offset <= seen < page.offset + page.limit:
+            items.append(LedgerSummaryRead(supervisor_id=row.supervisor_id, name=row.name, district=row.district,
+                                           figures=FiguresRead(**ledger.to_figures(row).__dict__)))
+        seen += 1
+    return Page(items=items, total=seen, limit=page.limit, offset=page.offset)
 
 
 @router.post("/ledger/{supervisor_id}/conduct", status_code=201, tags=["ledger"],
@@ -152,14 +157,16 @@ async def add_conduct(supervisor_id: uuid.UUID, body: ConductCreate, session: Se
 
 async def round_read(session, round_id: uuid.UUID) -> RoundRead:
     row = await svc.get_round(session, round_id)
-    people = await svc.participants(session, round_id)
-    return RoundRead(**row._mapping, appraised=len(people),
+    cap = await svc.cap_status(session, row)
+    return RoundRead(**row._mapping, appraised=cap.appraised, excellent_count=cap.excellent,
+                     excellent_allowed=cap.allowed, cap_exceeded=cap.exceeded,
+                     consultations=[ConsultationRead(**c._mapping) for c in await svc.consultations(session, round_id)],
                      steps=[StepRead(**s._mapping) for s in await svc.steps(session, round_id)])
 
 
 @router.post("/rounds", status_code=201, tags=["rounds"], summary="启动年度或任期考核（R29.1）")
-async def open_round(body: RoundCreate, session: SessionDep, principal: Admin) -> RoundRead:
-    round_id = await svc.open_round(session, actor=principal.subject, kind=body.kind, year=body.year,
+async def open_round(body: RoundCreate, session: SessionDep, settings: SettingsDep, principal: Admin) -> RoundRead:
+    round_id = await svc.open_round(session, settings, actor=principal.subject, kind=body.kind, year=body.year,
                                     term_start=body.term_start, term_end=body.term_end,
                                     supervisor_ids=body.supervisor_ids)
     return await round_read(session, round_id)
@@ -183,9 +190,49 @@ async def advance(round_id: uuid.UUID, state: Literal["self_summaries", "reviewe
                   principal: Admin, body: StepIn | None = None) -> RoundRead:
     body = body or StepIn()
     await svc.advance(session, settings, calendar, outbox, actor=principal.subject, round_id=round_id, to=state,
-                      note=body.note, notice_start=body.notice_start, notice_days=body.notice_days)
+                      note=body.note, notice_days=body.notice_days)
     return await round_read(session, round_id)
 
+
+@router.post("/rounds/{round_id}/back", tags=["rounds"], summary="退回上一步（须说明理由；确定前）（R30.1、R34.1）")
+async def back(round_id: uuid.UUID, body: BackIn, session: SessionDep, principal: Admin) -> RoundRead:
+    await svc.back(session, actor=principal.subject, round_id=round_id, reason=body.reason)
+    return await round_read(session, round_id)
+
+
+@router.get("/rounds/{round_id}/history", tags=["rounds"], summary="考核轮次的全部操作记录（推进、退回、更正）")
+async def round_history(round_id: uuid.UUID, session: SessionDep, principal: RoundReader) -> list[HistoryRead]:
+    await svc.get_round(session, round_id)
+    return [HistoryRead(**h._mapping) for h in await svc.history(session, round_id)]
+
+
+@router.put("/rounds/{round_id}/cap-justification", tags=["rounds"],
+            summary="优秀等次超过 15% 的理由说明（R30.1，须另一名市司法局人员批准）")
+async def put_cap_justification(round_id: uuid.UUID, body: JustificationIn, session: SessionDep,
+                                principal: Admin) -> RoundRead:
+    await svc.justify_cap(session, actor=principal.subject, round_id=round_id, text=body.text,
+                          excellent_count=body.excellent_count)
+    return await round_read(session, round_id)
+
+
+@router.post("/rounds/{round_id}/cap-justification/approval", tags=["rounds"],
+             summary="批准超出比例的理由说明（R30.1，不能批准本人的说明）")
+async def approve_cap_justification(round_id: uuid.UUID, session: SessionDep, principal: Admin) -> RoundRead:
+    await svc.approve_cap(session, actor=principal.subject, round_id=round_id)
+    return await round_read(session, round_id)
+
+
+@router.put("/rounds/{round_id}/districts/{district}/consultation", tags=["rounds"],
+            summary="区市司法局征求同级人民检察院意见（R34.1(3)，仅本辖区）")
+async def put_consultation(round_id: uuid.UUID, district: Annotated[str, Path(max_length=100)],
+                           body: ConsultationIn, session: SessionDep,
+                           principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU))]
+                           ) -> RoundRead:
+    if not principal.has(Role.BUREAU_ADMIN):
+        ensure_district(principal, district)
+    await svc.record_consultation(session, actor=principal.subject, round_id=round_id, district=district,
+                                  note=body.note)
+    return await round_read(session, round_id)
 
 @router.post("/rounds/{round_id}/participants/sync", tags=["rounds"],
              summary="补充启动后新任命（或新同步）的在任人民监督员（仅启动阶段）")
@@ -273,18 +320,64 @@ async def put_district_grade(round_id: uuid.UUID, supervisor_id: uuid.UUID, body
 async def put_grade(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: GradeIn, session: SessionDep,
                     principal: Admin) -> GradeRead:
     grade = await svc.set_bureau_grade(session, actor=principal.subject, round_id=round_id,
-                                       supervisor_id=supervisor_id, grade=body.grade, grounds=body.grounds)
-    return GradeRead(supervisor_id=supervisor_id, grade=grade)
+                                       supervisor_id=supervisor_id, grade=body.grade, grounds=body.grounds,
+                                       criteria=_criteria(body))
+    return await _grade_read(session, round_id, supervisor_id, grade)
+
+
+def _criteria(body: GradeIn) -> dict | None:
+    return {k: v.model_dump() for k, v in body.excellent_criteria.items()} if body.excellent_criteria else None
+
+
+async def _grade_read(session, round_id: uuid.UUID, supervisor_id: uuid.UUID, grade: str,
+                      version: int | None = None) -> GradeRead:
+    """The grade with the R30.1 flag: how many excellent against floor(15 % × appraised)."""
+    rnd = await svc.get_round(session, round_id)
+    cap = await svc.cap_status(session, rnd)
+    return GradeRead(supervisor_id=supervisor_id, grade=grade, excellent_count=cap.excellent,
+                     excellent_allowed=cap.allowed, cap_exceeded=cap.exceeded, state=rnd.state, result_version=version)
+
+
+@router.post("/rounds/{round_id}/participants/{supervisor_id}/grade-correction", tags=["rounds"],
+             summary="确定前更正拟定等次（须说明理由；公示前后均可，更正后重新拟定和公示）")
+async def correct_grade(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
+                        principal: Admin) -> GradeRead:
+    grade = await svc.correct_grade(session, actor=principal.subject, round_id=round_id, supervisor_id=supervisor_id,
+                                    grade=body.grade, grounds=body.grounds, criteria=_criteria(body),
+                                    reason=body.reason)
+    return await _grade_read(session, round_id, supervisor_id, grade)
+
+
+@router.post("/rounds/{round_id}/participants/{supervisor_id}/result-correction", tags=["results"],
+             summary="确定后更正考核结果（须说明理由；发布更正后的 AppraisalFinalized，原结果保留）")
+async def correct_result(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
+                         outbox: OutboxDep, settings: SettingsDep, principal: Admin) -> GradeRead:
+    version = await svc.correct_result(session, settings, outbox, actor=principal.subject, round_id=round_id,
+                                       supervisor_id=supervisor_id, grade=body.grade, grounds=body.grounds,
+                                       criteria=_criteria(body), reason=body.reason)
+    row = await svc.get_participant(session, round_id, supervisor_id)
+    return await _grade_read(session, round_id, supervisor_id, row.final_grade, version)
+
+
+@router.get("/rounds/{round_id}/participants/{supervisor_id}/results", tags=["results"],
+            summary="考核结果的各个版本（更正前的结果保留）")
+async def list_results(round_id: uuid.UUID, supervisor_id: uuid.UUID, session: SessionDep,
+                       principal: RoundReader) -> list[ResultRead]:
+    person = await _person(session, round_id, supervisor_id)
+    if not principal.has(*CITY):
+        ensure_district(principal, person.district)
+    return [ResultRead(**r._mapping) for r in await svc.results_of(session, round_id, supervisor_id)]
 
 
 @router.post("/rounds/{round_id}/participants/{supervisor_id}/defence-notice", tags=["rounds"],
              summary="告知不合格理由、依据及陈述申辩权利（R35.1）")
 async def post_defence_notice(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: DefenceNoticeIn,
-                              session: SessionDep, settings: SettingsDep, principal: Admin) -> DefenceNoticeRead:
-    end = await svc.send_defence_notice(session, settings, actor=principal.subject, round_id=round_id,
-                                        supervisor_id=supervisor_id, reasons=body.reasons, basis=body.basis,
-                                        sent_on=body.sent_on, window_days=body.window_days)
-    return DefenceNoticeRead(supervisor_id=supervisor_id, sent_on=body.sent_on, window_end=end)
+                              session: SessionDep, settings: SettingsDep, calendar: CalendarDep,
+                              principal: Admin) -> DefenceNoticeRead:
+    sent = await svc.send_defence_notice(session, settings, calendar, actor=principal.subject, round_id=round_id,
+                                         supervisor_id=supervisor_id, reasons=body.reasons, basis=body.basis,
+                                         window_days=body.window_days)
+    return DefenceNoticeRead(supervisor_id=supervisor_id, **sent)
 
 
 @router.post("/rounds/{round_id}/participants/{supervisor_id}/statement", tags=["rounds"],
@@ -293,8 +386,9 @@ async def post_statement(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: St
                          principal: Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.SUPERVISOR))]
                          ) -> ParticipantRead:
     ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
-    await svc.record_statement(session, actor=principal.subject, round_id=round_id, supervisor_id=supervisor_id,
-                               text=body.text, final=body.final)
+    await svc.record_statement(session, actor=principal.subject, by_self=principal.is_self(supervisor_id),
+                               round_id=round_id, supervisor_id=supervisor_id, text=body.text, final=body.final,
+                               received_on=body.received_on)
     return await _participant_read(session, round_id, supervisor_id)
 
 

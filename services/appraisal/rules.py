@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+REGULATION = "《威海市人民监督员履职管理实施办法》"
 EXCELLENT, QUALIFIED, BASIC, UNQUALIFIED = "excellent", "qualified", "basically_qualified", "unqualified"
 GRADES = (EXCELLENT, QUALIFIED, BASIC, UNQUALIFIED)
 GRADE_ZH = {EXCELLENT: "优秀", QUALIFIED: "合格", BASIC: "基本合格", UNQUALIFIED: "不合格"}
@@ -27,6 +28,40 @@ class RuleViolation(Exception):
         self.code, self.title, self.detail = code, title, detail
 
 
+def date_zh(d: date) -> str:
+    """A date as documents of record write it: 2026年12月3日 (Arabic numerals, no leading zeros)."""
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+# --- R29.1: when rounds open ---------------------------------------------------------------------
+
+
+def appraisal_year(today: date, opens: tuple[int, int] = (12, 1)) -> int:
+    """R29.1: the year whose annual appraisal is due on `today` (from its year's end into the next year)."""
+    return today.year if today >= date(today.year, *opens) else today.year - 1
+
+
+def ensure_annual_round_due(year: int, today: date, opens: tuple[int, int] = (12, 1)) -> None:
+    """R29.1: an annual round opens at the year's end (from `opens` of that year) or early next year, never before."""
+    first = date(year, *opens)
+    if today < first:
+        raise RuleViolation("R29.1", "年度考核尚未到期",
+                            f"依据规则 R29.1，年度考核在每年年末或者翌年年初进行：{year}年度考核自 {first.isoformat()} "
+                            "起方可启动。")
+
+
+def ensure_term_annuals_finalized(pending: Mapping[str, Iterable[int]]) -> None:
+    """R29.1: a term round opens only when each person's annual rounds of the term are finalized."""
+    waiting = {who: sorted(set(years)) for who, years in pending.items()}
+    waiting = {who: years for who, years in waiting.items() if years}
+    if waiting:
+        listed = "；".join(f"{who}（{'、'.join(str(y) for y in years)}年度）"
+                          for who, years in sorted(waiting.items())[:10])
+        raise RuleViolation("R29.1", "年度考核尚未全部确定",
+                            "依据规则 R29.1，任期考核在任期内年度考核的基础上进行，"
+                            f"以下人员的年度考核尚未确定：{listed}。")
+
+
 # --- R34.1: the round as a state machine ---------------------------------------------------------
 
 STATES = ("opened", "self_summaries", "reviewed", "district_proposed", "bureau_proposed", "public_notice",
@@ -38,14 +73,22 @@ STATE_ZH = {
     "public_notice": "优秀名单公示中", "finalized": "已确定",
 }
 TRANSITIONS: dict[str, str] = dict(itertools.pairwise(STATES))
+# R30.1: no state without an exit: every state before `finalized` but the first can be sent back one step
+BACK: dict[str, str] = {later: earlier for earlier, later in itertools.pairwise(STATES) if later != "finalized"}
+# a grade corrected after step (4) goes through step (4) and the public notice (5) again
+CORRECTION_RESTARTS_AT = "district_proposed"
 
-# which per-person inputs each state accepts (R34.1 order: summary → opinions → district → bureau)
+# which inputs each state accepts (R34.1 order: summary → opinions → district → bureau)
 EDITABLE_IN: dict[str, frozenset[str]] = {
     "self_summary": frozenset({"opened"}),
     "opinion": frozenset({"opened", "self_summaries"}),
+    "consultation": frozenset({"reviewed"}),
     "district_grade": frozenset({"reviewed"}),
     "bureau_grade": frozenset({"reviewed", "district_proposed"}),
-    "defence": frozenset({"reviewed", "district_proposed", "bureau_proposed", "public_notice"}),
+    "grade_correction": frozenset({"reviewed", "district_proposed", "bureau_proposed", "public_notice"}),
+    "cap_justification": frozenset({"reviewed", "district_proposed", "finalized"}),
+    "defence": frozenset({"reviewed", "district_proposed", "bureau_proposed", "public_notice", "finalized"}),
+    "result_correction": frozenset({"finalized"}),
 }
 
 
@@ -58,11 +101,46 @@ def next_state(current: str, wanted: str) -> str:
     return wanted
 
 
+def previous_state(current: str) -> str:
+    """R30.1/R34.1: a round not yet finalized goes back one step (with a reason); `opened` has none before it."""
+    if current not in BACK:
+        why = "已确定的考核结果只能通过结果更正变更。" if current == "finalized" else "已是第一步。"
+        raise RuleViolation("invalid_transition", "不能退回上一步",
+                            f"依据规则 R34.1，考核轮次当前为“{STATE_ZH.get(current, current)}”，{why}")
+    return BACK[current]
+
+
+def exits(state: str) -> frozenset[str]:
+    """R30.1: the ways out of each state: forward, back one step (before finalizing), result correction (after)."""
+    ways = set()
+    if state in TRANSITIONS:
+        ways.add("forward")
+    if state in BACK:
+        ways.add("back")
+    if state == "finalized":
+        ways.add("correct")
+    return frozenset(ways)
+
+
 def ensure_editable(state: str, what: str) -> None:
     """R34.1: a per-person input is accepted only in its step of the procedure."""
     if state not in EDITABLE_IN[what]:
         allowed = "、".join(STATE_ZH[s] for s in STATES if s in EDITABLE_IN[what])
         raise RuleViolation("R34.1", "不在该考核步骤", f"依据规则 R34.1，此项只能在以下阶段录入：{allowed}。")
+
+
+def ensure_districts_consulted(districts: Iterable[str], consulted: Iterable[str]) -> None:
+    """R34.1(3): each district bureau proposes grades only after consulting its procuratorate (recorded)."""
+    missing = sorted(set(districts) - set(consulted))
+    if missing:
+        raise RuleViolation("R34.1", "未记录征求区市人民检察院意见",
+                            f"依据规则 R34.1(3)，以下区市尚未记录征求同级人民检察院意见：{'、'.join(missing)}。")
+
+
+def ensure_notice_days(days: int, minimum: int) -> None:
+    """R34.1(5): the public notice lasts at least the configured working days (longer if the bureau wants)."""
+    if days < minimum:
+        raise RuleViolation("R34.1", "公示期过短", f"依据规则 R34.1(5)，公示期不少于 {minimum} 个工作日。")
 
 
 def notice_period(start: date, days: int, add_working_days: Callable[[date, int], date]) -> date:
@@ -93,7 +171,7 @@ def public_notice_text(*, year_label: str, names: list[str], start: date, end: d
     """R34.1(5): the text of the public notice of the proposed excellent list."""
     listed = "、".join(names) if names else "（无）"
     return (f"关于{year_label}人民监督员考核拟确定优秀等次人员的公示\n"
-            f"根据《威海市人民监督员管理办法》第三十四条，经个人总结、全面了解、区市建议和征求市人民检察院意见，"
+            f"根据{REGULATION}第三十四条，经个人总结、全面了解、区市建议和征求市人民检察院意见，"
             f"拟确定以下人民监督员为优秀等次：{listed}。\n"
             f"公示期：{start.isoformat()} 至 {end.isoformat()}。公示期间如有异议，请向{bureau}书面反映。\n{bureau}")
 
@@ -106,13 +184,46 @@ def excellent_allowed(appraised: int) -> int:
     return (15 * appraised) // 100 if appraised > 0 else 0
 
 
-def ensure_excellent_cap(excellent: int, appraised: int) -> None:
-    """R30.1: refuse more excellent grades than floor(15 % × appraised)."""
-    allowed = excellent_allowed(appraised)
-    if excellent > allowed:
-        raise RuleViolation("R30.1", "优秀比例超过 15%",
-                            f"依据规则 R30.1，参加考核 {appraised} 人，优秀等次至多 {allowed} 人，"
-                            f"当前为 {excellent} 人。")
+@dataclass(frozen=True)
+class CapStatus:
+    """R30.1: excellent grades against floor(15 % × appraised); `exceeded` is a flag, not a refusal."""
+
+    appraised: int
+    excellent: int
+
+    @property
+    def allowed(self) -> int:
+        return excellent_allowed(self.appraised)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.excellent > self.allowed
+
+
+def ensure_cap_justified(status: CapStatus, *, justified_count: int | None, justified_by: str | None,
+                         approved_by: str | None) -> None:
+    """R30.1 ("一般不超过"): above the cap only with a recorded justification covering the count, approved by a
+    second bureau user. Checked when the bureau proposes the grades (step 4), never after the public notice."""
+    if not status.exceeded:
+        return
+    head = (f"依据规则 R30.1，参加考核 {status.appraised} 人，优秀等次一般不超过 {status.allowed} 人，"
+            f"当前拟定 {status.excellent} 人")
+    if justified_count is None or justified_count < status.excellent:
+        raise RuleViolation("R30.1", "优秀比例超过 15%，须说明理由",
+                            f"{head}：须记录超出比例的理由说明（覆盖 {status.excellent} 人），"
+                            "并经另一名市司法局人员批准。")
+    if approved_by is None or approved_by == justified_by:
+        raise RuleViolation("R30.1", "超出比例的说明尚未批准",
+                            f"{head}：理由说明须经说明人以外的另一名市司法局人员批准。")
+
+
+def ensure_second_user(author: str | None, approver: str) -> None:
+    """R30.1: a justification is approved by a second bureau user, never by its author."""
+    if author is None:
+        raise RuleViolation("R30.1", "尚无理由说明", "依据规则 R30.1，须先记录超出比例的理由说明，再行批准。")
+    if author == approver:
+        raise RuleViolation("R30.1", "不能批准本人的说明",
+                            "依据规则 R30.1，超出比例的理由说明须由另一名市司法局人员批准。")
 
 
 # --- R28.1 / R31.1 / R33.1: ledger figures, candidates and proposals -----------------------------
@@ -168,6 +279,38 @@ def excellent_eligible(f: Figures, t: Thresholds) -> bool:
             and f.reminders <= t.excellent_max_reminders and propose_grade(f, t) == QUALIFIED)
 
 
+# R31.1: the five conditions of an annual excellent grade
+EXCELLENT_CRITERIA = {
+    "political_quality": "政治素质高",
+    "ethics": "恪守职业道德",
+    "activities": "参加人民检察院办案活动多",
+    "opinion_quality": "提出监督意见质量高",
+    "training": "积极参加业务培训",
+}
+
+
+def ensure_excellent_criteria(criteria: Mapping[str, Mapping] | None) -> dict[str, dict]:
+    """R31.1: an annual excellent grade records the five conditions as a checklist, each met, with its evidence."""
+    given = criteria or {}
+    missing = [key for key in EXCELLENT_CRITERIA
+               if key not in given or not given[key].get("met") or not str(given[key].get("evidence") or "").strip()]
+    if missing:
+        raise RuleViolation("R31.1", "优秀等次条件未逐项确认",
+                            "依据规则 R31.1，年度考核确定为优秀须逐项确认以下条件并注明依据："
+                            f"{'、'.join(EXCELLENT_CRITERIA[k] for k in missing)}。")
+    return {key: {"label": label, "met": True, "evidence": str(given[key]["evidence"]).strip()}
+            for key, label in EXCELLENT_CRITERIA.items()}
+
+
+def suggested_evidence(f: Figures) -> dict[str, str]:
+    """R31.1: what the ledger says for each condition (a person judges; political quality is never from figures)."""
+    return {"political_quality": "", "ethics": f"台账提醒教育记录 {f.reminders} 次",
+            "activities": f"台账记录参加监督办案活动 {f.activities} 次",
+            "opinion_quality": f"监督意见被采纳 {f.adopted} 次",
+            "training": f"参加培训 {f.trainings_attended} 次、共 {f.training_hours:g} 学时"
+                        f"{'，参加年度集中培训' if f.attended_annual_training else '，未参加年度集中培训'}"}
+
+
 def candidate_score(f: Figures, t: Thresholds) -> float:
     """R31.1: the ranking score of an excellent candidate from ledger figures."""
     return f.activities * t.weight_activity + f.adopted * t.weight_adopted + f.training_hours * t.weight_training_hour
@@ -182,39 +325,87 @@ def rank_candidates(figures: Mapping[str, Figures], t: Thresholds) -> list[tuple
 # --- R32.1: unqualified needs grounds with a prior reminder --------------------------------------
 
 
-def ensure_unqualified_grounds(grounds: Iterable[int], reminded: Iterable[int]) -> None:
-    """R32.1: an unqualified grade names ≥ 1 ground (1–5), each with a reminder on record before it."""
-    named, on_record = set(grounds), set(reminded)
+def supported_grounds(reminders: Mapping[int, Iterable[date]], continued: Mapping[int, Iterable[date]], *,
+                      start: date, end: date, graded_on: date) -> dict[int, tuple[date, date]]:
+    """R32.1: grounds with a reminder dated within the period and before the grade (never after), and a record
+    that the conduct went on after it (up to the grade, within the period): ground → (reminder, conduct after)."""
+    last = min(end, graded_on)
+    out: dict[int, tuple[date, date]] = {}
+    for ground in UNQUALIFIED_GROUNDS:
+        for reminded in sorted(d for d in reminders.get(ground, ()) if start <= d <= end and d < graded_on):
+            after = sorted(d for d in continued.get(ground, ()) if reminded < d <= last)
+            if after:
+                out[ground] = (reminded, after[0])
+                break
+    return out
+
+
+def ensure_unqualified_grounds(grounds: Iterable[int], supported: Mapping[int, object]) -> None:
+    """R32.1: an unqualified grade names ≥ 1 ground (1–5), each reminded first and still not corrected after."""
+    named = set(grounds)
     if not named:
         raise RuleViolation("R32.1", "不合格须有法定情形",
                             "依据规则 R32.1，确定为不合格须列明第三十二条所列情形（1–5）。")
     unknown = sorted(g for g in named if g not in UNQUALIFIED_GROUNDS)
     if unknown:
         raise RuleViolation("R32.1", "不合格情形无效", f"依据规则 R32.1，情形编号只能为 1–5：{unknown}。")
-    missing = sorted(named - on_record)
+    missing = sorted(named - set(supported))
     if missing:
-        raise RuleViolation("R32.1", "缺少提醒教育记录",
-                            f"依据规则 R32.1，情形 {missing} 无经提醒教育的记录，不能确定为不合格。")
+        raise RuleViolation("R32.1", "缺少提醒教育及仍未改正的记录",
+                            f"依据规则 R32.1，情形 {missing} 没有在考核期内、拟定等次之前的提醒教育记录，"
+                            "或没有提醒之后仍未改正的记录，不能确定为不合格。")
 
 
-def flagged_grounds(reminded: Iterable[int]) -> list[int]:
-    """R32.1: the grounds an unqualified grade could rest on (those with a reminder on record)."""
-    return sorted({g for g in reminded if g in UNQUALIFIED_GROUNDS})
+def flagged_grounds(supported: Mapping[int, object]) -> list[int]:
+    """R32.1: the grounds an unqualified grade could rest on (reminded, and the conduct went on after)."""
+    return sorted(g for g in supported if g in UNQUALIFIED_GROUNDS)
 
 
 # --- R35.1: right of statement and defence -------------------------------------------------------
 
 
-def defence_window_end(sent_on: date, days: int) -> date:
-    """R35.1: the statement/defence window closes `days` calendar days after the notice was sent."""
-    return sent_on + timedelta(days=days)
+def defence_window_end(sent_on: date, days: int,
+                       next_working_day: Callable[[date], date] | None = None) -> date:
+    """R35.1 (Civil Code art. 201, 203): counted from the day after the notice was sent, the window's last day
+    is the `days`-th; a last day that is a rest day or holiday moves to the next working day."""
+    end = sent_on + timedelta(days=days)
+    return next_working_day(end) if next_working_day else end
 
 
 def defence_closed(*, sent_on: date | None, window_end: date | None, statement_final: bool, today: date) -> bool:
-    """R35.1: closed when a notice was sent and either its window ended or the statement is final."""
+    """R35.1: closed when a notice was sent and either its last day is over or a final statement was recorded."""
     if sent_on is None or window_end is None:
         return False
-    return statement_final or today >= window_end
+    return statement_final or today > window_end
+
+
+def ensure_defence_notified(unnotified: Iterable[str]) -> None:
+    """R35.1: before the bureau proposes an unqualified grade, the person is told the reasons, basis and rights."""
+    names = sorted(unnotified)
+    if names:
+        raise RuleViolation("R35.1", "未告知理由和依据",
+                            f"依据规则 R35.1，拟定为不合格前须告知理由、依据及陈述申辩权利：{'、'.join(names[:10])}。")
+
+
+def defence_notice_document(*, name: str, period_label: str, reasons: str, basis: str, grounds: Iterable[int],
+                            window_end: date, bureau: str, on: date) -> dict:
+    """R35.1: the data of the 告知书 (reasons, basis, the right to state and defend, until when)."""
+    cited = "；".join(f"第三十二条第（{g}）项“{UNQUALIFIED_GROUNDS[g]}”" for g in sorted(set(grounds))
+                     if g in UNQUALIFIED_GROUNDS)
+    paragraphs = [
+        f"根据{REGULATION}第三十二条、第三十五条的规定，本局拟将你{period_label}考核等次确定为“不合格”。现将有关事项告知如下：",
+        f"一、理由：{reasons}",
+        f"二、依据：{basis}" + (f"（{cited}）" if cited else ""),
+        f"三、你享有陈述和申辩的权利。你可以自本告知书送达之日的次日起至{date_zh(window_end)}二十四时前，"
+        f"向{bureau}提出陈述和申辩（书面材料请注明日期）；期满未提出的，视为放弃陈述和申辩的权利。",
+    ]
+    return {"title": "人民监督员考核拟确定不合格等次告知书", "addressee": f"{name}：", "paragraphs": paragraphs,
+            "issuer": bureau, "date": on, "date_zh": date_zh(on), "window_end": window_end}
+
+
+def document_text(doc: Mapping) -> str:
+    """The plain text of a document's data (title, addressee, paragraphs, issuer, date)."""
+    return "\n".join([doc["title"], doc["addressee"], *doc["paragraphs"], doc["issuer"], doc["date_zh"]])
 
 
 def ensure_defence_closed(supervisor: str, *, sent_on: date | None, window_end: date | None,
@@ -262,6 +453,25 @@ def term_grade(proposed: str, standing: TermStanding) -> str:
     return proposed
 
 
+def ensure_term_grades(conflicts: Iterable[str]) -> None:
+    """R36.1, at step (4): each stored term grade still agrees with the annual results (else regrade)."""
+    names = sorted(conflicts)
+    if names:
+        raise RuleViolation("R36.1", "任期考核等次与年度考核结果不符",
+                            "依据规则 R36.1，以下人员的任期考核等次须按任期内年度考核结果重新拟定："
+                            f"{'、'.join(names[:10])}。")
+
+
+def term_conflict(stored: str | None, standing: TermStanding) -> bool:
+    """R36.1: whether a stored term grade no longer follows from the annual results."""
+    if stored is None:
+        return False
+    try:
+        return term_grade(stored, standing) != stored
+    except RuleViolation:
+        return True
+
+
 # --- R39.1 / R38.1: notices ----------------------------------------------------------------------
 
 RECIPIENTS = ("person", "employer", "recommending_body", "procuratorate")
@@ -270,16 +480,18 @@ RECIPIENT_ZH = {"person": "本人", "employer": "工作单位", "recommending_bo
 
 
 def result_notice_text(*, recipient: str, addressee: str, name: str, period_label: str, grade: str,
-                       bureau: str, on: date) -> str:
-    """R39.1: the result notice to one of the four recipients (person, employer, recommending body, procuratorate)."""
+                       bureau: str, on: date, correction: str | None = None) -> str:
+    """R39.1: the result notice to one of the four recipients (person, employer, recommending body, procuratorate);
+    with `correction`, the notice of a corrected result (the earlier one stands corrected)."""
     commend = "，并予以通报表扬" if grade == EXCELLENT else ""
     verb = "通报" if recipient == "procuratorate" else "通知"
-    return (f"{addressee}：\n经考核，人民监督员{name}{period_label}考核等次为“{GRADE_ZH[grade]}”{commend}。"
-            f"特此{verb}。\n{bureau}\n{on.isoformat()}")
+    lead = f"经复核（{correction}），更正" if correction else "经考核，"
+    return (f"{addressee}：\n{lead}人民监督员{name}{period_label}考核等次为“{GRADE_ZH[grade]}”{commend}。"
+            f"特此{verb}。\n{bureau}\n{date_zh(on)}")
 
 
 def commendation_text(*, period_label: str, names: list[str], bureau: str, on: date) -> str:
     """R38.1: the public commendation (通报表扬) of the excellent supervisors of a round."""
     return (f"关于对{period_label}考核优秀人民监督员予以通报表扬的决定\n"
             f"{'、'.join(names)}等 {len(names)} 名人民监督员在{period_label}考核中被确定为优秀等次，现予以通报表扬。\n"
-            f"{bureau}\n{on.isoformat()}")
+            f"{bureau}\n{date_zh(on)}")

@@ -1,35 +1,50 @@
-"""Use cases of the appraisal rounds (R29.1–R39.1). The caller owns the transaction: nothing here commits."""
+"""Use cases of the appraisal rounds (R29.1–R39.1). The caller owns the transaction: nothing here commits.
+
+No round can reach a state it cannot leave (R30.1): every state before `finalized` but the first can be sent
+back one step with a reason, a grade can be corrected with a reason before finalizing, and a finalized result
+is corrected by a recorded new version (published as a corrected `AppraisalFinalized`, the old one kept).
+"""
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.appraisal import ledger, rules
 from services.appraisal.config import AppraisalSettings
-from services.appraisal.models import appraisal_round, notice, participant, platform, round_step, supervisor
-from shared import audit
+from services.appraisal.models import (
+    appraisal_round,
+    district_consultation,
+    notice,
+    participant,
+    platform,
+    result,
+    round_history,
+    round_step,
+    supervisor,
+)
+from shared import audit, clock
 from shared.calendar import WorkingCalendar
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import AppraisalFinalized, CommendationIssued
 from shared.events.outbox import Outbox
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 R = appraisal_round.c
 P = participant.c
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """Legal timestamps come from the server's clock."""
+    return clock.now()
 
 
 def today() -> date:
-    """Dates of the rules are dates in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
+    """Dates of the rules are dates in Asia/Shanghai, from the server's clock."""
+    return clock.today()
 
 
 def refuse(exc: rules.RuleViolation) -> ProblemError:
@@ -39,6 +54,14 @@ def refuse(exc: rules.RuleViolation) -> ProblemError:
 
 async def _audit(session: AsyncSession, *, actor: str, action: str, subject: object, **details: Any) -> None:
     await audit.append(session, platform.audit, actor=actor, action=action, subject=str(subject), details=details)
+
+
+async def _history(session: AsyncSession, rnd, *, actor: str, action: str, to_state: str | None = None,
+                   supervisor_id: uuid.UUID | None = None, reason: str | None = None, **details: Any) -> None:
+    """R34.1: every move of the round and every correction, with who, when and why (kept for good)."""
+    await session.execute(round_history.insert().values(
+        round_id=rnd.id, supervisor_id=supervisor_id, action=action, from_state=rnd.state, to_state=to_state,
+        reason=reason, details=details, actor=actor, at=now()))
 
 
 def period_label(row) -> str:
@@ -58,32 +81,42 @@ def period_bounds(row) -> tuple[date, date]:
     return row.term_start, row.term_end
 
 
-async def reminders_for(session: AsyncSession, rnd, supervisor_id: uuid.UUID) -> list[int]:
-    """R32.1: grounds with a reminder on record from the start of the period up to now (or the period's end)."""
-    since, end = period_bounds(rnd)
-    return await ledger.reminded_grounds(session, supervisor_id, since=since, until=max(end, today()))
+async def supported_grounds(session: AsyncSession, rnd, supervisor_id: uuid.UUID,
+                            graded_on: date) -> dict[int, tuple[date, date]]:
+    """R32.1: grounds reminded within the period before `graded_on`, with the conduct on record after."""
+    start, end = period_bounds(rnd)
+    reminders, conduct = await ledger.conduct_dates(session, supervisor_id, since=start, until=end)
+    return rules.supported_grounds(reminders, conduct, start=start, end=end, graded_on=graded_on)
+
+
+async def _name(session: AsyncSession, supervisor_id: uuid.UUID) -> str:
+    name = await session.scalar(select(supervisor.c.name).where(supervisor.c.id == supervisor_id))
+    return name or str(supervisor_id)
 
 
 # --- rounds --------------------------------------------------------------------------------------
 
 
-async def open_round(session: AsyncSession, *, actor: str, kind: str, year: int | None, term_start: date | None,
-                     term_end: date | None, supervisor_ids: Sequence[uuid.UUID] | None) -> uuid.UUID:
-    """R29.1: open an annual (year) or term round; the appraised are the listed people or every active one."""
+async def open_round(session: AsyncSession, settings: AppraisalSettings, *, actor: str, kind: str, year: int | None,
+                     term_start: date | None, term_end: date | None,
+                     supervisor_ids: Sequence[uuid.UUID] | None) -> uuid.UUID:
+    """R29.1: open an annual (year, from its year end) or term round (once the annual rounds of the term are
+    finalized); the appraised are the listed people or every active one."""
     if kind == "annual" and year is None:
         raise Unprocessable("period_required", "缺少考核年度", "年度考核须指定年度。")
     if kind == "term" and (term_start is None or term_end is None or term_start >= term_end):
         raise Unprocessable("period_required", "缺少任期", "任期考核须指定任期起止日期（起始早于结束）。")
     if kind == "annual":
         term_start = term_end = None
+        try:
+            rules.ensure_annual_round_due(year, today(), settings.annual_round_opens())
+        except rules.RuleViolation as exc:
+            raise refuse(exc) from exc
         if await session.scalar(select(R.id).where(R.kind == "annual", R.year == year)):
             raise Conflict("round_exists", "该年度考核已存在", f"{year}年度考核轮次已存在。")
     else:
         year = None
-    round_id = uuid.uuid4()
-    await session.execute(appraisal_round.insert().values(id=round_id, kind=kind, year=year, term_start=term_start,
-                                                          term_end=term_end, state="opened", created_by=actor))
-    query = select(supervisor.c.id, supervisor.c.district)
+    query = select(supervisor.c.id, supervisor.c.district, supervisor.c.name)
     if supervisor_ids is not None:
         ids = list(dict.fromkeys(supervisor_ids))
         found = (await session.execute(query.where(supervisor.c.id.in_(ids)))).all()
@@ -93,13 +126,34 @@ async def open_round(session: AsyncSession, *, actor: str, kind: str, year: int 
                                 f"未登记的人民监督员：{', '.join(missing[:5])}")
     else:
         found = (await session.execute(_serving(query, kind, year, term_start, term_end))).all()
+    if kind == "term" and found:
+        try:
+            rules.ensure_term_annuals_finalized(await _pending_annuals(session, found, term_start, term_end))
+        except rules.RuleViolation as exc:
+            raise refuse(exc) from exc
+    round_id = uuid.uuid4()
+    await session.execute(appraisal_round.insert().values(id=round_id, kind=kind, year=year, term_start=term_start,
+                                                          term_end=term_end, state="opened", created_by=actor))
     if found:
         await session.execute(participant.insert(), [
             {"round_id": round_id, "supervisor_id": r.id, "district": r.district} for r in found])
-    await session.execute(round_step.insert().values(round_id=round_id, state="opened", actor=actor))
+    await session.execute(round_step.insert().values(round_id=round_id, state="opened", actor=actor, at=now()))
     await _audit(session, actor=actor, action="round.opened", subject=f"round:{round_id}", kind=kind,
                  appraised=len(found))
     return round_id
+
+
+async def _pending_annuals(session: AsyncSession, people: Sequence, term_start: date,
+                           term_end: date) -> dict[str, list[int]]:
+    """R29.1: per person, the years of the term whose annual round holds them and is not finalized yet."""
+    labels = {p.id: p.name or str(p.id) for p in people}
+    rows = await session.execute(select(P.supervisor_id, R.year).join(appraisal_round, R.id == P.round_id).where(
+        R.kind == "annual", R.state != "finalized", R.year >= term_start.year, R.year <= term_end.year,
+        P.supervisor_id.in_(list(labels))))
+    pending: dict[str, list[int]] = {}
+    for supervisor_id, year in rows:
+        pending.setdefault(labels[supervisor_id], []).append(year)
+    return pending
 
 
 def _serving(query, kind: str, year: int | None, term_start: date | None, term_end: date | None):
@@ -170,8 +224,10 @@ async def get_participant(session: AsyncSession, round_id: uuid.UUID, supervisor
     return row
 
 
-async def _editable(session: AsyncSession, round_id: uuid.UUID, supervisor_id: uuid.UUID, what: str):
-    rnd = await get_round(session, round_id, share=True)  # the step cannot move while this input is written
+async def _editable(session: AsyncSession, round_id: uuid.UUID, supervisor_id: uuid.UUID, what: str, *,
+                    lock: bool = False):
+    # share: the step cannot move while this input is written; lock: this input may move the step itself
+    rnd = await get_round(session, round_id, share=not lock, lock=lock)
     try:
         rules.ensure_editable(rnd.state, what)
     except rules.RuleViolation as exc:
@@ -234,14 +290,12 @@ async def past_results(session: AsyncSession, supervisor_id: uuid.UUID, before_y
     return [{"year": y, "grade": g} for y, g in rows]
 
 
-async def set_bureau_grade(session: AsyncSession, *, actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID,
-                           grade: str, grounds: list[int]) -> str:
-    """R34.1(4): the bureau's proposed grade; R32.1 for unqualified, R36.1 in a term round. Returns the grade."""
-    rnd, _ = await _editable(session, round_id, supervisor_id, "bureau_grade")
+async def _checked_grade(session: AsyncSession, rnd, supervisor_id: uuid.UUID, grade: str, grounds: list[int],
+                         criteria: dict | None) -> tuple[str, list[int], dict | None]:
+    """R32.1 (unqualified), R36.1 (term), R31.1 (annual excellent): the grade as it may be recorded."""
     try:
         if grade == rules.UNQUALIFIED:
-            reminded = await reminders_for(session, rnd, supervisor_id)
-            rules.ensure_unqualified_grounds(grounds, reminded)
+            rules.ensure_unqualified_grounds(grounds, await supported_grounds(session, rnd, supervisor_id, today()))
         else:
             grounds = []
         if rnd.kind == "term":
@@ -249,37 +303,161 @@ async def set_bureau_grade(session: AsyncSession, *, actor: str, round_id: uuid.
             grade = rules.term_grade(grade, rules.term_standing(history))
     except rules.RuleViolation as exc:
         raise refuse(exc) from exc
-    await _set(session, round_id, supervisor_id, bureau_grade=grade, grounds=sorted(set(grounds)), bureau_by=actor,
-               bureau_at=now())
+    checklist = None
+    if grade == rules.EXCELLENT and rnd.kind == "annual":
+        try:
+            checklist = rules.ensure_excellent_criteria(criteria)
+        except rules.RuleViolation as exc:
+            raise Unprocessable(exc.code, exc.title, exc.detail) from exc
+    return grade, sorted(set(grounds)), checklist
+
+
+async def set_bureau_grade(session: AsyncSession, *, actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID,
+                           grade: str, grounds: list[int], criteria: dict | None = None) -> str:
+    """R34.1(4): the bureau's proposed grade; R32.1 for unqualified, R36.1 in a term round, R31.1 for excellent."""
+    rnd, _ = await _editable(session, round_id, supervisor_id, "bureau_grade")
+    grade, grounds, checklist = await _checked_grade(session, rnd, supervisor_id, grade, grounds, criteria)
+    await _set(session, round_id, supervisor_id, bureau_grade=grade, grounds=grounds, bureau_by=actor,
+               bureau_at=now(), excellent_criteria=checklist)
     await _audit(session, actor=actor, action="grade.bureau_proposed", subject=f"round:{round_id}",
-                 supervisor_id=str(supervisor_id), grade=grade, grounds=sorted(set(grounds)))
+                 supervisor_id=str(supervisor_id), grade=grade, grounds=grounds)
     return grade
 
 
-async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings, *, actor: str,
-                              round_id: uuid.UUID, supervisor_id: uuid.UUID, reasons: str, basis: str,
-                              sent_on: date, window_days: int | None) -> date:
-    """R35.1: reasons and basis sent, and the right to state and defend; returns the window's end."""
-    _, row = await _editable(session, round_id, supervisor_id, "defence")
-    if row.bureau_grade != rules.UNQUALIFIED:
+async def correct_grade(session: AsyncSession, *, actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID,
+                        grade: str, grounds: list[int], criteria: dict | None, reason: str) -> str:
+    """R30.1/R34.1: correct a proposed grade with a reason before finalizing; after step (4) the round goes back
+    to the district proposals, so the bureau's proposal (4) and the public notice (5) are made again."""
+    rnd, row = await _editable(session, round_id, supervisor_id, "grade_correction", lock=True)
+    grade, grounds, checklist = await _checked_grade(session, rnd, supervisor_id, grade, grounds, criteria)
+    await _set(session, round_id, supervisor_id, bureau_grade=grade, grounds=grounds, bureau_by=actor,
+               bureau_at=now(), excellent_criteria=checklist)
+    await _history(session, rnd, actor=actor, action="grade.corrected", supervisor_id=supervisor_id, reason=reason,
+                   to_state=rnd.state, old_grade=row.bureau_grade, grade=grade, grounds=grounds)
+    if rules.STATES.index(rnd.state) > rules.STATES.index(rules.CORRECTION_RESTARTS_AT):
+        await _move_back(session, rnd, rules.CORRECTION_RESTARTS_AT, actor=actor, reason=f"更正等次：{reason}",
+                         action="round.back_for_correction")
+    await _audit(session, actor=actor, action="grade.corrected", subject=f"round:{round_id}",
+                 supervisor_id=str(supervisor_id), grade=grade)
+    return grade
+
+
+async def cap_status(session: AsyncSession, rnd) -> rules.CapStatus:
+    """R30.1: appraised and excellent (proposed before finalizing, the current results after)."""
+    column = P.final_grade if rnd.state == "finalized" else P.bureau_grade
+    appraised, excellent = (await session.execute(select(func.count(), func.count().filter(
+        column == rules.EXCELLENT)).where(P.round_id == rnd.id))).one()
+    return rules.CapStatus(appraised or 0, excellent or 0)
+
+
+async def justify_cap(session: AsyncSession, *, actor: str, round_id: uuid.UUID, text: str,
+                      excellent_count: int | None) -> None:
+    """R30.1: record why more than floor(15 %) are (to be) excellent; an earlier approval lapses."""
+    rnd = await get_round(session, round_id, lock=True)
+    try:
+        rules.ensure_editable(rnd.state, "cap_justification")
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from exc
+    status = await cap_status(session, rnd)
+    count = excellent_count or status.excellent
+    if count <= status.allowed:
+        raise Conflict("R30.1", "未超过比例",
+                       f"依据规则 R30.1，{count} 人未超过优秀等次比例（{status.allowed} 人），无需说明。")
+    if count < status.excellent:
+        raise Unprocessable("R30.1", "说明人数不足",
+                            f"依据规则 R30.1，当前已拟定优秀 {status.excellent} 人，说明须覆盖全部人数。")
+    await session.execute(update(appraisal_round).where(R.id == round_id).values(
+        cap_justification=text, cap_justified_count=count, cap_justified_by=actor, cap_justified_at=now(),
+        cap_approved_by=None, cap_approved_at=None))
+    await _history(session, rnd, actor=actor, action="cap.justified", reason=text, excellent=count,
+                   allowed=status.allowed)
+    await _audit(session, actor=actor, action="cap.justified", subject=f"round:{round_id}", excellent=count)
+
+
+async def approve_cap(session: AsyncSession, *, actor: str, round_id: uuid.UUID) -> None:
+    """R30.1: a second bureau user (never the author) approves the justification."""
+    rnd = await get_round(session, round_id, lock=True)
+    try:
+        rules.ensure_editable(rnd.state, "cap_justification")
+        rules.ensure_second_user(rnd.cap_justified_by, actor)
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from exc
+    await session.execute(update(appraisal_round).where(R.id == round_id).values(
+        cap_approved_by=actor, cap_approved_at=now()))
+    await _history(session, rnd, actor=actor, action="cap.approved", excellent=rnd.cap_justified_count)
+    await _audit(session, actor=actor, action="cap.approved", subject=f"round:{round_id}")
+
+
+async def record_consultation(session: AsyncSession, *, actor: str, round_id: uuid.UUID, district: str,
+                              note: str) -> None:
+    """R34.1(3): the district bureau consulted its procuratorate before proposing grades (its own step)."""
+    rnd = await get_round(session, round_id, share=True)
+    try:
+        rules.ensure_editable(rnd.state, "consultation")
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from exc
+    if district not in await _districts(session, round_id):
+        raise NotFound("本轮考核的区市", district)
+    values = {"note": note, "recorded_by": actor, "recorded_at": now()}
+    await session.execute(insert(district_consultation).values(round_id=round_id, district=district, **values)
+                          .on_conflict_do_update(index_elements=["round_id", "district"], set_=values))
+    await _history(session, rnd, actor=actor, action="district.consulted", reason=note, district=district)
+    await _audit(session, actor=actor, action="district.consulted", subject=f"round:{round_id}", district=district)
+
+
+async def _districts(session: AsyncSession, round_id: uuid.UUID) -> list[str]:
+    rows = await session.scalars(select(P.district).distinct().where(P.round_id == round_id, P.district.is_not(None)))
+    return sorted(rows)
+
+
+async def consultations(session: AsyncSession, round_id: uuid.UUID) -> Sequence:
+    return (await session.execute(select(district_consultation).where(
+        district_consultation.c.round_id == round_id).order_by(district_consultation.c.district))).all()
+
+
+async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar, *,
+                              actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID, reasons: str, basis: str,
+                              window_days: int | None) -> dict:
+    """R35.1: reasons, basis and the right to state and defend, sent today (the server's date); returns the
+    告知书's data. After finalizing it precedes a correction to unqualified."""
+    rnd, row = await _editable(session, round_id, supervisor_id, "defence")
+    if rnd.state != "finalized" and row.bureau_grade != rules.UNQUALIFIED:
         raise Conflict("R35.1", "非拟定不合格人员", "依据规则 R35.1，仅拟定为不合格的人员需告知理由和依据。")
-    end = rules.defence_window_end(sent_on, window_days or settings.defence_window_days)
+    sent_on = today()
+    end = rules.defence_window_end(sent_on, window_days or settings.defence_window_days,
+                                   lambda d: calendar.add_working_days(d, 0).value)
+    doc = rules.defence_notice_document(name=await _name(session, supervisor_id), period_label=period_label(rnd),
+                                        reasons=reasons, basis=basis, grounds=row.grounds or [], window_end=end,
+                                        bureau=settings.bureau_name, on=sent_on)
+    text = rules.document_text(doc)
     await _set(session, round_id, supervisor_id, defence_sent_on=sent_on, defence_reasons=reasons,
-               defence_basis=basis, defence_window_end=end, statement_final=False)
+               defence_basis=basis, defence_window_end=end, defence_notice_text=text, statement_final=False)
     await _audit(session, actor=actor, action="defence.notice_sent", subject=f"round:{round_id}",
                  supervisor_id=str(supervisor_id), sent_on=sent_on.isoformat(), window_end=end.isoformat())
-    return end
+    return {"sent_on": sent_on, "window_end": end, "document": doc, "text": text}
 
 
-async def record_statement(session: AsyncSession, *, actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID,
-                           text: str, final: bool) -> None:
-    """R35.1: the person's statement and defence (final = nothing more to add: the window closes)."""
+async def record_statement(session: AsyncSession, *, actor: str, by_self: bool, round_id: uuid.UUID,
+                           supervisor_id: uuid.UUID, text: str, final: bool, received_on: date | None) -> None:
+    """R35.1: the person's statement and defence; only the person, or a bureau user recording a statement received
+    on paper (with its date), can close the window (final = nothing more to add)."""
     _, row = await _editable(session, round_id, supervisor_id, "defence")
     if row.defence_sent_on is None:
         raise Conflict("R35.1", "尚未告知", "依据规则 R35.1，须先告知理由和依据，再记录陈述申辩。")
-    await _set(session, round_id, supervisor_id, statement=text, statement_at=now(), statement_final=final)
+    if by_self:
+        if received_on is not None:
+            raise Unprocessable("R35.1", "本人提交无需收到日期", "本人在系统中提交陈述申辩，日期以服务器时间为准。")
+        received_on = today()
+    elif received_on is None:
+        raise Unprocessable("R35.1", "须注明书面材料收到日期",
+                            "依据规则 R35.1，司法局代为录入的陈述申辩须是收到的书面材料，并注明收到日期。")
+    elif not row.defence_sent_on <= received_on <= today():
+        raise Unprocessable("R35.1", "收到日期无效",
+                            f"书面陈述申辩的收到日期须在告知之日（{row.defence_sent_on}）至今天之间。")
+    await _set(session, round_id, supervisor_id, statement=text, statement_at=now(), statement_final=final,
+               statement_by=actor, statement_received_on=received_on)
     await _audit(session, actor=actor, action="defence.statement", subject=f"round:{round_id}",
-                 supervisor_id=str(supervisor_id), final=final)
+                 supervisor_id=str(supervisor_id), final=final, on_paper=not by_self)
 
 
 # --- proposals and candidates (R31.1, R32.1, R33.1, R36.1) ---------------------------------------
@@ -304,7 +482,7 @@ async def proposals(session: AsyncSession, settings: AppraisalSettings, round_id
             item.update(past_results=await past_results(session, p.supervisor_id, rnd.year),
                         figures=f.__dict__, proposed_grade=rules.propose_grade(f, thresholds),
                         excellent_candidate=rules.excellent_eligible(f, thresholds),
-                        score=rules.candidate_score(f, thresholds))
+                        score=rules.candidate_score(f, thresholds), excellent_checklist=rules.suggested_evidence(f))
         else:
             standing = rules.term_standing(await annual_history(session, p.supervisor_id, rnd.term_start,
                                                                 rnd.term_end))
@@ -312,7 +490,7 @@ async def proposals(session: AsyncSession, settings: AppraisalSettings, round_id
                         term_excellent_automatic=standing.automatic,
                         proposed_grade=rules.EXCELLENT if standing.automatic else None)
         item["unqualified_grounds_on_record"] = rules.flagged_grounds(
-            await reminders_for(session, rnd, p.supervisor_id))
+            await supported_grounds(session, rnd, p.supervisor_id, today()))
         out.append(item)
     return out
 
@@ -339,95 +517,206 @@ async def candidates(session: AsyncSession, settings: AppraisalSettings, round_i
 
 async def advance(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar, outbox: Outbox, *,
                   actor: str, round_id: uuid.UUID, to: str, note: str | None = None,
-                  notice_start: date | None = None, notice_days: int | None = None) -> None:
+                  notice_days: int | None = None) -> None:
     """R34.1: move the round to the next step (who/when recorded); each step checks what it needs."""
     rnd = await get_round(session, round_id, lock=True)
+    values: dict[str, Any] = {"state": to}
     try:
         rules.next_state(rnd.state, to)
+        if to == "district_proposed":
+            consulted = [c.district for c in await consultations(session, round_id)]
+            rules.ensure_districts_consulted(await _districts(session, round_id), consulted)
+        elif to == "bureau_proposed":
+            values["consultation_note"] = await _check_bureau_proposal(session, rnd, note)
+        elif to == "public_notice":
+            days = notice_days or settings.public_notice_working_days
+            rules.ensure_notice_days(days, settings.public_notice_working_days)
+            start = today()  # the server's date, never a client's
+            end = rules.notice_period(start, days, lambda d, n: calendar.add_working_days(d, n).value)
+            names = [p.name or str(p.supervisor_id) for p in await participants(session, round_id)
+                     if p.bureau_grade == rules.EXCELLENT]
+            values.update(notice_start=start, notice_end=end, notice_text=rules.public_notice_text(
+                year_label=period_label(rnd), names=names, start=start, end=end, bureau=settings.bureau_name))
+        elif to == "finalized":
+            values.update(await _finalize(session, settings, calendar, outbox, rnd, actor=actor))
     except rules.RuleViolation as exc:
         raise refuse(exc) from exc
-    values: dict[str, Any] = {"state": to}
-    if to == "bureau_proposed":
-        missing = await session.scalar(select(func.count()).select_from(participant).where(
-            P.round_id == round_id, P.bureau_grade.is_(None)))
-        if missing:
-            raise Conflict("grades_missing", "尚有人员未拟定等次", f"还有 {missing} 名人员未由市司法局拟定考核等次。")
-        if not note:
-            raise Unprocessable("R34.1", "须记录征求市检察院意见",
-                                "依据规则 R34.1(4)，市司法局提出拟定等次须征求市人民检察院意见，请填写征求意见情况。")
-        values["consultation_note"] = note
-    elif to == "public_notice":
-        start = notice_start or today()
-        end = rules.notice_period(start, notice_days or settings.public_notice_working_days,
-                                  lambda d, n: calendar.add_working_days(d, n).value)
-        names = [p.name or str(p.supervisor_id) for p in await participants(session, round_id)
-                 if p.bureau_grade == rules.EXCELLENT]
-        values.update(notice_start=start, notice_end=end, notice_text=rules.public_notice_text(
-            year_label=period_label(rnd), names=names, start=start, end=end, bureau=settings.bureau_name))
-    elif to == "finalized":
-        values.update(await _finalize(session, settings, calendar, outbox, rnd))
     await session.execute(update(appraisal_round).where(R.id == round_id).values(**values))
-    await session.execute(round_step.insert().values(round_id=round_id, state=to, actor=actor, note=note))
+    step = {"actor": actor, "at": now(), "note": note}
+    await session.execute(insert(round_step).values(round_id=round_id, state=to, **step).on_conflict_do_update(
+        index_elements=["round_id", "state"], set_=step))
+    await _history(session, rnd, actor=actor, action="round.forward", to_state=to, reason=note)
     await _audit(session, actor=actor, action=f"round.{to}", subject=f"round:{round_id}")
 
 
-async def _finalize(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar, outbox: Outbox,
-                    rnd) -> dict[str, Any]:
-    """R30.1, R34.1, R35.1, R36.1 checks; then final grades, events (R37.1, R38.1) and notices (R39.1)."""
-    on = today()
-    people = await participants(session, rnd.id)
-    finals: dict[uuid.UUID, str] = {}
+async def back(session: AsyncSession, *, actor: str, round_id: uuid.UUID, reason: str) -> str:
+    """R30.1/R34.1: send a round not yet finalized back one step, with a reason; returns the new state."""
+    rnd = await get_round(session, round_id, lock=True)
     try:
-        rules.ensure_notice_over(on, rnd.notice_end)
-        for p in people:
-            grade = p.bureau_grade
-            if rnd.kind == "term":
-                history = await annual_history(session, p.supervisor_id, rnd.term_start, rnd.term_end)
-                grade = rules.term_grade(grade, rules.term_standing(history))
-            if grade == rules.UNQUALIFIED:
-                reminded = await reminders_for(session, rnd, p.supervisor_id)
-                rules.ensure_unqualified_grounds(p.grounds or [], reminded)
-                rules.ensure_defence_closed(p.name or str(p.supervisor_id), sent_on=p.defence_sent_on,
-                                            window_end=p.defence_window_end, statement_final=p.statement_final,
-                                            today=on)
-            finals[p.supervisor_id] = grade
-        rules.ensure_excellent_cap(sum(g == rules.EXCELLENT for g in finals.values()), len(finals))
+        to = rules.previous_state(rnd.state)
     except rules.RuleViolation as exc:
         raise refuse(exc) from exc
-    at = now()
+    await _move_back(session, rnd, to, actor=actor, reason=reason, action="round.back")
+    return to
+
+
+async def _move_back(session: AsyncSession, rnd, to: str, *, actor: str, reason: str, action: str) -> None:
+    """Back to `to`: a public notice not yet over is withdrawn (kept in the history), later steps are undone."""
+    values: dict[str, Any] = {"state": to}
+    details: dict[str, Any] = {}
+    index = rules.STATES.index(to)
+    if index < rules.STATES.index("public_notice") and rnd.notice_start is not None:
+        values.update(notice_start=None, notice_end=None, notice_text=None)
+        details["withdrawn_notice"] = {"start": rnd.notice_start.isoformat(), "end": rnd.notice_end.isoformat(),
+                                       "text": rnd.notice_text}
+    await session.execute(update(appraisal_round).where(R.id == rnd.id).values(**values))
+    await session.execute(delete(round_step).where(round_step.c.round_id == rnd.id,
+                                                   round_step.c.state.in_(rules.STATES[index + 1:])))
+    await _history(session, rnd, actor=actor, action=action, to_state=to, reason=reason, **details)
+    await _audit(session, actor=actor, action=action, subject=f"round:{rnd.id}", to=to)
+
+
+async def _check_bureau_proposal(session: AsyncSession, rnd, note: str | None) -> str:
+    """R34.1(4): every grade proposed, the city procuratorate consulted; R36.1 still holds; R35.1 notices sent;
+    R30.1 flagged here (before the public notice) and passed only with an approved justification."""
+    people = await participants(session, rnd.id)
+    missing = sum(p.bureau_grade is None for p in people)
+    if missing:
+        raise Conflict("grades_missing", "尚有人员未拟定等次", f"还有 {missing} 名人员未由市司法局拟定考核等次。")
+    if not note:
+        raise Unprocessable("R34.1", "须记录征求市检察院意见",
+                            "依据规则 R34.1(4)，市司法局提出拟定等次须征求市人民检察院意见，请填写征求意见情况。")
+    label = {p.supervisor_id: p.name or str(p.supervisor_id) for p in people}
+    if rnd.kind == "term":
+        conflicts = []
+        for p in people:
+            history = await annual_history(session, p.supervisor_id, rnd.term_start, rnd.term_end)
+            if rules.term_conflict(p.bureau_grade, rules.term_standing(history)):
+                conflicts.append(label[p.supervisor_id])
+        rules.ensure_term_grades(conflicts)
+    rules.ensure_defence_notified(label[p.supervisor_id] for p in people
+                                  if p.bureau_grade == rules.UNQUALIFIED and p.defence_sent_on is None)
+    status = rules.CapStatus(len(people), sum(p.bureau_grade == rules.EXCELLENT for p in people))
+    rules.ensure_cap_justified(status, justified_count=rnd.cap_justified_count, justified_by=rnd.cap_justified_by,
+                               approved_by=rnd.cap_approved_by)
+    return note
+
+
+async def _finalize(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar, outbox: Outbox,
+                    rnd, *, actor: str) -> dict[str, Any]:
+    """R34.1 (notice over), R32.1 and R35.1 for each unqualified; then results (version 1), events (R37.1, R38.1)
+    and notices (R39.1). R30.1 and R36.1 were settled at step (4): nothing about them is discovered here."""
+    on, at = today(), now()
+    people = await participants(session, rnd.id)
+    rules.ensure_notice_over(on, rnd.notice_end)
+    finals: dict[uuid.UUID, str] = {}
+    for p in people:
+        if p.bureau_grade == rules.UNQUALIFIED:
+            graded_on = clock.local_date(p.bureau_at) if p.bureau_at else on
+            rules.ensure_unqualified_grounds(p.grounds or [], await supported_grounds(session, rnd, p.supervisor_id,
+                                                                                      graded_on))
+            rules.ensure_defence_closed(p.name or str(p.supervisor_id), sent_on=p.defence_sent_on,
+                                        window_end=p.defence_window_end, statement_final=p.statement_final, today=on)
+        finals[p.supervisor_id] = p.bureau_grade
     events = []
+    grounds = {p.supervisor_id: p.grounds or [] for p in people}
     for supervisor_id, grade in finals.items():
-        await _set(session, rnd.id, supervisor_id, final_grade=grade)
+        await _set(session, rnd.id, supervisor_id, final_grade=grade, result_version=1)
         events.append(AppraisalFinalized(round_id=rnd.id, kind=rnd.kind, period=period_code(rnd),
                                          supervisor_id=supervisor_id, grade=grade, finalized_at=at))
         if grade == rules.EXCELLENT:
             events.append(CommendationIssued(round_id=rnd.id, supervisor_id=supervisor_id, kind=rnd.kind,
                                              issued_at=at))
+    if finals:
+        await session.execute(result.insert(), [
+            {"round_id": rnd.id, "supervisor_id": s, "version": 1, "grade": g, "grounds": grounds[s],
+             "decided_by": actor, "decided_at": at} for s, g in finals.items()])
     if events:
         await outbox.add_many(session, events)
-    await _write_notices(session, settings, rnd, people, finals, on)
+    await _write_notices(session, settings, rnd, [p.supervisor_id for p in people], finals, on)
     entered_by, reported_by = rules.result_deadlines(on, lambda d, n: calendar.add_working_days(d, n).value)
     return {"finalized_on": on, "entered_by": entered_by, "reported_by": reported_by}
 
 
-async def _write_notices(session: AsyncSession, settings: AppraisalSettings, rnd, people: Sequence,
-                         finals: dict[uuid.UUID, str], on: date) -> None:
+async def correct_result(session: AsyncSession, settings: AppraisalSettings, outbox: Outbox, *, actor: str,
+                         round_id: uuid.UUID, supervisor_id: uuid.UUID, grade: str, grounds: list[int],
+                         criteria: dict | None, reason: str) -> int:
+    """After finalizing: a recorded correction is a new version of the result (the old one kept), published as a
+    corrected AppraisalFinalized, with new notices (R39.1). Returns the new version."""
+    rnd = await get_round(session, round_id, lock=True)
+    try:
+        rules.ensure_editable(rnd.state, "result_correction")
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from exc
+    row = await get_participant(session, round_id, supervisor_id, lock=True)
+    grade, grounds, checklist = await _checked_grade(session, rnd, supervisor_id, grade, grounds, criteria)
+    if grade == row.final_grade and grounds == sorted(row.grounds or []):
+        raise Conflict("no_change", "结果未变更", "更正后的等次与当前结果相同。")
+    try:
+        if grade == rules.UNQUALIFIED:
+            rules.ensure_defence_closed(await _name(session, supervisor_id), sent_on=row.defence_sent_on,
+                                        window_end=row.defence_window_end, statement_final=row.statement_final,
+                                        today=today())
+        status = await cap_status(session, rnd)
+        excellent = status.excellent - (row.final_grade == rules.EXCELLENT) + (grade == rules.EXCELLENT)
+        rules.ensure_cap_justified(rules.CapStatus(status.appraised, excellent),
+                                   justified_count=rnd.cap_justified_count, justified_by=rnd.cap_justified_by,
+                                   approved_by=rnd.cap_approved_by)
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from exc
+    version, at, on = (row.result_version or 1) + 1, now(), today()
+    await session.execute(result.insert().values(round_id=round_id, supervisor_id=supervisor_id, version=version,
+                                                 grade=grade, grounds=grounds, decided_by=actor, decided_at=at,
+                                                 reason=reason))
+    await _set(session, round_id, supervisor_id, final_grade=grade, grounds=grounds, result_version=version,
+               **({"excellent_criteria": checklist} if checklist else {}))
+    events: list = [AppraisalFinalized(round_id=rnd.id, kind=rnd.kind, period=period_code(rnd),
+                                       supervisor_id=supervisor_id, grade=grade, finalized_at=at,
+                                       result_version=version, corrects_version=version - 1,
+                                       correction_reason=reason)]
+    if grade == rules.EXCELLENT and row.final_grade != rules.EXCELLENT:
+        events.append(CommendationIssued(round_id=rnd.id, supervisor_id=supervisor_id, kind=rnd.kind, issued_at=at))
+    await outbox.add_many(session, events)
+    await _write_notices(session, settings, rnd, [supervisor_id], {supervisor_id: grade}, on, correction=reason)
+    await _history(session, rnd, actor=actor, action="result.corrected", to_state=rnd.state,
+                   supervisor_id=supervisor_id, reason=reason, old_grade=row.final_grade, grade=grade,
+                   version=version)
+    await _audit(session, actor=actor, action="result.corrected", subject=f"round:{round_id}",
+                 supervisor_id=str(supervisor_id), grade=grade, version=version)
+    return version
+
+
+async def results_of(session: AsyncSession, round_id: uuid.UUID, supervisor_id: uuid.UUID) -> Sequence:
+    """Every version of a person's result in a round (the corrected ones kept)."""
+    return (await session.execute(select(result).where(result.c.round_id == round_id,
+                                                       result.c.supervisor_id == supervisor_id)
+                                  .order_by(result.c.version))).all()
+
+
+async def history(session: AsyncSession, round_id: uuid.UUID) -> Sequence:
+    return (await session.execute(select(round_history).where(round_history.c.round_id == round_id)
+                                  .order_by(round_history.c.id))).all()
+
+
+async def _write_notices(session: AsyncSession, settings: AppraisalSettings, rnd, people: Sequence[uuid.UUID],
+                         finals: dict[uuid.UUID, str], on: date, *, correction: str | None = None) -> None:
     """R39.1: result notices to person, employer, recommending body and procuratorate; R38.1 commendation."""
     info = {r.id: r for r in (await session.execute(select(supervisor).where(
         supervisor.c.id.in_(list(finals))))).all()} if finals else {}
     label = period_label(rnd)
     rows = []
-    for p in people:
-        person = info.get(p.supervisor_id)
-        name = (person.name if person else None) or str(p.supervisor_id)
+    for supervisor_id in people:
+        person = info.get(supervisor_id)
+        name = (person.name if person else None) or str(supervisor_id)
         addressees = {"person": name, "employer": (person.employer if person else None) or "所在工作单位",
                       "recommending_body": (person.recommending_body if person else None) or "推荐单位或组织",
                       "procuratorate": rules.RECIPIENT_ZH["procuratorate"]}
         for recipient in rules.RECIPIENTS:
-            rows.append({"round_id": rnd.id, "supervisor_id": p.supervisor_id, "kind": "result",
+            rows.append({"round_id": rnd.id, "supervisor_id": supervisor_id, "kind": "result",
                          "recipient": recipient, "text": rules.result_notice_text(
                              recipient=recipient, addressee=addressees[recipient], name=name, period_label=label,
-                             grade=finals[p.supervisor_id], bureau=settings.bureau_name, on=on)})
+                             grade=finals[supervisor_id], bureau=settings.bureau_name, on=on,
+                             correction=correction)})
     excellent = [(info[s].name if s in info and info[s].name else str(s))
                  for s, g in finals.items() if g == rules.EXCELLENT]
     if excellent:

@@ -7,14 +7,14 @@ empty database is fine.
 """
 
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from services.casework import rules
 from services.casework import service as svc
 from services.casework.config import CaseworkSettings
 from services.casework.models import activity, platform
+from shared import clock
 from shared.auth import Principal, Role
 from shared.calendar import WorkingCalendar
 from shared.crypto import FieldCipher
@@ -38,12 +38,13 @@ async def seed(settings: CaseworkSettings, *, calendar: WorkingCalendar | None =
             if await session.scalar(select(activity.c.id).where(activity.c.case_ref == CASE_REF).limit(1)):
                 counts["skipped"] += 1
                 return counts
-            today = rules.local_date(datetime.now(UTC))
+            today = clock.today()
             day = calendar.add_working_days(today, 8).value
-            starts = datetime.combine(day, time(9, 30), tzinfo=rules.SHANGHAI)
+            starts = datetime.combine(day, time(9, 30), tzinfo=clock.SHANGHAI)
             act = await svc.create_activity(session, principal=DEMO, data={
                 "case_ref": CASE_REF, "activity_type": "public_hearing", "other_description": None,
-                "mandatory_invitation": True, "office": OFFICE, "district": DISTRICT, "starts_at": starts,
+                "hearing_matter": "intended_non_prosecution",
+                "mandatory_invitation": None, "office": OFFICE, "district": DISTRICT, "starts_at": starts,
                 "ends_at": starts + timedelta(hours=2), "place": "威海市人民检察院听证室",
                 "summary": "拟不起诉案件公开听证：听取人民监督员、当事人及辩护人意见。"})
             counts["activities_created"] += 1

@@ -1,5 +1,6 @@
-"""Tables of the casework schema: activities, requests + roster (projection of selection events), draw checks,
-recusals, materials, opinions, feedback forms + signatures, adoptions, observers, reports, idempotency keys."""
+"""Tables of the casework schema: activities (+ reschedules), requests + roster (projection of selection events),
+draw checks, recusals, materials, opinions (+ versions), feedback forms + signatures, adoptions, observers, reports
+(+ transmittal items), idempotency keys."""
 
 from sqlalchemy import (
     Boolean,
@@ -48,9 +49,30 @@ activity = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("held_at", DateTime(timezone=True), nullable=True),
     Column("held_by", Text, nullable=True),
-    CheckConstraint("status IN ('open', 'held')", name="status_valid"),
+    Column("hearing_matter", Text, nullable=True),  # N-MUST: the matter of a public review / hearing (0006)
+    Column("cancel_reason", Text, nullable=True),  # the activity did not take place (0006)
+    Column("cancelled_by", Text, nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('open', 'held', 'cancelled')", name="status_valid"),
     CheckConstraint("ends_at > starts_at", name="window_valid"),
     Index("ix_activity_district_starts", "district", "starts_at"),
+    Index("ix_activity_ends_at", "ends_at"),  # R20.1: the overdue query filters on the end
+)
+
+# a new time for an activity: its live request cancelled and a new one linked to it (0006)
+activity_reschedule = Table(
+    "activity_reschedule", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("activity_id", Uuid, ForeignKey("activity.id"), nullable=False, index=True),
+    Column("previous_starts_at", DateTime(timezone=True), nullable=False),
+    Column("previous_ends_at", DateTime(timezone=True), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("cancelled_request_id", Uuid, nullable=True),
+    Column("request_id", Uuid, nullable=True),
+    Column("rescheduled_by", Text, nullable=False),
+    Column("rescheduled_at", DateTime(timezone=True), nullable=False),
 )
 
 # R10.1/R10.2, DRAW.md protocol: the request sent to the bureau, with its live state from selection's events
@@ -87,6 +109,8 @@ supervision_request = Table(
     Column("cancelled_by", Text, nullable=True),
     Column("cancelled_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # a reschedule: the request this one replaces (cancelled in the same transaction, 0006)
+    Column("rescheduled_from", Uuid, nullable=True),
     CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in REQUEST_STATUSES) + ")", name="status_valid"),
     CheckConstraint("seats >= 1", name="seats_positive"),
     # one live request per activity, also under concurrent POSTs
@@ -167,7 +191,7 @@ material = Table(
     Column("uploaded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
-# R16.1: each supervisor's opinion verbatim; frozen (trigger) once the form is signed
+# R16.1: each supervisor's current opinion verbatim; frozen (trigger) once the form is signed
 opinion = Table(
     "opinion", metadata,
     Column("activity_id", Uuid, ForeignKey("activity.id"), primary_key=True),
@@ -176,6 +200,23 @@ opinion = Table(
     Column("recorded_by", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("frozen", Boolean, nullable=False, server_default="false"),
+    # who wrote the words down: the supervisor, or the procuratorate recording an oral opinion (0006; NULL before)
+    Column("source", Text, nullable=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+    CheckConstraint("source IN ('supervisor', 'procuratorate_record')", name="source_valid"),
+)
+
+# R16.1: every version of every opinion, append-only (trigger): nothing a supervisor wrote is ever lost
+opinion_version = Table(
+    "opinion_version", metadata,
+    Column("activity_id", Uuid, ForeignKey("activity.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("source IN ('supervisor', 'procuratorate_record')", name="source_valid"),
 )
 
 # R17.1: the feedback form; content + hash frozen at the first signature (trigger)
@@ -250,6 +291,14 @@ transmittal = Table(
     Column("sent_by", Text, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("office", "month", name="uq_transmittal_office_month"),
+)
+
+# R20.2: each signature goes in exactly one transmittal (one signed after a transmittal goes in the next, 0006)
+transmittal_item = Table(
+    "transmittal_item", metadata,
+    Column("form_id", Uuid, ForeignKey("feedback_form.id"), primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("transmittal_id", Uuid, ForeignKey("transmittal.id"), nullable=False, index=True),
 )
 
 # Idempotency-Key of external clients' POSTs (claimed in the effect's transaction)

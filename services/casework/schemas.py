@@ -2,11 +2,11 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.casework.rules import RequestStatus
+from services.casework.rules import HEARING_MATTERS, HearingMatter, RequestStatus
 from shared.activity_types import ACTIVITY_TYPES
 from shared.lead_time import ActivityMoment
 
@@ -15,17 +15,56 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Bounds that fit each field's purpose: one line (a name, a case number, a place) has no control characters;
+# a text (summary, opinion, reason) may have line breaks and tabs but no other control characters.
+LINE = r"^[^\x00-\x1f\x7f]*$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def _not_blank(value: str) -> str:
+    """Required words are not only spaces (the value itself is kept verbatim)."""
+    if not value.strip():
+        raise ValueError("不能只有空白字符")
+    return value
+
+
+NotBlank = AfterValidator(_not_blank)
+CaseRef = Annotated[str, Field(min_length=1, max_length=100, pattern=LINE, description="案号"), NotBlank]
+DistrictName = Annotated[str, Field(min_length=1, max_length=50, pattern=LINE), NotBlank]
+Place = Annotated[str, Field(min_length=1, max_length=200, pattern=LINE), NotBlank]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=LINE), NotBlank]
+PersonName = Annotated[str, Field(min_length=1, max_length=100, pattern=LINE), NotBlank]
+PartyName = Annotated[str, Field(min_length=1, max_length=100, pattern=LINE,
+                                 description="当事人或利害关系人名称（不超过100字）"), NotBlank]
+Specialty = Annotated[str, Field(min_length=1, max_length=30, pattern=LINE,
+                                 description="R11.2：专业领域名称（市司法局专业领域目录，不超过30字）"), NotBlank]
+Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=TEXT), NotBlank]
+Ground = Annotated[str, Field(min_length=1, max_length=1000, pattern=TEXT), NotBlank]
+AdoptionReason = Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT), NotBlank]
+
+
 class ActivityCreate(Strict):
-    case_ref: str = Field(min_length=1, max_length=200, description="案号")
+    case_ref: CaseRef
     activity_type: str = Field(min_length=1, max_length=60, description=f"N-ACT：{'、'.join(ACTIVITY_TYPES)}")
-    other_description: str | None = Field(default=None, max_length=500, description="类型为 other 时必填")
-    mandatory_invitation: bool = Field(default=False, description="N-MUST：应当邀请人民监督员")
-    office: str | None = Field(default=None, min_length=1, max_length=100)
-    district: str = Field(min_length=1, max_length=50)
+    other_description: str | None = Field(default=None, max_length=500, pattern=TEXT,
+                                          description="类型为 other 时必填")
+    hearing_matter: HearingMatter | None = Field(
+        default=None, description="N-MUST：公开听证/公开审查的事项；" + "、".join(
+            f"{k}={v}" for k, v in HEARING_MATTERS.items()) + "（前五项应当邀请人民监督员）")
+    mandatory_invitation: bool | None = Field(
+        default=None, description="N-MUST：应当邀请人民监督员；不填则依事项确定，法定应当邀请的事项不能填 false")
+    office: str | None = Field(default=None, min_length=1, max_length=100, pattern=LINE)
+    district: DistrictName
     starts_at: ActivityMoment = Field(description="带时区；2000-01-01 至 2100-12-31（UTC）")
     ends_at: ActivityMoment
-    place: str = Field(min_length=1, max_length=200)
-    summary: str = Field(default="", max_length=5000, description="办案活动简要情况")
+    place: Place
+    summary: str = Field(default="", max_length=5000, pattern=TEXT, description="办案活动简要情况")
+
+
+class ActivityCancellation(BaseModel):
+    reason: str
+    by: str
+    at: datetime
 
 
 class ActivityRead(BaseModel):
@@ -34,6 +73,8 @@ class ActivityRead(BaseModel):
     activity_type: str
     activity_type_label: str
     other_description: str | None
+    hearing_matter: str | None = None
+    hearing_matter_label: str | None = None
     mandatory_invitation: bool
     office: str
     district: str
@@ -41,32 +82,45 @@ class ActivityRead(BaseModel):
     ends_at: datetime
     place: str
     summary: str
-    status: str
+    status: Literal["open", "held", "cancelled"]
     created_by: str
     created_at: datetime
     held_at: datetime | None
+    cancellation: ActivityCancellation | None = None
 
 
 class SummaryIn(Strict):
-    summary: str = Field(max_length=5000)
+    summary: str = Field(max_length=5000, pattern=TEXT)
 
 
 class ShortNoticeIn(Strict):
-    reason: str = Field(min_length=1, max_length=500, description="R10.2：需要缩短通知期限的特殊情形")
+    reason: Reason = Field(description="R10.2：需要缩短通知期限的特殊情形")
 
 
 class SupervisionRequestCreate(Strict):
     """What the procuratorate asks for; the seat split, balance mode and the time of the request are not its to set."""
 
     seats: int = Field(ge=1, le=20)
-    specialty: str | None = Field(default=None, min_length=1, max_length=60)
-    conflict_parties: list[str] = Field(default_factory=list, max_length=50)
+    specialty: Specialty | None = None
+    conflict_parties: list[PartyName] = Field(
+        default_factory=list, max_length=50, description="R13.1：当事人等名称，至多50个，每个不超过100字")
     short_notice: ShortNoticeIn | None = Field(
         default=None, description="R10.2：不足五个工作日（至少三个）时申请特殊情形，须经市司法局同意")
 
 
 class CancelIn(Strict):
-    reason: str = Field(min_length=1, max_length=500, description="撤回理由")
+    reason: Reason = Field(description="撤回或取消理由")
+
+
+class RescheduleIn(Strict):
+    """A new time: the live request is cancelled and a new one (same seats, specialty, parties) asked for it."""
+
+    starts_at: ActivityMoment = Field(description="新的开始时间（带时区）")
+    ends_at: ActivityMoment
+    place: Place | None = None
+    reason: Reason = Field(description="改期理由")
+    short_notice: ShortNoticeIn | None = Field(
+        default=None, description="R10.2：新时间不足五个工作日（至少三个）时申请特殊情形")
 
 
 class RosterMember(BaseModel):
@@ -155,6 +209,8 @@ class SupervisionRequestRead(BaseModel):
     shortfall: dict[str, int]
     refusal: Refusal | None
     cancellation: Cancellation | None
+    rescheduled_from: uuid.UUID | None = Field(default=None, description="改期：本申请所取代的原申请")
+    superseded_by: uuid.UUID | None = Field(default=None, description="改期：取代本申请的新申请")
     receipt_hash: str | None
     contact_log_head: str | None
     receipt_checks: list[ReceiptCheck]
@@ -168,11 +224,11 @@ class SupervisionRequestRead(BaseModel):
 class RecusalCreate(Strict):
     supervisor_id: uuid.UUID
     source: Literal["procuratorate", "party"]
-    ground: str = Field(min_length=1, max_length=1000)
+    ground: Ground
 
 
 class MaterialCreate(Strict):
-    title: str = Field(min_length=1, max_length=200)
+    title: Title
     text: str | None = Field(default=None, max_length=200_000)
     content_base64: str | None = Field(default=None, max_length=8_000_000)
     content_type: str = Field(default="text/plain; charset=utf-8", max_length=100,
@@ -191,16 +247,29 @@ class MaterialRead(BaseModel):
 
 
 class OpinionIn(Strict):
-    text: str = Field(min_length=1, max_length=20_000, description="监督意见原文")
+    text: str = Field(min_length=1, max_length=10_000, pattern=TEXT, description="监督意见原文（原样保存，不作删改）")
 
 
 class OpinionRead(BaseModel):
     activity_id: uuid.UUID
     supervisor_id: uuid.UUID
     text: str
+    source: Literal["supervisor", "procuratorate_record"] | None = Field(
+        default=None, description="R16.1：supervisor=本人书写；procuratorate_record=检察院记录的口头意见")
+    version: int = 1
     recorded_by: str
     recorded_at: datetime
     frozen: bool
+
+
+class OpinionVersionRead(BaseModel):
+    activity_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    version: int
+    text: str
+    source: Literal["supervisor", "procuratorate_record"] | None
+    recorded_by: str
+    recorded_at: datetime
 
 
 class SignIn(Strict):
@@ -218,6 +287,19 @@ class SignatureRead(BaseModel):
     has_image: bool
 
 
+class AdoptionAnnexItem(BaseModel):
+    """R18.1: an adoption decision shown beside the signed content (a dated annex, never an edit of it)."""
+
+    supervisor_id: uuid.UUID
+    name: str
+    adopted: bool
+    reason: str
+    decided_by: str
+    decided_at: datetime
+    at_signing: Literal["adopted", "not_adopted", "pending"] | None = Field(
+        description="签字内容中的采纳情况（草稿为 null）")
+
+
 class FormRead(BaseModel):
     form_id: uuid.UUID | None
     activity_id: uuid.UUID
@@ -227,11 +309,12 @@ class FormRead(BaseModel):
     frozen_at: datetime | None
     completed_at: datetime | None
     signatures: list[SignatureRead]
+    adoption_annex: list[AdoptionAnnexItem] = []
 
 
 class AdoptionIn(Strict):
     adopted: bool
-    reason: str = Field(min_length=1, max_length=5000)
+    reason: AdoptionReason
 
 
 class AdoptionRead(BaseModel):
@@ -245,8 +328,8 @@ class AdoptionRead(BaseModel):
 
 class ObserverCreate(Strict):
     kind: Literal["bureau_staff", "shadowing_supervisor"]
-    name: str = Field(min_length=1, max_length=100)
-    organization: str | None = Field(default=None, max_length=200)
+    name: PersonName
+    organization: str | None = Field(default=None, max_length=200, pattern=LINE)
     supervisor_id: uuid.UUID | None = None
 
 
@@ -263,7 +346,7 @@ class ObserverRead(BaseModel):
 
 
 class ParticipationReportIn(Strict):
-    note: str = Field(default="", max_length=5000)
+    note: str = Field(default="", max_length=2000, pattern=TEXT)
 
 
 class ParticipationReportRead(BaseModel):
@@ -288,7 +371,7 @@ class OverdueReport(BaseModel):
 class TransmittalCreate(Strict):
     month: str | None = Field(default=None, pattern=r"^20\d{2}-(0[1-9]|1[0-2])$",
                               description="月份，如 2026-10；默认上月")
-    office: str | None = Field(default=None, min_length=1, max_length=100)
+    office: str | None = Field(default=None, min_length=1, max_length=100, pattern=LINE)
 
 
 class TransmittalRead(BaseModel):
@@ -297,6 +380,8 @@ class TransmittalRead(BaseModel):
     month: str
     due_on: date
     form_ids: list[str]
+    signatures: int = Field(default=0, description="R20.2：本次转送的签字数（之前转送过的签字不再重复）")
+    carried_over: list[str] = Field(default=[], description="R20.2：上月转送后才签字、本次补送的反馈表")
     sent_by: str
     sent_at: datetime
     on_time: bool
@@ -308,3 +393,12 @@ class OverdueTransmittal(BaseModel):
     due_on: date
     forms: int
     sent_on: date | None
+
+
+class RescheduleRead(BaseModel):
+    activity: ActivityRead
+    previous_starts_at: datetime
+    previous_ends_at: datetime
+    reason: str
+    cancelled_request_id: uuid.UUID | None
+    request: SupervisionRequestRead | None

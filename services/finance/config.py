@@ -1,4 +1,4 @@
-"""Finance settings: travel caps (R43.1), the travel allowance of the budget (R41.1), upload limits."""
+"""Finance settings: travel caps and claim periods (R43.1), the budget's travel allowance (R41.1), upload limits."""
 
 from pydantic import Field
 
@@ -21,3 +21,7 @@ class FinanceSettings(CommonSettings):
     receipt_max_bytes: int = 5 * 1024 * 1024
     receipt_content_types: list[str] = Field(default_factory=lambda: ["application/pdf", "image/jpeg", "image/png"])
     bureau_name: str = "威海市司法局"
+    # R43.1/N-RATE: claims are filed within this many days after the travel
+    travel_claim_deadline_days: int = Field(default=90, ge=1, le=3650)
+    # R43.1: the travel of an activity claim lies within this many days of the activity
+    travel_activity_window_days: int = Field(default=1, ge=0, le=30)

@@ -17,6 +17,7 @@ from shared.activity_types import ACTIVITY_TYPES, CASE_QUALITY_REVIEW, PUBLIC_HE
 from shared.db import Database
 
 ACTOR = "demo"
+REVIEWER = "demo-reviewer"  # the demo's second finance user (N-RATE approval of back-dated rates)
 IN_FORCE = date(2024, 12, 1)  # R44.1: the measures apply from this date
 DEFAULT_RATES_FEN = {t: 40_000 if t in (PUBLIC_HEARING, CASE_QUALITY_REVIEW) else 15_000 for t in ACTIVITY_TYPES}
 OFFICES = {  # office -> district (None: the city procuratorate)
@@ -30,6 +31,9 @@ YEARS = (2026, 2027)
 # planned activities per month of each type (city office; districts plan about half)
 MONTHLY = {"public_hearing": 3, "court_support": 1, "circuit_inspection": 1, "case_quality_review": 1,
            "public_delivery": 2, "work_briefing": 1}
+# R41.1: supervisors per activity of each type (subsidy is paid per supervisor)
+SEATS = {"public_hearing": 3, "court_support": 2, "circuit_inspection": 2, "case_quality_review": 3,
+         "public_delivery": 1, "work_briefing": 2}
 
 
 def plan_rows(office_index: int, year: int) -> list[dict]:
@@ -39,7 +43,8 @@ def plan_rows(office_index: int, year: int) -> list[dict]:
             planned = count if office_index == 0 else (count + month + office_index) // 2
             if month in (1, 2) and activity_type == "circuit_inspection":
                 planned = 0  # no circuit inspections around the Spring Festival
-            rows.append({"month": month, "activity_type": activity_type, "count": planned})
+            rows.append({"month": month, "activity_type": activity_type, "count": planned,
+                         "seats": SEATS[activity_type]})
     return rows
 
 
@@ -54,8 +59,10 @@ async def seed(settings: FinanceSettings) -> dict[str, int]:
                 if exists:
                     counts["skipped"] += 1
                     continue
-                await svc.add_rate(session, actor=ACTOR, activity_type=activity_type, amount_fen=amount,
-                                   effective_from=IN_FORCE)
+                created = await svc.add_rate(session, actor=ACTOR, activity_type=activity_type, amount_fen=amount,
+                                             effective_from=IN_FORCE)
+                if created.status == "pending":  # N-RATE: a past date needs a second finance user
+                    await svc.approve_rate(session, actor=REVIEWER, rate_id=created.id)
                 counts["rates_created"] += 1
             for year in YEARS:
                 for index, (office, district) in enumerate(OFFICES.items()):

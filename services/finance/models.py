@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 
 from shared.db import service_metadata
@@ -26,7 +27,8 @@ SCHEMA = "finance"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
 NOW = func.now()
-STATE_CHECK = "status IN ('draft', 'checked', 'approved', 'paid')"
+STATE_CHECK = "status IN ('draft', 'checked', 'approved', 'paid', 'rejected')"
+ALL_DISTRICTS = "全市"  # the scope of a citywide disbursement table
 
 # N-RATE: append-only; the rate in force on d = greatest effective_from ≤ d
 rate = Table(
@@ -37,7 +39,12 @@ rate = Table(
     Column("effective_from", Date, nullable=False),
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # N-RATE: a rate effective on a past date waits for a second finance user (issue 12)
+    Column("status", Text, nullable=False, server_default="approved"),
+    Column("approved_by", Text, nullable=True),
+    Column("approved_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+    CheckConstraint("status IN ('pending', 'approved')", name="status_valid"),
     Index("ix_rate_type_from", "activity_type", "effective_from"),
 )
 
@@ -58,8 +65,10 @@ plan_row = Table(
     Column("month", Integer, primary_key=True),
     Column("activity_type", Text, primary_key=True),
     Column("count", Integer, nullable=False),
+    Column("seats", Integer, nullable=False, server_default="1"),  # supervisors per activity (R41.1)
     CheckConstraint("month BETWEEN 1 AND 12", name="month_range"),
     CheckConstraint("count >= 0", name="count_nonnegative"),
+    CheckConstraint("seats >= 1", name="seats_positive"),
 )
 
 # projection of registry events + bank details entered by finance staff (encrypted, masked copy)
@@ -75,13 +84,13 @@ supervisor = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
-# R42.1: every FeedbackSigned received (the basis of reconciliation)
+# R42.1: every FeedbackSigned received (the basis of reconciliation): one per (form, signer)
 feedback_form = Table(
     "feedback_form", metadata,
     Column("form_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
     Column("activity_id", Uuid, nullable=False),
     Column("request_id", Uuid, nullable=False),
-    Column("supervisor_id", Uuid, nullable=False),
     Column("activity_type", Text, nullable=False),
     Column("activity_date", Date, nullable=False, index=True),
     Column("district", Text, nullable=False),
@@ -89,7 +98,84 @@ feedback_form = Table(
     Column("signed_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Index("ix_feedback_form_supervisor_activity", "supervisor_id", "activity_id"),
+    Index("ix_feedback_form_signature_hash", "signature_hash"),
 )
+
+# R42.1: the monthly table as issued (a document of record): frozen rows, batch number, versions
+disbursement_table = Table(
+    "disbursement_table", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("month", Integer, nullable=False),
+    Column("scope", Text, nullable=False),  # a district, or ALL_DISTRICTS
+    Column("batch_no", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("supersedes_id", Uuid, ForeignKey("disbursement_table.id"), nullable=True),
+    Column("correction_reason", Text, nullable=True),
+    Column("issued_by", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("superseded_at", DateTime(timezone=True), nullable=True),
+    Column("row_count", Integer, nullable=False, server_default="0"),
+    Column("total_activities", Integer, nullable=False, server_default="0"),
+    Column("total_subsidy_fen", BigInteger, nullable=False, server_default="0"),
+    Column("total_travel_fen", BigInteger, nullable=False, server_default="0"),
+    Column("total_fen", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("batch_no", "version", name="uq_disbursement_table_batch_version"),
+    CheckConstraint("status IN ('issued', 'superseded')", name="status_valid"),
+    CheckConstraint("month BETWEEN 1 AND 12", name="month_range"),
+    Index("uq_disbursement_table_current", "year", "month", "scope", unique=True,
+          postgresql_where=text("status = 'issued'")),
+)
+disbursement_row = Table(
+    "disbursement_row", metadata,
+    Column("table_id", Uuid, ForeignKey("disbursement_table.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("activities", Integer, nullable=False),
+    Column("subsidy_fen", BigInteger, nullable=False),
+    Column("travel_fen", BigInteger, nullable=False),
+    Column("total_fen", BigInteger, nullable=False),
+    Column("bank_name", Text, nullable=False),
+    Column("bank_account_masked", Text, nullable=False),
+    Column("bank_account_encrypted", Text, nullable=True),
+    Column("remark", Text, nullable=False),
+)
+disbursement_item = Table(
+    "disbursement_item", metadata,
+    Column("table_id", Uuid, ForeignKey("disbursement_table.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("item_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    CheckConstraint("kind IN ('line', 'claim')", name="kind_valid"),
+)
+
+# R42.1: the procuratorate's covering letter (履职情况反馈函) of a month; district NULL = the whole city
+covering_letter = Table(
+    "covering_letter", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("month", Integer, nullable=False),
+    Column("district", Text, nullable=True),
+    Column("reference", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("month BETWEEN 1 AND 12", name="month_range"),
+    Index("ix_covering_letter_period", "year", "month"),
+)
+
+def payment_columns() -> list[Column]:
+    """R42.1/R43.1: who paid and when (server clock), or who rejected it and why; R41.1: who approved going
+    over the budget, and why."""
+    return [Column("paid_by", Text, nullable=True), Column("paid_at", DateTime(timezone=True), nullable=True),
+            Column("rejected_by", Text, nullable=True), Column("rejected_at", DateTime(timezone=True), nullable=True),
+            Column("reject_reason", Text, nullable=True),
+            Column("excess_approved_by", Text, nullable=True),
+            Column("excess_approved_at", DateTime(timezone=True), nullable=True),
+            Column("excess_reason", Text, nullable=True)]
 
 # R42.1: one line per supervisor per activity; amount and rate fixed at creation (never repriced)
 subsidy_line = Table(
@@ -112,6 +198,8 @@ subsidy_line = Table(
     Column("paid_on", Date, nullable=True),
     Column("payment_reference", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    *payment_columns(),
+    Column("table_id", Uuid, ForeignKey("disbursement_table.id"), nullable=True, index=True),
     UniqueConstraint("supervisor_id", "activity_id", name="uq_subsidy_line_supervisor_activity"),
     CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
     CheckConstraint(STATE_CHECK, name="status_valid"),
@@ -136,6 +224,12 @@ travel_claim = Table(
     Column("paid_on", Date, nullable=True),
     Column("payment_reference", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    *payment_columns(),
+    Column("approved_fen", BigInteger, nullable=True),  # R43.1: approved in part (NULL: as claimed)
+    Column("approval_note", Text, nullable=True),
+    Column("activity_id", Uuid, nullable=True),  # R43.1: the attended activity of an 'activity' claim
+    Column("district", Text, nullable=True),
+    Column("table_id", Uuid, ForeignKey("disbursement_table.id"), nullable=True, index=True),
     CheckConstraint("purpose_kind IN ('activity', 'training', 'meeting')", name="purpose_kind_valid"),
     CheckConstraint(STATE_CHECK, name="status_valid"),
     Index("ix_travel_claim_date_status", "travel_date", "status"),

@@ -10,18 +10,24 @@ from fastapi.responses import Response
 from services.finance import disbursement, rules
 from services.finance import service as svc
 from services.finance.config import FinanceSettings
-from services.finance.models import platform
+from services.finance.models import ALL_DISTRICTS, platform
 from services.finance.schemas import (
     ActivityTypeRead,
     BankAccountIn,
     BudgetRead,
+    ClaimApproveIn,
+    CorrectionIn,
+    CoveringLetterIn,
+    CoveringLetterRead,
     DisbursementRead,
+    DisbursementVersionRead,
     LineRead,
     PayIn,
     PlanIn,
     PlanRead,
     RateCreate,
     RateRead,
+    ReasonIn,
     ReconciliationRead,
     State,
     SupervisorRead,
@@ -92,11 +98,18 @@ async def rate_in_force(session: SessionDep, principal: Annotated[Principal, Dep
     return rate_read(next(r for r in rows if r.id == found.id))
 
 
-@router.post("/rates", status_code=201, tags=["rates"], summary="新增补助标准版本（不影响已生成明细）")
+@router.post("/rates", status_code=201, tags=["rates"],
+             summary="新增补助标准版本（不影响已生成明细；追溯生效须另一名财务人员批准）")
 async def create_rate(body: RateCreate, session: SessionDep, principal: Actor) -> RateRead:
     row = await svc.add_rate(session, actor=principal.subject, activity_type=body.activity_type,
                              amount_fen=body.amount_fen, effective_from=body.effective_from)
     return rate_read(row)
+
+
+@router.post("/rates/{rate_id}/approve", tags=["rates"], summary="批准追溯生效的补助标准（N-RATE，不得自批）")
+async def approve_rate(rate_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep,
+                       principal: Actor) -> RateRead:
+    return rate_read(await svc.approve_rate(session, actor=principal.subject, rate_id=rate_id))
 
 
 # --- annual plan and budget (R41.1) --------------------------------------------------------------
@@ -116,7 +129,8 @@ def plan_office(principal: Principal, office: str | None) -> str | None:
 async def put_plan(year: Year, body: PlanIn, session: SessionDep,
                    principal: Annotated[Principal, Depends(require(Role.PROCURATORATE))]) -> PlanRead:
     office = principal.office or principal.district
-    assert office is not None  # procuratorate tokens always carry a district
+    if office is None:
+        raise forbidden("检察院令牌缺少所属院或区市，不能提交年度计划。")
     await svc.put_plan(session, actor=principal.subject, year=year, office=office, district=principal.district,
                        rows=[r.model_dump() for r in body.rows])
     return PlanRead(**(await svc.get_plans(session, year, office))[0])
@@ -135,8 +149,15 @@ async def get_budget(year: Year, session: SessionDep, settings: SettingsDep,
                      office: Annotated[str | None, Query(max_length=200)] = None) -> BudgetRead:
     scoped = plan_office(principal, office)
     plans = await svc.get_plans(session, year, scoped)
-    district = None if principal.has(*READERS) else principal.district
-    return BudgetRead(**await svc.budget(session, settings, year=year, plans=plans, district=district))
+    if not principal.has(*READERS):
+        district, spend_scope = principal.district, True  # a procuratorate: its district's spend
+    elif scoped is not None:
+        # one office's plan: the spend of that plan's district (R41.1 budgets are per district)
+        district, spend_scope = (plans[0]["district"] if plans else None), True
+    else:
+        district, spend_scope = None, False
+    return BudgetRead(**await svc.budget(session, settings, year=year, plans=plans, district=district,
+                                         spend_scope=spend_scope))
 
 
 # --- supervisors: bank details -------------------------------------------------------------------
@@ -188,20 +209,41 @@ async def get_line(line_id: uuid.UUID, session: SessionDep,
 
 
 @router.post("/subsidy-lines/{line_id}/check", tags=["subsidies"], summary="审核（草稿→已审核）")
-async def check_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, principal: Actor) -> LineRead:
-    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "check")))
+async def check_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, settings: SettingsDep,
+                     principal: Actor) -> LineRead:
+    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "check",
+                                                              settings=settings)))
 
 
-@router.post("/subsidy-lines/{line_id}/approve", tags=["subsidies"], summary="批准（已审核→已批准，不得自批）")
-async def approve_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, principal: Actor) -> LineRead:
-    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "approve")))
+@router.post("/subsidy-lines/{line_id}/approve", tags=["subsidies"],
+             summary="批准（已审核→已批准，不得自批；超出年度预算须另一名财务人员批准超支，R41.1）")
+async def approve_line(line_id: uuid.UUID, session: SessionDep, outbox: OutboxDep, settings: SettingsDep,
+                       principal: Actor) -> LineRead:
+    return LineRead(**svc.line_view(await svc.transition_line(session, outbox, principal, line_id, "approve",
+                                                              settings=settings)))
 
 
-@router.post("/subsidy-lines/{line_id}/pay", tags=["subsidies"], summary="支付（已批准→已支付）")
-async def pay_line(line_id: uuid.UUID, body: PayIn, session: SessionDep, outbox: OutboxDep,
+@router.post("/subsidy-lines/{line_id}/budget-excess", tags=["subsidies"],
+             summary="批准超出预算（R41.1：由另一名财务人员说明理由）")
+async def approve_line_excess(line_id: uuid.UUID, body: ReasonIn, session: SessionDep,
+                              principal: Actor) -> LineRead:
+    return LineRead(**svc.line_view(await svc.approve_excess(session, principal, line_id, reason=body.reason)))
+
+
+@router.post("/subsidy-lines/{line_id}/pay", tags=["subsidies"],
+             summary="支付（已批准→已支付；须已列入签发的发放表并已登记反馈函）")
+async def pay_line(line_id: uuid.UUID, body: PayIn, session: SessionDep, outbox: OutboxDep, settings: SettingsDep,
                    principal: Actor) -> LineRead:
-    row = await svc.transition_line(session, outbox, principal, line_id, "pay", paid_on=body.paid_on,
+    row = await svc.transition_line(session, outbox, principal, line_id, "pay", settings=settings,
                                     reference=body.payment_reference)
+    return LineRead(**svc.line_view(row))
+
+
+@router.post("/subsidy-lines/{line_id}/reject", tags=["subsidies"], summary="驳回（须说明理由；支付前）")
+async def reject_line(line_id: uuid.UUID, body: ReasonIn, session: SessionDep, outbox: OutboxDep,
+                      settings: SettingsDep, principal: Actor) -> LineRead:
+    row = await svc.transition_line(session, outbox, principal, line_id, "reject", settings=settings,
+                                    reason=body.reason)
     return LineRead(**svc.line_view(row))
 
 
@@ -289,7 +331,8 @@ async def get_receipt(claim_id: uuid.UUID, item_id: uuid.UUID, session: SessionD
 
 
 async def _claim_step(session, settings, principal, claim_id, action, **kw) -> TravelClaimRead:
-    row = await svc.transition_claim(session, principal, claim_id, action, **kw)
+    """One step of a travel claim's flow (R43.1)."""
+    row = await svc.transition_claim(session, settings, principal, claim_id, action, **kw)
     return TravelClaimRead(**await svc.claim_view(session, settings, row))
 
 
@@ -299,24 +342,59 @@ async def check_claim(claim_id: uuid.UUID, session: SessionDep, settings: Settin
     return await _claim_step(session, settings, principal, claim_id, "check")
 
 
-@router.post("/travel-claims/{claim_id}/approve", tags=["travel"], summary="批准（不得自批）")
-async def approve_claim(claim_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
-                        principal: Actor) -> TravelClaimRead:
-    return await _claim_step(session, settings, principal, claim_id, "approve")
+@router.post("/travel-claims/{claim_id}/approve", tags=["travel"], summary="批准（可部分核定并说明理由；不得自批）")
+async def approve_claim(claim_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Actor,
+                        body: ClaimApproveIn | None = None) -> TravelClaimRead:
+    body = body or ClaimApproveIn()
+    return await _claim_step(session, settings, principal, claim_id, "approve", approved_fen=body.approved_fen,
+                             reason=body.reason)
 
 
-@router.post("/travel-claims/{claim_id}/pay", tags=["travel"], summary="支付")
+@router.post("/travel-claims/{claim_id}/budget-excess", tags=["travel"],
+             summary="批准超出预算（R41.1：由另一名财务人员说明理由）")
+async def approve_claim_excess(claim_id: uuid.UUID, body: ReasonIn, session: SessionDep, settings: SettingsDep,
+                               principal: Actor) -> TravelClaimRead:
+    row = await svc.approve_excess(session, principal, claim_id, reason=body.reason, claim=True)
+    return TravelClaimRead(**await svc.claim_view(session, settings, row))
+
+
+@router.post("/travel-claims/{claim_id}/pay", tags=["travel"], summary="支付（须已列入签发的发放表）")
 async def pay_claim(claim_id: uuid.UUID, body: PayIn, session: SessionDep, settings: SettingsDep,
                     principal: Actor) -> TravelClaimRead:
-    return await _claim_step(session, settings, principal, claim_id, "pay", paid_on=body.paid_on,
-                             reference=body.payment_reference)
+    return await _claim_step(session, settings, principal, claim_id, "pay", reference=body.payment_reference)
+
+
+@router.post("/travel-claims/{claim_id}/reject", tags=["travel"], summary="驳回（须说明理由；支付前）")
+async def reject_claim(claim_id: uuid.UUID, body: ReasonIn, session: SessionDep, settings: SettingsDep,
+                       principal: Actor) -> TravelClaimRead:
+    return await _claim_step(session, settings, principal, claim_id, "reject", reason=body.reason)
+
+
+# --- the procuratorate's covering letter (R42.1) -------------------------------------------------
+
+
+@router.post("/covering-letters", status_code=201, tags=["disbursements"],
+             summary="登记检察院出具的人民监督员履职情况反馈函（R42.1，发放前须核验）")
+async def post_covering_letter(body: CoveringLetterIn, session: SessionDep, principal: Actor) -> CoveringLetterRead:
+    year, month = parse_period(body.period)
+    row = await svc.record_covering_letter(session, actor=principal.subject, year=year, month=month,
+                                           district=body.district, reference=body.reference)
+    return CoveringLetterRead(**row._mapping)
+
+
+@router.get("/covering-letters", tags=["disbursements"], summary="某月已登记的反馈函")
+async def get_covering_letters(period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+                               session: SessionDep, principal: Reader) -> list[CoveringLetterRead]:
+    year, month = parse_period(period)
+    return [CoveringLetterRead(**r._mapping) for r in await svc.list_covering_letters(session, year=year,
+                                                                                     month=month)]
 
 
 # --- the monthly disbursement table (R42.1) ------------------------------------------------------
 
 
 async def _access(request: Request, session, principal: Principal, period: str, unmasked: bool,
-                  fmt: str) -> tuple[int, int, FieldCipher | None]:
+                  fmt: str, scope: str = ALL_DISTRICTS) -> tuple[int, int, FieldCipher | None]:
     """(year, month, cipher if the full bank accounts are to be shown — finance only, audited)."""
     year, month = parse_period(period)
     if not unmasked:
@@ -324,23 +402,69 @@ async def _access(request: Request, session, principal: Principal, period: str, 
     if not principal.has(Role.FINANCE):
         raise forbidden("只有财务人员可以导出未脱敏的银行账号。")
     await audit.append(session, platform.audit, actor=principal.subject, action="disbursement.unmasked_export",
-                       subject=f"disbursement:{year}-{month:02d}", details={"format": fmt})
+                       subject=f"disbursement:{year}-{month:02d}:{scope}", details={"format": fmt})
     return year, month, request.app.state.cipher
 
 
-async def _table(request: Request, session, principal: Principal, period: str, unmasked: bool, fmt: str):
-    year, month, cipher = await _access(request, session, principal, period, unmasked, fmt)
-    return await disbursement.build(session, year, month, cipher=cipher)
-
-
 Unmasked = Annotated[bool, Query(description="仅财务人员：导出完整银行账号（记入审计日志）")]
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # a district is printed in the xlsx: no control characters
+Scope = Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_CONTROL, description="区市；省略为全市")]
+Version = Annotated[int | None, Query(ge=1, le=10_000, description="版本；省略为现行版本（或草稿）")]
 
 
-@router.get("/disbursements/{period}", tags=["disbursements"], summary="《威海市人民监督员履职补助发放表》")
+def scope_of(district: str | None) -> str:
+    return district or ALL_DISTRICTS
+
+
+async def _table(request: Request, session, principal: Principal, period: str, unmasked: bool, fmt: str,
+                 district: str | None = None, version: int | None = None):
+    year, month, cipher = await _access(request, session, principal, period, unmasked, fmt, scope_of(district))
+    return await disbursement.build(session, year, month, scope=scope_of(district), version=version, cipher=cipher)
+
+
+@router.get("/disbursements/{period}", tags=["disbursements"],
+            summary="《威海市人民监督员履职补助发放表》（已签发的为定稿，否则为草稿）")
 async def get_disbursement(period: Period, request: Request, session: SessionDep, principal: Reader,
-                           unmasked: Unmasked = False) -> DisbursementRead:
-    table = await _table(request, session, principal, period, unmasked, "json")
+                           unmasked: Unmasked = False, district: Scope = None,
+                           version: Version = None) -> DisbursementRead:
+    table = await _table(request, session, principal, period, unmasked, "json", district, version)
+    if version is not None and table.status == "draft":
+        raise NotFound("发放表版本", f"{period} 第{version}版")
     return DisbursementRead(**table.as_dict())
+
+
+async def _read_table(session, year: int, month: int, scope: str) -> DisbursementRead:
+    return DisbursementRead(**(await disbursement.build(session, year, month, scope=scope)).as_dict())
+
+
+@router.post("/disbursements/{period}/issue", tags=["disbursements"],
+             summary="签发本月发放表（R42.1：编批次号并定稿；此后批准的明细列入下期）")
+async def issue_disbursement(period: Period, session: SessionDep, principal: Actor,
+                             district: Scope = None) -> DisbursementRead:
+    year, month = parse_period(period)
+    with svc.refusals("发放表"):
+        await disbursement.issue(session, actor=principal.subject, year=year, month=month, scope=scope_of(district))
+    return await _read_table(session, year, month, scope_of(district))
+
+
+@router.post("/disbursements/{period}/corrections", tags=["disbursements"],
+             summary="更正已签发的发放表（R42.1：生成新版本，原版本保留）")
+async def correct_disbursement(period: Period, body: CorrectionIn, session: SessionDep, principal: Actor,
+                               district: Scope = None) -> DisbursementRead:
+    year, month = parse_period(period)
+    with svc.refusals("发放表"):
+        await disbursement.correct(session, actor=principal.subject, year=year, month=month,
+                                   scope=scope_of(district), reason=body.reason,
+                                   exclude_lines=body.exclude_line_ids, exclude_claims=body.exclude_claim_ids)
+    return await _read_table(session, year, month, scope_of(district))
+
+
+@router.get("/disbursements/{period}/versions", tags=["disbursements"], summary="发放表的各版本")
+async def get_disbursement_versions(period: Period, session: SessionDep, principal: Reader,
+                                    district: Scope = None) -> list[DisbursementVersionRead]:
+    year, month = parse_period(period)
+    rows = await disbursement.versions(session, year, month, scope=scope_of(district))
+    return [DisbursementVersionRead(**r._mapping) for r in rows]
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -349,9 +473,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @router.get("/disbursements/{period}/xlsx", tags=["disbursements"], summary="发放表 xlsx",
             response_class=Response, responses={200: {"content": {XLSX: {}}}})
 async def get_disbursement_xlsx(period: Period, request: Request, session: SessionDep, principal: Reader,
-                                unmasked: Unmasked = False) -> Response:
-    year, month, cipher = await _access(request, session, principal, period, unmasked, "xlsx")
-    content = await disbursement.export_xlsx(session, year, month, cipher=cipher)
+                                unmasked: Unmasked = False, district: Scope = None,
+                                version: Version = None) -> Response:
+    year, month, cipher = await _access(request, session, principal, period, unmasked, "xlsx", scope_of(district))
+    content = await disbursement.export_xlsx(session, year, month, scope=scope_of(district), version=version,
+                                             cipher=cipher)
     name = f"disbursement-{year}-{month:02d}.xlsx"
     return Response(content, media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -360,14 +486,16 @@ async def get_disbursement_xlsx(period: Period, request: Request, session: Sessi
 @router.get("/disbursements/{period}/pdf", tags=["disbursements"], summary="发放表 PDF",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 async def get_disbursement_pdf(period: Period, request: Request, session: SessionDep, principal: Reader,
-                               unmasked: Unmasked = False) -> Response:
-    table = await _table(request, session, principal, period, unmasked, "pdf")
+                               unmasked: Unmasked = False, district: Scope = None,
+                               version: Version = None) -> Response:
+    table = await _table(request, session, principal, period, unmasked, "pdf", district, version)
     name = f"disbursement-{table.year}-{table.month:02d}.pdf"
     return Response(disbursement.to_pdf(table), media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/disbursements/{period}/reconciliation", tags=["disbursements"], summary="对账：明细与签字反馈表")
-async def get_reconciliation(period: Period, session: SessionDep, principal: Reader) -> ReconciliationRead:
+async def get_reconciliation(period: Period, session: SessionDep, principal: Reader,
+                             district: Scope = None) -> ReconciliationRead:
     year, month = parse_period(period)
-    return ReconciliationRead(**await disbursement.reconcile(session, year, month))
+    return ReconciliationRead(**await disbursement.reconcile(session, year, month, scope=scope_of(district)))

@@ -10,8 +10,9 @@ from shared.activity_types import ACTIVITY_TYPES
 
 Fen = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000, description="金额（分）")]
 ActivityType = Literal[ACTIVITY_TYPES]  # type: ignore[valid-type]
-State = Literal["draft", "checked", "approved", "paid"]
+State = Literal["draft", "checked", "approved", "paid", "rejected"]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class ActivityTypeRead(BaseModel):
@@ -34,13 +35,16 @@ class RateRead(BaseModel):
     effective_from: date
     created_by: str
     created_at: datetime
+    status: str = Field(description="approved：已生效；pending：追溯生效，待另一名财务人员批准（N-RATE）")
+    approved_by: str | None
 
 
 class PlanRowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     month: int = Field(ge=1, le=12)
     activity_type: ActivityType
-    count: int = Field(strict=True, ge=0, le=10_000)
+    count: int = Field(strict=True, ge=0, le=10_000, description="计划活动次数")
+    seats: int = Field(strict=True, ge=1, le=50, description="每次活动的人民监督员人数（补助按人计发，R41.1）")
 
 
 class PlanIn(BaseModel):
@@ -61,6 +65,7 @@ class PlanRead(BaseModel):
 class BudgetMonth(BaseModel):
     month: int
     planned_activities: int
+    planned_supervisor_activities: int
     budget_fen: int
     spend_fen: int
     remaining_fen: int
@@ -70,9 +75,11 @@ class BudgetRead(BaseModel):
     year: int
     offices: list[str]
     travel_allowance_per_activity_fen: int
+    district: str | None
     months: list[BudgetMonth]
     total_budget_fen: int
     total_spend_fen: int
+    total_remaining_fen: int
 
 
 class BankAccountIn(BaseModel):
@@ -106,13 +113,60 @@ class LineRead(BaseModel):
     checked_by: str | None
     approved_by: str | None
     paid_on: date | None
+    paid_by: str | None
+    paid_at: datetime | None
     payment_reference: str | None
+    rejected_by: str | None
+    reject_reason: str | None
+    excess_approved_by: str | None
+    excess_reason: str | None
+    table_id: uuid.UUID | None
 
 
 class PayIn(BaseModel):
+    """R42.1: the bank's reference of the transfer; who and when come from the token and the server clock."""
     model_config = ConfigDict(extra="forbid")
-    paid_on: date = Field(ge=date(2024, 12, 1), le=date(9999, 12, 31))
     payment_reference: Text200
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class ClaimApproveIn(BaseModel):
+    """R43.1: approve the whole claim, or part of it (approved_fen < total) with a reason."""
+    model_config = ConfigDict(extra="forbid")
+    approved_fen: Fen | None = None
+    reason: Reason | None = None
+
+
+class CoveringLetterIn(BaseModel):
+    """R42.1: the procuratorate's 人民监督员履职情况反馈函 of a month, as received by the bureau."""
+    model_config = ConfigDict(extra="forbid")
+    period: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    district: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                               pattern=r"^[^\x00-\x1f\x7f]+$")] | None = Field(
+        default=None, description="区市；省略为全市")
+    reference: Text200 = Field(description="反馈函文号")
+
+
+class CoveringLetterRead(BaseModel):
+    id: uuid.UUID
+    year: int
+    month: int
+    district: str | None
+    reference: str
+    recorded_by: str
+    received_at: datetime
+
+
+class CorrectionIn(BaseModel):
+    """R42.1: a new version of an issued table; unpaid items may be moved out (to a later table)."""
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+    exclude_line_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
+    exclude_claim_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
 
 
 class TravelItemIn(BaseModel):
@@ -162,8 +216,20 @@ class TravelClaimRead(BaseModel):
     created_by: str
     checked_by: str | None
     approved_by: str | None
+    approved_fen: int | None
+    approval_note: str | None
+    payable_fen: int
+    activity_id: uuid.UUID | None
+    district: str | None
     paid_on: date | None
+    paid_by: str | None
+    paid_at: datetime | None
     payment_reference: str | None
+    rejected_by: str | None
+    reject_reason: str | None
+    excess_approved_by: str | None
+    excess_reason: str | None
+    table_id: uuid.UUID | None
     items: list[TravelItemRead]
     warnings: list[CapWarning]
 
@@ -180,12 +246,23 @@ class DisbursementRowRead(BaseModel):
     bank_name: str
     bank_account: str
     remark: str
+    paid_fen: int
+    payment: str
 
 
 class DisbursementRead(BaseModel):
     year: int
     month: int
     masked: bool
+    scope: str
+    status: Literal["draft", "issued", "superseded"]
+    table_id: uuid.UUID | None
+    batch_no: str | None
+    version: int | None
+    issued_by: str | None
+    issued_at: datetime | None
+    correction_reason: str | None
+    total_paid_fen: int
     rows: list[DisbursementRowRead]
     total_activities: int
     total_subsidy_fen: int
@@ -208,9 +285,27 @@ class OrphanLine(BaseModel):
     status: str
 
 
+class DisbursementVersionRead(BaseModel):
+    id: uuid.UUID
+    year: int
+    month: int
+    scope: str
+    batch_no: str
+    version: int
+    status: str
+    supersedes_id: uuid.UUID | None
+    correction_reason: str | None
+    issued_by: str
+    issued_at: datetime
+    superseded_at: datetime | None
+    row_count: int
+    total_fen: int
+
+
 class ReconciliationRead(BaseModel):
     year: int
     month: int
+    scope: str
     ok: bool
     forms_checked: int
     lines_checked: int

@@ -15,3 +15,11 @@ class RegistrySettings(CommonSettings):
     bureau_name: str = "威海市司法局"
     certificate_prefix: str = "威监证"
     work_card_prefix: str = "WH-GZ"
+    # R4.1: how often the service ends expired terms by itself (the job is idempotent and takes an advisory
+    # lock, so several replicas may run it); a term's end is applied within this long after midnight
+    term_end_job_seconds: float = 300.0
+    # N-TERM: days of gap after a term's end within which the next term still counts as consecutive
+    # (0: only a term starting the next day; no source we hold sets a tolerance)
+    n_term_gap_days: int = 0
+    # N-TERM: the procuratorate level this bureau appoints for (one person serves one level only)
+    procuratorate_level: str = "city"

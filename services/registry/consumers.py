@@ -4,7 +4,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import service as svc
+from services.registry.dismissals import service as svc
 from shared.events.contracts import AppraisalFinalized
 from shared.events.envelope import Envelope
 
@@ -12,11 +12,15 @@ log = logging.getLogger(__name__)
 
 
 async def on_appraisal_finalized(session: AsyncSession, event: AppraisalFinalized, envelope: Envelope) -> None:
-    """R37.1: annual + unqualified → a pending dismissal case on R8.1 ground 5 for the bureau to confirm.
+    """R37.1: every result is kept (R8.1 ground 5 rests on it); annual + unqualified → a pending dismissal case on
+    ground 5 for the bureau to confirm.
 
-    Idempotent twice over: the inbox drops a redelivered event, and the (person, round) unique key
-    drops a second event of the same round.
+    Idempotent twice over: the inbox drops a redelivered event, and the (person, round) keys of the result and
+    of the case drop a second event of the same round.
     """
+    await svc.record_appraisal_result(session, round_id=event.round_id, supervisor_id=event.supervisor_id,
+                                      kind=event.kind, period=event.period, grade=event.grade,
+                                      finalized_at=event.finalized_at, event_id=envelope.id if envelope else None)
     if event.kind != "annual" or event.grade != "unqualified":
         return
     case_id = await svc.open_appraisal_case(session, supervisor_id=event.supervisor_id, round_id=event.round_id,

@@ -13,9 +13,11 @@ from datetime import date, timedelta
 from sqlalchemy import exists, select
 
 from services.registry import rules
-from services.registry import service as svc
+from services.registry.appointments import service as appointments
 from services.registry.config import RegistrySettings
+from services.registry.dismissals import service as dismissals
 from services.registry.models import platform, supervisor, training_session
+from services.registry.roster import service as roster
 from services.registry.schemas import (
     AppointmentCreate,
     DismissalCreate,
@@ -23,6 +25,7 @@ from services.registry.schemas import (
     TrainingResult,
     TrainingSessionCreate,
 )
+from services.registry.training import service as training
 from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.events.outbox import Outbox
@@ -59,7 +62,7 @@ async def ensure_session(db: Database, kind: str, fmt: str, held_on: date, title
     session_id = uuid.uuid5(NAMESPACE, f"{kind}:{held_on}:{title}")
     async with db.transaction() as session:
         if not await session.scalar(select(exists().where(training_session.c.id == session_id))):
-            await svc.create_session(session, data=TrainingSessionCreate(
+            await training.create_session(session, data=TrainingSessionCreate(
                 kind=kind, format=fmt, title=title, held_on=held_on, hours=16 if kind == "initial" else 6),
                 actor=ACTOR, session_id=session_id)
     return session_id
@@ -74,7 +77,7 @@ async def seed(settings: RegistrySettings) -> dict[str, int]:
     counts = {"created": 0, "skipped": 0}
     try:
         async with db.transaction() as session:
-            specialties = [r["name"] for r in await svc.specialties(session, include_inactive=False)]
+            specialties = [r["name"] for r in await roster.specialties(session, include_inactive=False)]
         initial = {c: await ensure_session(db, "initial", "lecture", c + timedelta(days=30), f"{c.year}年度初任培训")
                    for c in COHORTS}
         annual = {y: await ensure_session(db, "annual", fmt, date(y, 11, 15), f"{y}年度集中培训")
@@ -85,27 +88,28 @@ async def seed(settings: RegistrySettings) -> dict[str, int]:
             cohort = COHORTS[index % len(COHORTS)]
             async with db.transaction() as session:
                 if await session.scalar(select(exists().where(
-                        supervisor.c.id_number_hash == svc.id_hash(cipher, data.id_number)))):
+                        supervisor.c.id_number_hash == roster.id_hash(cipher, data.id_number)))):
                     counts["skipped"] += 1
                     continue
-                row = await svc.create(session, cipher=cipher, settings=settings, data=data, actor=ACTOR)
-                await svc.appoint(session, outbox=outbox, settings=settings, supervisor_id=row["id"], actor=ACTOR,
-                                  data=AppointmentCreate(decision_no=f"威司任〔{cohort.year}〕{index + 1}号",
-                                                         decision_date=cohort))
+                row = await roster.create(session, cipher=cipher, settings=settings, data=data, actor=ACTOR)
+                await appointments.appoint(
+                    session, outbox=outbox, settings=settings, supervisor_id=row["id"], actor=ACTOR,
+                    data=AppointmentCreate(decision_no=f"威司任〔{cohort.year}〕{index + 1}号", decision_date=cohort))
                 untrained = cohort == COHORTS[-1] and index >= COUNT - 3 * UNTRAINED
                 if not untrained:
-                    await svc.record_results(session, outbox=outbox, session_id=initial[cohort], actor=ACTOR,
-                                             results=[TrainingResult(supervisor_id=row["id"], attended=True,
-                                                                     exam_passed=True)])
+                    await training.record_results(session, outbox=outbox, session_id=initial[cohort], actor=ACTOR,
+                                                  results=[TrainingResult(supervisor_id=row["id"], attended=True,
+                                                                          exam_passed=True)])
                     for year, session_id in annual.items():
                         if year > cohort.year and index % 3 == 0:
-                            await svc.record_results(session, outbox=outbox, session_id=session_id, actor=ACTOR,
-                                                     results=[TrainingResult(supervisor_id=row["id"],
-                                                                             attended=True)])
+                            await training.record_results(
+                                session, outbox=outbox, session_id=session_id, actor=ACTOR,
+                                results=[TrainingResult(supervisor_id=row["id"], attended=True)])
                 if index == dismissed_index:
-                    await svc.dismiss(session, outbox=outbox, settings=settings, supervisor_id=row["id"], actor=ACTOR,
-                                      data=DismissalCreate(ground=rules.DismissalGround.LOST_NATIONALITY,
-                                                           evidence_note="公安机关出具的国籍变更证明"))
+                    await dismissals.dismiss(
+                        session, outbox=outbox, settings=settings, supervisor_id=row["id"], actor=ACTOR,
+                        data=DismissalCreate(ground=rules.DismissalGround.LOST_NATIONALITY,
+                                             evidence_note="公安机关出具的国籍变更证明"))
                 counts["created"] += 1
     finally:
         await db.dispose()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -33,7 +34,9 @@ supervisor = Table(
     Column("id", Uuid, primary_key=True),
     Column("name", Text, nullable=False),
     Column("gender", Text, nullable=False),
-    Column("birth_date", Date, nullable=False),
+    # R3.1: no longer kept (NULL since migration 0006): digits 7-14 of the id beside its masked form rebuild it;
+    # an unmasked (audited) read derives it from the decrypted id number
+    Column("birth_date", Date),
     # R3.1: never plaintext; the hash is a keyed blind index for exact lookup, the masked form is for lists
     Column("id_number_encrypted", Text, nullable=False),
     Column("id_number_hash", Text, nullable=False, unique=True),
@@ -94,6 +97,13 @@ appointment = Table(
     Column("work_card_no", Text, nullable=False, unique=True),
     Column("appointed_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # N-TERM: the procuratorate level of the term; N-BAN: how the term ended early (resigned / dismissed) or
+    # at its end (term_ended); the effective end is coalesce(ended_on, term_end)
+    Column("level", Text, nullable=False, server_default="city"),
+    Column("ended_on", Date),
+    Column("end_reason", Text),
+    CheckConstraint("level IN ('provincial','city')", name="level"),
+    CheckConstraint("end_reason IN ('term_ended','resigned','dismissed')", name="end_reason"),
 )
 
 # N-BAN: keyed by the person's id-number blind index, so it holds across records
@@ -104,6 +114,36 @@ ban = Table(
     Column("dismissal_id", Uuid, nullable=False),
     Column("ground", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# N-EXCL: each recorded exclusion with its note; lifted with a reason, never deleted
+exclusion = Table(
+    "exclusion", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, ForeignKey("supervisor.id"), nullable=False, index=True),
+    Column("person_hash", Text, nullable=False, index=True),
+    Column("ground", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("lifted_by", Text),
+    Column("lifted_at", DateTime(timezone=True)),
+    Column("lift_reason", Text),
+    # at most one exclusion in force per person record
+    Index("uq_exclusion_in_force", "supervisor_id", unique=True, postgresql_where=text("lifted_at IS NULL")),
+)
+
+# R8.1(5), R37.1: the AppraisalFinalized results received from appraisal.results, one per (round, person)
+appraisal_result = Table(
+    "appraisal_result", metadata,
+    Column("round_id", Uuid, primary_key=True),
+    Column("supervisor_id", Uuid, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("grade", Text, nullable=False),
+    Column("finalized_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", Uuid),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
 number_counter = Table(

@@ -106,39 +106,78 @@ def is_late_report(changed_on: date, reported_on: date) -> bool:
     return reported_on > add_months(changed_on, 1)
 
 
+def check_reported_on(claimed: date | None, server_today: date) -> None:
+    """R6.1: `reported_on` is the server's date of receipt; a client cannot back-date (or post-date) a report."""
+    if claimed is not None and claimed != server_today:
+        raise RuleViolation("R6.1", "报告日期由系统记录",
+                            f"依据规则 R6.1，报告日期为系统收到报告之日（{server_today.isoformat()}），"
+                            f"不能填写为{claimed.isoformat()}。")
+
+
 # --- appointment: N-TERM and N-BAN ---------------------------------------------------------------
 
 MAX_CONSECUTIVE_TERMS = 2
-CONSECUTIVE_GAP_YEARS = 1
+# N-TERM: "连续担任人民监督员不超过两届". No text we hold says a gap still counts as consecutive, so by
+# default only a term that starts the day after the previous one ended continues the chain; the bureau may
+# configure a tolerance (RegistrySettings.n_term_gap_days) once the official reading is confirmed.
+DEFAULT_GAP_DAYS = 0
+LEVELS = ("provincial", "city")  # N-TERM: the procuratorate level a person serves (one only)
+LEVEL_ZH = {"provincial": "省级人民检察院", "city": "设区的市级人民检察院"}
 
 
 @dataclass(frozen=True)
 class Term:
+    """One appointment of a person: start, effective end (early end by resignation/dismissal), level."""
+
     start: date
     end: date
+    level: str = "city"
 
 
-def consecutive_terms_before(history: list[Term], new_start: date) -> int:
-    """How many terms in an unbroken chain end right before `new_start` (gap ≤ 1 year counts as unbroken)."""
+def consecutive_terms_before(history: list[Term], new_start: date, *, gap_days: int = DEFAULT_GAP_DAYS) -> int:
+    """How many terms in an unbroken chain end right before `new_start` (N-TERM).
+
+    A term continues the chain when the next one starts no later than `gap_days` after the day following
+    its end (default 0: the very next day).
+    """
     chain = 0
     cursor = new_start
     for term in sorted(history, key=lambda t: t.start, reverse=True):
         if term.start >= cursor:
             continue  # a term starting at or after the new one is not "before" it
-        if cursor > add_years(term.end, CONSECUTIVE_GAP_YEARS):
+        if cursor > term.end + timedelta(days=1 + gap_days):
             break
         chain += 1
         cursor = term.start
     return chain
 
 
-def check_term_limit(history: list[Term], new_start: date) -> None:
+def check_term_limit(history: list[Term], new_start: date, *, gap_days: int = DEFAULT_GAP_DAYS) -> None:
     """N-TERM: at most 2 consecutive terms; a third consecutive appointment is refused."""
-    if consecutive_terms_before(history, new_start) >= MAX_CONSECUTIVE_TERMS:
+    if consecutive_terms_before(history, new_start, gap_days=gap_days) >= MAX_CONSECUTIVE_TERMS:
         raise RuleViolation(
             "N-TERM", "超过连任限制",
             f"依据 N-TERM，人民监督员连续任职不得超过{MAX_CONSECUTIVE_TERMS}届，不能再次连续任命。",
         )
+
+
+def check_new_term_start(history: list[Term], new_start: date) -> None:
+    """A new term starts after the person's previous term ended (at its end date or its early end)."""
+    if history:
+        last_end = max(t.end for t in history)
+        if new_start <= last_end:
+            raise RuleViolation("invalid_transition", "上一任期未结束",
+                                f"该人员上一任期至{last_end.isoformat()}结束，新任期须在此之后开始。")
+
+
+def check_one_level(history: list[Term], level: str, new_start: date, new_end: date) -> None:
+    """N-TERM: one person serves one procuratorate level only: no term overlapping one at another level."""
+    for t in history:
+        if t.level != level and t.start <= new_end and new_start <= t.end:
+            raise RuleViolation(
+                "N-TERM", "只能担任一个层级的人民监督员",
+                f"依据 N-TERM，同一人只能担任一个检察院层级的人民监督员；该人员在{t.start.isoformat()}至"
+                f"{t.end.isoformat()}已担任{LEVEL_ZH.get(t.level, t.level)}人民监督员。")
 
 
 def check_not_banned(banned: bool) -> None:
@@ -161,7 +200,9 @@ class Status(StrEnum):
 STATUS_ZH = {"candidate": "候选", "active": "在任", "resigned": "已辞去", "dismissed": "已免除",
              "term_ended": "任期届满"}
 
-APPOINTABLE = frozenset({Status.CANDIDATE, Status.ACTIVE, Status.TERM_ENDED})
+# N-BAN: only the permanent grounds (4-6) ban for life (the `ban` table, checked first); a person who resigned
+# or was dismissed on grounds 2-3 may be appointed again when a later selection chooses them.
+APPOINTABLE = frozenset(Status)
 
 
 def check_transition(action: str, status: str, allowed: frozenset[Status] | set[Status]) -> None:
@@ -191,12 +232,13 @@ class DismissalGround(IntEnum):
 
 
 GROUND_LABELS = {
-    DismissalGround.RESIGNATION: "本人申请辞去人民监督员职务",
+    # the wording of Art. 8 of the measures
+    DismissalGround.RESIGNATION: "本人申请辞去担任的人民监督员",
     DismissalGround.LOST_NATIONALITY: "丧失中华人民共和国国籍",
-    DismissalGround.LOST_LEGAL_CAPACITY: "丧失民事行为能力",
+    DismissalGround.LOST_LEGAL_CAPACITY: "丧失行为能力",
     DismissalGround.SELECTION_FRAUD: "在选任中弄虚作假，提供不实材料",
     DismissalGround.ANNUAL_UNQUALIFIED: "年度考核不合格",
-    DismissalGround.EXCLUSION_CIRCUMSTANCES: "具有《人民监督员选任管理办法》第七条第二款、第十条第一款规定情形",
+    DismissalGround.EXCLUSION_CIRCUMSTANCES: "有《人民监督员选任管理办法》第七条第二款、第十条第一款所列情形",
 }
 
 
@@ -220,17 +262,82 @@ class ExclusionGround(StrEnum):
     OTHER_SERIOUS_VIOLATION = "other_serious_violation"
 
 
+EXCLUSION_ZH = {
+    "criminal_penalty": "受过刑事处罚", "expelled_from_public_office": "被开除公职",
+    "licence_revoked": "被吊销律师、公证员执业证书或者被仲裁委员会除名",
+    "dishonest_debtor": "被纳入失信被执行人名单", "assessor_removed": "因违法违纪被免除人民陪审员职务",
+    "other_serious_violation": "有其他严重违法违纪行为，可能影响司法公正",
+}
+
+
+def check_not_excluded(excluded_ground: str | None) -> None:
+    """N-EXCL: a person with a recorded (not lifted) exclusion ground cannot be appointed."""
+    if excluded_ground is not None:
+        raise RuleViolation(
+            "N-EXCL", "具有不得担任人民监督员的情形",
+            f"依据 N-EXCL，该人员已记录不得担任人民监督员的情形（{EXCLUSION_ZH.get(excluded_ground, excluded_ground)}）"
+            "，"
+            "不能任命；该记录经解除后方可任命。")
+
+
+@dataclass(frozen=True)
+class AppraisalResult:
+    """An AppraisalFinalized result the registry received (appraisal.results)."""
+
+    kind: str
+    grade: str
+    period: str
+
+
+def check_ground_basis(ground: DismissalGround | int, *, appraisal_round_id: object | None,
+                       result: AppraisalResult | None) -> None:
+    """R8.1(5): "年度考核不合格" only on the AppraisalFinalized result it rests on (annual, unqualified)."""
+    if DismissalGround(ground) != DismissalGround.ANNUAL_UNQUALIFIED:
+        if appraisal_round_id is not None:
+            raise RuleViolation("R8.1", "考核轮次仅适用于第（五）项",
+                                "依据规则 R8.1，只有以第（五）项“年度考核不合格”免除资格时才引用考核轮次。")
+        return
+    if appraisal_round_id is None or result is None:
+        raise RuleViolation("R8.1", "缺少年度考核结果",
+                            "依据规则 R8.1 第（五）项，以年度考核不合格免除资格，须引用考核服务已确定的该人员"
+                            "年度考核结果（appraisal_round_id）；未收到该结果。")
+    if result.kind != "annual" or result.grade != "unqualified":
+        raise RuleViolation("R8.1", "考核结果不是年度考核不合格",
+                            f"依据规则 R8.1 第（五）项，所引用的考核结果（{result.period}）不是年度考核“不合格”等次。")
+
+
+MEASURES_TITLE = "《威海市人民监督员履职管理实施办法》"  # 威司发〔2024〕31号 (the seed's title)
+
+
 @dataclass(frozen=True)
 class Notice:
+    """R9.1: one written notice, a document: its title, recipient, text, legal basis, issuer and date."""
+
     recipient_kind: str  # person / employer / recommending_body / procuratorate
     recipient: str
     text: str
+    title: str = "免除人民监督员资格通知书"
+    basis: str = ""
+    issued_by: str = ""
+    issued_on: date | None = None
+
+    def as_record(self) -> dict:
+        """The notice as stored (JSON) and shown."""
+        return {"recipient_kind": self.recipient_kind, "recipient": self.recipient, "title": self.title,
+                "text": self.text, "basis": self.basis, "issued_by": self.issued_by,
+                "issued_on": self.issued_on.isoformat() if self.issued_on else None}
 
 
 @dataclass(frozen=True)
 class DismissalDocuments:
     notices: list[Notice]
     announcement: str
+    announcement_title: str = ""
+
+
+def dismissal_basis(ground: DismissalGround | int) -> str:
+    """R9.1: the provisions a dismissal rests on (Art. 8 item, Art. 9 for the notices)."""
+    return f"{MEASURES_TITLE}第八条第（{DismissalGround(ground).value}）项、第九条"
 
 
 def dismissal_documents(
@@ -240,28 +347,38 @@ def dismissal_documents(
     """R9.1: written notices to the person, employer, recommending body and procuratorate, and a public text."""
     g = DismissalGround(ground)
     when = f"{decided_on.year}年{decided_on.month}月{decided_on.day}日"
-    fact = f"{name}同志因{g.label}（依据《威海市人民监督员管理办法》第八条第（{g.value}）项），经{bureau}决定，" \
+    fact = f"{name}同志因{g.label}（依据{MEASURES_TITLE}第八条第（{g.value}）项），经{bureau}决定，" \
            f"自{when}起免除其人民监督员资格"
-    recall = f"，收回其人民监督员证书（{certificate_no or '无'}）及工作证（{work_card_no or '无'}）。"
+    recall = f"，收回其人民监督员选任证书（{certificate_no or '无'}）及工作证（{work_card_no or '无'}）。"
+    basis = dismissal_basis(g)
+
+    def notice(kind: str, recipient: str, text: str, title: str = "免除人民监督员资格通知书") -> Notice:
+        return Notice(kind, recipient, text, title=title, basis=basis, issued_by=bureau, issued_on=decided_on)
+
     notices = [
-        Notice("person", name, f"{name}同志：\n    {fact}{recall}\n特此通知。\n{bureau}\n{when}"),
-        Notice("employer", employer, f"{employer}：\n    贵单位{fact}。\n特此通知。\n{bureau}\n{when}"),
-        Notice("recommending_body", recommending_body,
+        notice("person", name, f"{name}同志：\n    {fact}{recall}\n特此通知。\n{bureau}\n{when}"),
+        notice("employer", employer, f"{employer}：\n    贵单位{fact}。\n特此通知。\n{bureau}\n{when}"),
+        notice("recommending_body", recommending_body,
                f"{recommending_body}：\n    经贵单位推荐的人民监督员{fact}。\n特此通知。\n{bureau}\n{when}"),
-        Notice("procuratorate", procuratorate,
+        notice("procuratorate", procuratorate,
                f"{procuratorate}：\n    {fact}，自即日起不再参加人民监督员监督活动的抽选。"
-               f"\n特此函告。\n{bureau}\n{when}"),
+               f"\n特此函告。\n{bureau}\n{when}", title="关于免除人民监督员资格的通报"),
     ]
-    announcement = f"关于免除{name}人民监督员资格的公告\n    {fact}。\n特此公告。\n{bureau}\n{when}"
-    return DismissalDocuments(notices, announcement)
+    title = f"关于免除{name}人民监督员资格的公告"
+    announcement = f"{title}\n    {fact}。\n特此公告。\n{bureau}\n{when}"
+    return DismissalDocuments(notices, announcement, title)
 
 
 # --- training and eligibility: R22.1–R22.3, R23.1, R24.1 -----------------------------------------
 
 class TrainingKind(StrEnum):
+    """R21.1: initial training (初任培训, with its make-up course R22.2) and term training (任期培训);
+    R23.1: the yearly centralized training (年度集中培训)."""
+
     INITIAL = "initial"
     ANNUAL = "annual"
     MAKEUP = "makeup"
+    TERM = "term"
 
 
 class TrainingFormat(StrEnum):
@@ -279,6 +396,28 @@ FORMAT_ZH = {"lecture": "集中授课", "seminar": "座谈研讨", "observation"
              "case_teaching": "案例教学", "field_study": "实地考察学习", "online": "网络学习"}
 
 INITIAL_TRAINING_MONTHS = 2
+
+# R23.1: the yearly centralized training is a session of the annual or term kind held in person (every
+# format of R24.1 but online learning); the initial course and its make-up do not count.
+CENTRALIZED_KINDS = frozenset({TrainingKind.ANNUAL, TrainingKind.TERM})
+CENTRALIZED_FORMATS = frozenset(TrainingFormat) - {TrainingFormat.ONLINE}
+
+
+def counts_as_centralized(kind: str, fmt: str) -> bool:
+    """R23.1: does attending a session of this kind and format meet the yearly centralized training?"""
+    return kind in CENTRALIZED_KINDS and fmt in CENTRALIZED_FORMATS
+
+
+def check_term_training(kind: str, held_on: date, *, term_start: date | None, term_end: date | None,
+                        attended_term_sessions: int) -> None:
+    """R21.1: term training is held once per term: within the current term, and once per supervisor."""
+    if kind != TrainingKind.TERM:
+        return
+    if term_start is None or term_end is None or not term_start <= held_on <= term_end:
+        raise RuleViolation("R21.1", "不在任期内", "依据规则 R21.1，任期培训须在该人民监督员本届任期内举行。")
+    if attended_term_sessions:
+        raise RuleViolation("R21.1", "本届任期已参加任期培训",
+                            "依据规则 R21.1，任期培训每届任期安排一次，该人民监督员本届任期已参加过任期培训。")
 
 
 def initial_training_due(decision_date: date) -> date:
@@ -347,10 +486,11 @@ def eligibility(
 
 
 def event_reasons(reasons: list[str]) -> list[str]:
-    """Reasons in the EligibilityChanged vocabulary (no 'excluded'/'not_appointed' there yet: → 'suspended')."""
+    """Reasons in the EligibilityChanged vocabulary: N-EXCL is published as its own 'excluded' (selection takes
+    the person off future rosters); 'not_appointed' has no value there and goes as 'suspended'."""
     out: list[str] = []
     for r in reasons:
-        mapped = "suspended" if r in ("excluded", "not_appointed") else r
+        mapped = "suspended" if r == "not_appointed" else r
         if mapped not in out:
             out.append(mapped)
     return out

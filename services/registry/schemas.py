@@ -43,8 +43,11 @@ class SupervisorRead(BaseModel):
     id: uuid.UUID
     name: str
     gender: Gender
-    birth_date: date
-    id_number: str = Field(description="默认脱敏；bureau_admin 以 unmasked=true 读取时为明文（记入审计）")
+    birth_date: date | None = Field(
+        default=None,
+        description="R3.1：脱敏视图不显示（身份号码第7–14位）；仅 bureau_admin 以 unmasked=true 读取时给出（记入审计）")
+    id_number: str = Field(
+        description="默认脱敏（出生日期一并隐去）；bureau_admin 以 unmasked=true 读取时为明文（记入审计）")
     phone: str
     district: str
     employer: str
@@ -104,6 +107,8 @@ class AppointmentCreate(_In):
     term_start: date | None = Field(default=None, description="缺省为决定日期")
     certificate_no: str | None = Field(default=None, min_length=1, max_length=50, description="缺省自动编号")
     work_card_no: str | None = Field(default=None, min_length=1, max_length=50, description="缺省自动编号")
+    level: Literal["provincial", "city"] | None = Field(
+        default=None, description="N-TERM 检察院层级（一人只能担任一个层级）；缺省为本局的层级")
 
 
 class AppointmentRead(BaseModel):
@@ -117,6 +122,9 @@ class AppointmentRead(BaseModel):
     work_card_no: str
     appointed_by: str
     created_at: datetime
+    level: str = "city"
+    ended_on: date | None = None
+    end_reason: str | None = None
 
 
 ChangeField = Literal["name", "district", "employer", "recommending_body", "specialties"]
@@ -126,7 +134,8 @@ class ChangeReportCreate(_In):
     changes: dict[ChangeField, str | list[str]] = Field(default_factory=dict, description="变更后的值")
     description: str = Field(default="", max_length=1000, description="其他变更事项的说明")
     changed_on: date
-    reported_on: date | None = Field(default=None, description="缺省为今天")
+    reported_on: date | None = Field(
+        default=None, description="R6.1：报告日期为服务器收到之日，不能填写其他日期（填写其他日期将被拒绝）")
 
 
 class ChangeReportRead(BaseModel):
@@ -169,6 +178,8 @@ class ResignationRead(BaseModel):
 class DismissalCreate(_In):
     ground: DismissalGround = Field(description="R8.1 免除资格情形 1–6")
     evidence_note: str = Field(min_length=1, max_length=2000, description="证据说明")
+    appraisal_round_id: uuid.UUID | None = Field(
+        default=None, description="R8.1 第（五）项必填：所依据的年度考核轮次（须已收到该人员“不合格”的考核结果）")
 
 
 class CaseDecision(_In):
@@ -176,9 +187,15 @@ class CaseDecision(_In):
 
 
 class NoticeRead(BaseModel):
+    """R9.1: a written notice (a document: title, recipient, text, legal basis, issuer, date)."""
+
     recipient_kind: str
     recipient: str
     text: str
+    title: str | None = None
+    basis: str | None = None
+    issued_by: str | None = None
+    issued_on: date | None = None
 
 
 class DismissalRead(BaseModel):
@@ -203,6 +220,23 @@ class DismissalRead(BaseModel):
 class ExclusionCreate(_In):
     ground: ExclusionGround
     note: str = Field(min_length=1, max_length=2000)
+
+
+class ExclusionLift(_In):
+    reason: str = Field(min_length=1, max_length=2000, description="解除理由")
+
+
+class ExclusionRead(BaseModel):
+    id: uuid.UUID
+    supervisor_id: uuid.UUID
+    ground: str
+    ground_label: str
+    note: str
+    recorded_by: str
+    recorded_at: datetime
+    lifted_by: str | None
+    lifted_at: datetime | None
+    lift_reason: str | None
 
 
 class SpecialtyCreate(_In):

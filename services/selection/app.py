@@ -8,6 +8,7 @@ from services.selection.config import SelectionSettings
 from services.selection.consumers import build_handlers
 from services.selection.contact.router import router as contact_router
 from services.selection.models import metadata, platform
+from services.selection.pool.router import router as pool_router
 from services.selection.requests import service as requests
 from services.selection.requests.router import router as requests_router
 from shared.app import PeriodicJob, ServiceSpec, create_service_app
@@ -40,21 +41,39 @@ def registry_contact_lookup(settings: SelectionSettings):
     return lookup
 
 
+def registry_masked_lookup(settings: SelectionSettings):
+    """The masked phone of a supervisor (the registry's own mask) for the call list; the full one stays there."""
+    token = settings.service_token.get_secret_value() if settings.service_token else ""
+    client: ServiceClient | None = None
+
+    async def lookup(supervisor_id: uuid.UUID) -> dict | None:
+        nonlocal client
+        if client is None:
+            client = ServiceClient("registry", settings.registry_url, token,
+                                   timeout=settings.registry_timeout_seconds)
+        found = await client.get_json(f"/supervisors/{supervisor_id}")
+        return None if found is None else {"phone_masked": found.get("phone")}
+
+    return lookup
+
+
 def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
-    """The app for these settings; tests replace `app.state.contact_lookup` with a fake registry.
+    """The app for these settings; tests replace `app.state.contact_lookup` (and `masked_contact_lookup`)
+    with a fake registry.
 
     `consume=False` builds an HTTP-only replica (no event consumer joins the group).
     """
     # the consumer's handlers use the running app's calendar and outbox
     spec = ServiceSpec(
         name="selection", title="人民监督员抽选服务", description=DESCRIPTION, metadata=metadata,
-        platform=platform, routers=[requests_router, contact_router],
+        platform=platform, routers=[requests_router, contact_router, pool_router],
         build_handlers=(lambda app: build_handlers(settings, app.state.calendar, app.state.outbox))
         if consume else None,
         jobs=[PeriodicJob("reveal-timeout", settings.draw_job_seconds, draw_overdue)],
     )
     app = create_service_app(spec, settings)
     app.state.contact_lookup = registry_contact_lookup(settings)
+    app.state.masked_contact_lookup = registry_masked_lookup(settings)
     return app
 
 

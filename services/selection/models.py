@@ -101,6 +101,7 @@ request = Table(
     Index("uq_request_live_activity", "activity_id", unique=True,
           postgresql_where=text("status NOT IN ('refused', 'cancelled')")),
     Index("ix_request_reveal_due", "reveal_deadline", postgresql_where=text("status = 'accepted'")),
+    Index("ix_request_starts_at", "starts_at", "id"),  # the work list (0009)
 )
 
 # The one hash chain of the draw protocol: every acceptance, draw receipt and cancellation (0005).
@@ -239,4 +240,5 @@ recusal = Table(
     # one pending request per (request, supervisor, source): a redelivered or concurrent one is the same (0004)
     Index("uq_recusal_pending", "request_id", "supervisor_id", "source", unique=True,
           postgresql_where=text("status = 'pending'")),
+    Index("ix_recusal_inbox", "requested_at", "id", postgresql_where=text("status = 'pending'")),  # (0009)
 )

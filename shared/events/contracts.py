@@ -104,7 +104,8 @@ class ChangeReportRecorded(Event):
 
 
 EligibilityReason = Literal[
-    "initial_training_pending", "dismissed", "resigned", "term_ended", "suspended"
+    "initial_training_pending", "dismissed", "resigned", "term_ended", "suspended",
+    "excluded",  # N-EXCL: a recorded exclusion ground (national selection measures Art. 10 §1)
 ]
 
 
@@ -130,12 +131,14 @@ class TrainingRecorded(Event):
 
     supervisor_id: uuid.UUID
     session_id: uuid.UUID
-    kind: Literal["initial", "annual", "makeup"]
+    kind: Literal["initial", "annual", "makeup", "term"]  # term: 任期培训 (R21.1)
     format: str
     date: date
     hours: float = Field(ge=0)
     attended: bool
     exam_passed: bool | None
+    # R23.1: the session meets the yearly centralized training (annual or term kind, not online); None: not stated
+    centralized: bool | None = None
 
 
 # --- casework.supervision-requests ---------------------------------------------------------------
@@ -185,6 +188,8 @@ class SupervisionRequested(Event):
     requested_at: datetime
     short_notice: ShortNotice | None = None
     procuratorate_commitment: Hex256
+    # a reschedule: the request (cancelled in the same transaction) this one replaces (optional, issue 13)
+    rescheduled_from: uuid.UUID | None = None
 
 
 class DrawNonceRevealed(Event):
@@ -210,6 +215,10 @@ class SupervisionCancelled(Event):
     reason: str = Field(min_length=1, max_length=500)
     cancelled_by: str
     cancelled_at: datetime
+    # optional (issue 13): the activity itself was cancelled (it will not take place), or rescheduled and this
+    # request replaced by `superseded_by` (a new request for the new time, with `rescheduled_from` = this one)
+    activity_cancelled: bool = False
+    superseded_by: uuid.UUID | None = None
 
 
 class ReceiptMismatchDetected(Event):
@@ -414,6 +423,10 @@ class AppraisalFinalized(Event):
     supervisor_id: uuid.UUID
     grade: Grade
     finalized_at: datetime
+    # a recorded correction after finalizing publishes the result again as a new version (the old one kept)
+    result_version: int = Field(default=1, ge=1, description="version of this result (1 = as first finalized)")
+    corrects_version: int | None = Field(default=None, ge=1, description="the version this one corrects")
+    correction_reason: str | None = Field(default=None, max_length=2000, description="why it was corrected")
 
 
 class CommendationIssued(Event):

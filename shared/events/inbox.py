@@ -389,12 +389,7 @@ class InboxConsumer:
         left beyond the end, every later assignment would find the log "lost" again."""
         unknown = [tp for tp in assigned if tp not in self._next and tp not in self._reseek]
         if unknown:
-            try:
-                ends = await self._probe.end_offsets(unknown)
-                committed = await self._probe.committed(self.name, unknown)
-            except Exception:
-                ends, committed = {}, {}  # the watchdog looks again
-            beyond = {tp for tp in unknown if tp in ends and committed.get(tp, -1) > ends[tp]}
+            beyond = await self._beyond_the_end(unknown)
             if beyond:
                 self._lost_log(beyond, "the group's offsets lie beyond the end of the partition", rebuild=False)
         restart = assigned & self._reseek
@@ -402,6 +397,25 @@ class InboxConsumer:
             consumer.seek(tp, 0)
             self._reset_commits.add(tp)
         self._reseek -= restart
+
+    async def _beyond_the_end(self, tps: list[TopicPartition]) -> set[TopicPartition]:
+        """Partitions whose committed group offset lies beyond their end, seen twice a moment apart
+        (committed read before the end offsets each time, so a commit in between cannot look like
+        it); empty when the broker cannot be asked (the watchdog looks again)."""
+        found: set[TopicPartition] | None = None
+        for attempt in range(2):
+            if attempt:
+                await asyncio.sleep(LOST_CONFIRM_SECONDS)
+            try:
+                committed = await self._probe.committed(self.name, tps)
+                ends = await self._probe.end_offsets(tps)
+            except Exception:
+                return set()
+            beyond = {tp for tp in tps if tp in ends and committed.get(tp, -1) > ends[tp]}
+            found = beyond if found is None else found & beyond
+            if not found:
+                return set()
+        return found
 
     async def _stop(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -510,36 +524,49 @@ class InboxConsumer:
 
     async def _verify_log(self) -> set[TopicPartition]:
         """Partitions whose log is not the one we read: gone, shorter than our offset, or holding
-        another record where our anchor was. Works the same on any Kafka broker."""
+        another record where our anchor was, found twice a moment apart (a real loss stays; a
+        broker's passing answer does not trigger a re-read of whole topics). Works the same on any
+        Kafka broker."""
         async with self._verify_lock:
-            known = set(self._next) | set(self._anchor)
-            if not known:
-                self._suspect = False
-                return set()
-            present, _missing = await self._probe.partitions(sorted({tp.topic for tp in known}))
-            present_set = set(present)
-            lost = {tp for tp in known if tp not in present_set}
-            check = sorted(tp for tp in known if tp in present_set)
-            ends = await self._probe.end_offsets(check)
-            begins = await self._probe.beginning_offsets(check)
-            lost |= {tp for tp in check if self._next.get(tp, 0) > ends[tp]}
-            wanted = {}
-            for tp in check:
-                if tp in lost or tp not in self._anchor:
-                    continue
-                offset = self._anchor[tp][0]
-                if offset < begins[tp]:  # retention removed it: anchor again on the next record
-                    del self._anchor[tp]
-                elif offset >= ends[tp]:
-                    lost.add(tp)
-                else:
-                    wanted[tp] = offset
-            for tp, record in (await self._probe.records_at(wanted)).items():
-                if record is None or _digest(record) != self._anchor[tp][1]:
-                    lost.add(tp)
+            lost = await self._find_lost()
+            if lost:
+                await asyncio.sleep(LOST_CONFIRM_SECONDS)
+                lost &= await self._find_lost()
             self._suspect = False
             self._last_anchor_check = time.monotonic()
             return lost
+
+    async def _find_lost(self) -> set[TopicPartition]:
+        """One look at the broker for _verify_log."""
+        # our offsets as they are BEFORE the broker is asked: the poll loop goes on meanwhile,
+        # and an offset read after the end offsets were would look "beyond the end" under load
+        next_offsets = dict(self._next)
+        known = set(next_offsets) | set(self._anchor)
+        if not known:
+            return set()
+        present, _missing = await self._probe.partitions(sorted({tp.topic for tp in known}))
+        present_set = set(present)
+        lost = {tp for tp in known if tp not in present_set}
+        check = sorted(tp for tp in known if tp in present_set)
+        ends = await self._probe.end_offsets(check)
+        begins = await self._probe.beginning_offsets(check)
+        lost |= {tp for tp in check if next_offsets.get(tp, 0) > ends[tp]}
+        wanted = {}
+        for tp in check:
+            if tp in lost or tp not in self._anchor:
+                continue
+            offset = self._anchor[tp][0]
+            if offset < begins[tp]:  # retention removed it: anchor again on the next record
+                del self._anchor[tp]
+            elif offset >= ends[tp]:
+                lost.add(tp)
+            else:
+                wanted[tp] = offset
+        for tp, record in (await self._probe.records_at(wanted)).items():
+            anchor = self._anchor.get(tp)  # (the poll loop may have dropped it meanwhile)
+            if anchor is not None and (record is None or _digest(record) != anchor[1]):
+                lost.add(tp)
+        return lost
 
     def _lost_log(self, lost: set[TopicPartition], why: str, *, rebuild: bool = True) -> None:
         """The broker's log of these partitions is younger than what we read: start them again
@@ -682,6 +709,7 @@ class InboxConsumer:
             self._dlq_producer = None
 
 
+LOST_CONFIRM_SECONDS = 1.0  # a log found lost is looked at again this much later before it counts
 GROUP_SESSION_SECONDS = 10.0  # aiokafka's session_timeout_ms default: how long a broker keeps a silent member
 ANCHOR_CHECK_SECONDS = 10.0  # the watchdog checks that the broker still holds what we read this often
 

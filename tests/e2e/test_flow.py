@@ -23,6 +23,7 @@ from services.appraisal.config import AppraisalSettings
 from services.appraisal.models import ledger_entry
 from services.casework.app import create_app as casework_app
 from services.casework.config import CaseworkSettings
+from services.casework.models import activity as casework_activity
 from services.casework.models import platform as casework_platform
 from services.finance.app import create_app as finance_app
 from services.finance.config import FinanceSettings
@@ -36,7 +37,7 @@ from services.selection.models import supervisor as pool_supervisor
 from shared.db.migrations import service_migrations, upgrade
 from tests.support import registry_helpers as reg
 from tests.support.apps import bearer, running, service_settings
-from tests.support.casework_helpers import activity_body, proc, supervisor
+from tests.support.casework_helpers import activity_body, during, proc, supervisor
 from tests.support.eventing import wait_until
 
 ADMIN = bearer("bureau_admin", subject="bureau-e2e")
@@ -246,40 +247,43 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
                                headers=supervisor(participants[0]))).status_code == 200
     assert (await casework.get(f"/activities/{aid}/materials/{mat.json()['id']}",
                                headers=supervisor(recused))).status_code == 403
-    assert (await casework.post(f"/activities/{aid}/hold", headers=proc())).status_code == 200
-    for i, sid in enumerate(participants):
-        response = await casework.put(f"/activities/{aid}/opinions/{sid}", headers=proc(),
-                                      json={"text": f"第{i + 1}位监督员意见：同意不起诉，建议加强释法说理。"})
-        assert response.status_code == 200, response.text
-    for sid in participants:
-        response = await casework.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
-                                       json={"method": "on_site_token"})
-        assert response.status_code == 200, response.text
-    assert response.json()["status"] == "signed"
+    # holding and signing happen on site, once the activity has begun (R17.1): the server's clock (every app's in
+    # this process) stands there until finance and appraisal have taken the signatures (they refuse a future one)
+    with during(activity):
+        assert (await casework.post(f"/activities/{aid}/hold", headers=proc())).status_code == 200
+        for i, sid in enumerate(participants):
+            response = await casework.put(f"/activities/{aid}/opinions/{sid}", headers=proc(),
+                                          json={"text": f"第{i + 1}位监督员意见：同意不起诉，建议加强释法说理。"})
+            assert response.status_code == 200, response.text
+        for sid in participants:
+            response = await casework.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
+                                           json={"method": "on_site_token"})
+            assert response.status_code == 200, response.text
+        assert response.json()["status"] == "signed"
 
-    # 7. FeedbackSigned reaches finance: one subsidy line per signed supervisor
-    async def subsidy_lines() -> bool:
+        # 7. FeedbackSigned reaches finance: one subsidy line per signed supervisor
+        async def subsidy_lines() -> bool:
+            async with apps["finance"].state.db.transaction() as session:
+                n = await session.scalar(select(func.count()).select_from(subsidy_line).where(
+                    subsidy_line.c.activity_id == uuid.UUID(aid)))
+            return n == 3
+
+        await wait_until(subsidy_lines, timeout=TIMEOUT)
         async with apps["finance"].state.db.transaction() as session:
-            n = await session.scalar(select(func.count()).select_from(subsidy_line).where(
-                subsidy_line.c.activity_id == uuid.UUID(aid)))
-        return n == 3
+            lines = (await session.execute(select(subsidy_line).where(
+                subsidy_line.c.activity_id == uuid.UUID(aid)))).all()
+        assert {str(line.supervisor_id) for line in lines} == set(participants)
+        assert all(line.amount_fen == 40_000 and line.activity_date == date.fromisoformat(body["starts_at"][:10])
+                   for line in lines)
 
-    await wait_until(subsidy_lines, timeout=TIMEOUT)
-    async with apps["finance"].state.db.transaction() as session:
-        lines = (await session.execute(select(subsidy_line).where(
-            subsidy_line.c.activity_id == uuid.UUID(aid)))).all()
-    assert {str(line.supervisor_id) for line in lines} == set(participants)
-    assert all(line.amount_fen == 40_000 and line.activity_date == date.fromisoformat(body["starts_at"][:10])
-               for line in lines)
+        # ... and reaches appraisal: one ledger activity per signed supervisor (R28.1)
+        async def ledger_activities() -> bool:
+            async with apps["appraisal"].state.db.transaction() as session:
+                rows = (await session.execute(select(ledger_entry.c.supervisor_id).where(
+                    ledger_entry.c.kind == "activity", ledger_entry.c.ref_id == uuid.UUID(aid)))).scalars().all()
+            return sorted(str(s) for s in rows) == sorted(participants)
 
-    # ... and reaches appraisal: one ledger activity per signed supervisor (R28.1)
-    async def ledger_activities() -> bool:
-        async with apps["appraisal"].state.db.transaction() as session:
-            rows = (await session.execute(select(ledger_entry.c.supervisor_id).where(
-                ledger_entry.c.kind == "activity", ledger_entry.c.ref_id == uuid.UUID(aid)))).scalars().all()
-        return sorted(str(s) for s in rows) == sorted(participants)
-
-    await wait_until(ledger_activities, timeout=TIMEOUT)
+        await wait_until(ledger_activities, timeout=TIMEOUT)
 
     # 8. adoption notice (R18.1), published
     response = await casework.put(f"/activities/{aid}/adoptions/{participants[0]}", headers=proc(),
@@ -374,6 +378,9 @@ async def test_flow_an_absence_recorded_after_the_start_feeds_the_ledger_not_the
     async with apps["selection"].state.db.transaction() as session:  # the activity has begun
         await session.execute(update(selection_request).where(selection_request.c.id == uuid.UUID(rid)).values(
             starts_at=func.now() - timedelta(minutes=30)))
+    async with apps["casework"].state.db.transaction() as session:  # ...for casework too (holding, signing: R17.1)
+        await session.execute(update(casework_activity).where(casework_activity.c.id == uuid.UUID(aid)).values(
+            starts_at=func.now() - timedelta(minutes=30), ends_at=func.now() + timedelta(hours=2)))
     late = await selection.post(f"/assignments/{rid}/decline", headers=supervisor(absent), json={"reason": "有事"})
     assert late.status_code == 409 and late.json()["code"] == "activity_started"
     recorded = await selection.post(f"/requests/{rid}/absences", headers=ADMIN,

@@ -1,10 +1,11 @@
 """Helpers for casework tests: activity bodies, tokens, and selection's answers published as events."""
 
+import contextlib
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from services.casework.models import activity as activity_table
+from shared import clock
 from shared.calendar import default_calendar
 from shared.events.contracts import Event, SupervisionAccepted, SupervisionStaffed, SupervisorDrawn
 from shared.events.envelope import Envelope
@@ -19,7 +21,7 @@ from tests.support.apps import bearer
 from tests.support.eventing import wait_until
 from tests.support.signing import publish as signed_publish
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = clock.SHANGHAI
 DISTRICT = "环翠区"
 OFFICE = "威海市人民检察院"
 
@@ -33,7 +35,14 @@ def supervisor(supervisor_id: object) -> dict[str, str]:
 
 
 def today() -> date:
-    return datetime.now(UTC).astimezone(SHANGHAI).date()
+    return clock.today()
+
+
+@contextlib.contextmanager
+def during(activity: dict, *, after: timedelta = timedelta(hours=1)) -> Iterator[datetime]:
+    """The server's clock frozen `after` the activity's start (holding and signing happen on site, R17.1)."""
+    with clock.frozen(datetime.fromisoformat(activity["starts_at"]) + after) as moment:
+        yield moment
 
 
 def activity_window(working_days_ahead: int = 6, *, hour: int = 9, hours: int = 3,

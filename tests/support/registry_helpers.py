@@ -7,6 +7,7 @@ from datetime import date
 import httpx
 
 from services.registry.rules import id_check_digit
+from shared import clock
 from tests.support.apps import bearer
 
 ADMIN = bearer("bureau_admin", subject="admin-1")
@@ -42,7 +43,7 @@ async def create(client: httpx.AsyncClient, **overrides) -> dict:
 async def appoint(client: httpx.AsyncClient, supervisor_id: str, *, decision_date: date | None = None,
                   **extra) -> httpx.Response:
     body = {"decision_no": f"威司任〔{uuid.uuid4().hex[:6]}〕号",
-            "decision_date": (decision_date or date.today()).isoformat(), **extra}
+            "decision_date": (decision_date or clock.today()).isoformat(), **extra}
     return await client.post(f"/supervisors/{supervisor_id}/appointments", json=body, headers=ADMIN)
 
 
@@ -56,7 +57,7 @@ async def appointed(client: httpx.AsyncClient, *, decision_date: date | None = N
 async def session(client: httpx.AsyncClient, kind: str = "initial", held_on: date | None = None,
                   fmt: str = "lecture") -> str:
     response = await client.post("/training/sessions", headers=ADMIN, json={
-        "kind": kind, "format": fmt, "title": f"{kind}培训", "held_on": (held_on or date.today()).isoformat(),
+        "kind": kind, "format": fmt, "title": f"{kind}培训", "held_on": (held_on or clock.today()).isoformat(),
         "hours": 8})
     assert response.status_code == 201, response.text
     return response.json()["id"]

@@ -1,18 +1,19 @@
 """HTTP: contact outcomes (R12.1, R14.2), supervisors' own assignments, recusal (R13.1, R13.2)."""
 
 import uuid
-from datetime import UTC, date
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
+from services.selection import paging
 from services.selection.contact import service
 from services.selection.models import candidate
 from services.selection.models import request as request_table
 from services.selection.pool import service as pool
 from services.selection.requests import service as requests
-from services.selection.requests.router import ensure_can_read
+from services.selection.requests.router import ensure_can_read, scoped_district
 from services.selection.requests.schemas import (
     AbsenceIn,
     ContactIn,
@@ -22,13 +23,16 @@ from services.selection.requests.schemas import (
     RelationsIn,
     SelfRecusalIn,
 )
-from shared.app import OutboxDep, SessionDep
-from shared.auth import Principal, Role, ensure_self_or, require
+from shared import audit
+from shared.app import CipherDep, OutboxDep, SessionDep
+from shared.auth import Principal, Role, ensure_district, ensure_self_or, require
 from shared.errors import ProblemError
 
 router = APIRouter(tags=["contact"])
 BUREAU = require(Role.BUREAU_ADMIN)
 SUPERVISOR = require(Role.SUPERVISOR)
+# who contacts the drawn (R12.1): the bureau, and a district bureau within its district (R2.1)
+CALLERS = require(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU)
 
 
 def _own_id(principal: Principal) -> uuid.UUID:
@@ -158,3 +162,66 @@ async def declare(supervisor_id: uuid.UUID, body: RelationsIn, session: SessionD
     ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
     names = await pool.declare_relations(session, supervisor_id=supervisor_id, party_names=body.party_names)
     return {"supervisor_id": str(supervisor_id), "count": len(names)}
+
+
+@router.get("/recusals", summary="回避申请收件箱（按状态筛选，如 status=pending；区市仅见本辖区，R13.2、R2.1）")
+async def recusal_inbox(
+    session: SessionDep, cipher: CipherDep,
+    principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU, Role.AUDITOR,
+                                           Role.PROCURATORATE)),
+    status: Annotated[Literal["pending", "granted", "rejected"] | None, Query(description="状态")] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    limit: paging.Limit = 50, cursor: paging.CursorParam = None,
+) -> paging.CursorPage[dict]:
+    """Oldest first. The bureau (who decides, R13.2) also sees the person's name and the ground."""
+    district = scoped_district(principal, district)
+    filters = {"status": status, "district": district}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope="recusals", filters=filters, types=(datetime, uuid.UUID))
+    items, total, next_key = await service.recusal_inbox(
+        session, status=status, district=district, with_ground=principal.has(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU),
+        limit=limit, after=after)
+    return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
+                             paging.encode(sign, scope="recusals", filters=filters, key=next_key))
+
+
+@router.get("/requests/{request_id}/call-list", 
+            summary="联络名单：按抽选顺序的姓名、隐去部分号码的电话、联络状态、下一位（R12.1）")
+async def call_list(request_id: uuid.UUID, request: Request, session: SessionDep,
+                    principal: Principal = Depends(CALLERS)) -> dict:
+    """One answer for the clerk on the phone: who, in which order, in which state, who is next."""
+    req = await requests.require(session, request_id)
+    ensure_district(principal, req.district)
+    answer = await service.call_list(session, req=req,
+                                     masked_lookup=getattr(request.app.state, "masked_contact_lookup", None))
+    # names beside a case's activity: the read is in the audit log (R3.1), the names are not
+    await audit.append(session, request.app.state.platform.audit, actor=principal.subject, action="call_list.read",
+                       subject=str(request_id), details={"count": len(answer["items"])})
+    return answer
+
+
+@router.post("/requests/{request_id}/call-list/{supervisor_id}/phone",
+             summary="查看待联络或已确认人员的完整电话（向名册库查询，记入审计；R12.1、R2.1）")
+async def reveal_phone(request_id: uuid.UUID, supervisor_id: uuid.UUID, request: Request, response: Response,
+                       session: SessionDep, principal: Principal = Depends(CALLERS)) -> dict:
+    """POST, not GET: a read with a consequence (the audit entry), and no phone in a URL or a cache."""
+    req = await requests.require(session, request_id)
+    ensure_district(principal, req.district)
+    response.headers["Cache-Control"] = "no-store"
+    return await service.reveal_phone(
+        session, platform=request.app.state.platform, req=req, supervisor_id=supervisor_id, actor=principal.subject,
+        own_district=None if principal.has(Role.BUREAU_ADMIN) else principal.district,
+        contact_lookup=request.app.state.contact_lookup)
+
+
+@router.get("/supervisors/{supervisor_id}/declared-relations", summary="读取申报的与案件当事人的关系（R13.1）")
+async def read_declared(supervisor_id: uuid.UUID, request: Request, session: SessionDep,
+                        principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.SUPERVISOR))) -> dict:
+    """The person reads back what they declared; the bureau too (that read is audited: names of parties)."""
+    ensure_self_or(principal, supervisor_id, Role.BUREAU_ADMIN)
+    answer = await pool.declared_relations(session, supervisor_id=supervisor_id)
+    if not principal.is_self(supervisor_id):
+        await audit.append(session, request.app.state.platform.audit, actor=principal.subject,
+                           action="declared_relations.read", subject=f"supervisor:{supervisor_id}",
+                           details={"count": answer["count"]})
+    return answer

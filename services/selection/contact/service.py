@@ -5,12 +5,13 @@ confirmation also takes a per-supervisor advisory lock, so two requests never bo
 for overlapping times (and the yearly cap holds) however many confirmations run at once.
 """
 
+import asyncio
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -395,3 +396,146 @@ async def outcomes_by_clerk(session: AsyncSession, *, since, until) -> list[dict
     for line in report.values():
         line["skip_rate"] = f"{line['skipped'] / line['total']:.3f}" if line["total"] else "0.000"
     return list(report.values())
+
+
+# --- the bureau's inbox of recusals ------------------------------------------------------------------
+
+async def recusal_inbox(session: AsyncSession, *, status: str | None, district: str | None, with_ground: bool,
+                        limit: int, after: list | None) -> tuple[list[dict], int, list | None]:
+    """Recusals across requests, oldest first (R13.2: the bureau decides the pending ones)."""
+    where = []
+    if status is not None:
+        where.append(recusal.c.status == status)
+    if district is not None:
+        where.append(request.c.district == district)
+    joined = recusal.join(request, request.c.id == recusal.c.request_id)
+    total = await session.scalar(select(func.count()).select_from(joined).where(*where))
+    if after is not None:
+        where.append(tuple_(recusal.c.requested_at, recusal.c.id) > tuple(after))
+    rows = (await session.execute(
+        select(recusal, request.c.district, request.c.starts_at, request.c.status.label("request_status"),
+               supervisor.c.name)
+        .select_from(joined.outerjoin(supervisor, supervisor.c.id == recusal.c.supervisor_id))
+        .where(*where).order_by(recusal.c.requested_at, recusal.c.id).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = []
+    for r in rows:
+        item = {"recusal_id": str(r.id), "request_id": str(r.request_id), "supervisor_id": str(r.supervisor_id),
+                "source": r.source, "status": r.status, "requested_at": r.requested_at.isoformat(),
+                "decided_by": r.decided_by, "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+                "district": r.district, "starts_at": r.starts_at.isoformat(), "request_status": r.request_status}
+        if with_ground:  # the bureau, who decides, sees who and why
+            item.update(name=r.name, ground=r.ground, decision_reason=r.decision_reason)
+        items.append(item)
+    return items, total, [rows[-1].requested_at, rows[-1].id] if more else None
+
+
+# --- the call list (R12.1): who to call, in draw order, and their phone on demand ---------------------
+
+CALL_STATUS_LABELS = {"queued": "候补（尚未轮到）", "pending": "待联络", **contacts.OUTCOME_LABELS}
+GROUP_LABELS = {"local": "本区市", "cross": "跨区市"}
+CALLABLE = ("pending", "confirmed")  # in the window, or on the roster: a clerk may need their phone
+MASKED_LOOKUPS_AT_ONCE = 8
+MaskedLookup = Callable[[uuid.UUID], Awaitable[dict[str, Any] | None]]
+
+
+async def _masked_phones(lookup: MaskedLookup | None, ids: list[uuid.UUID]) -> tuple[dict[uuid.UUID, str], bool]:
+    """Masked phones from the registry (the owner of phones; selection stores none); ok=False when it failed."""
+    if lookup is None or not ids:
+        return {}, lookup is not None
+    gate = asyncio.Semaphore(MASKED_LOOKUPS_AT_ONCE)
+
+    async def one(sid: uuid.UUID) -> tuple[uuid.UUID, str | None, bool]:
+        async with gate:
+            try:
+                found = await lookup(sid)
+            except ProblemError:  # registry down: the list is still selection's to show
+                return sid, None, False
+            return sid, (found or {}).get("phone_masked"), True
+
+    results = await asyncio.gather(*(one(sid) for sid in ids))
+    return {sid: phone for sid, phone, _ in results if phone}, all(ok for _, _, ok in results)
+
+
+async def call_list(session: AsyncSession, *, req, masked_lookup: MaskedLookup | None) -> dict:
+    """R12.1: everyone put in order for the request, group by group in draw order across rounds, with
+    their contact state, then the alternates of the current round not reached yet (`queued`)."""
+    cands = (await session.execute(select(candidate).where(candidate.c.request_id == req.id)
+                                   .order_by(candidate.c.group, candidate.c.position))).all()
+    draws = (await session.execute(select(draw.c.id, draw.c.round, draw.c.need, draw.c.receipt)
+                                   .where(draw.c.request_id == req.id).order_by(draw.c.round))).all()
+    lines: list[dict] = []
+    for group in contacts.GROUPS:
+        placed = [c for c in cands if c.group == group]
+        lines += [{"supervisor_id": c.supervisor_id, "group": group, "position": c.position, "round": c.round,
+                   "draw_id": c.draw_id, "status": c.status} for c in placed]
+        # the round people of this group are let in from (fill_window's source): the newest that drew for it
+        source = next((d for d in reversed(draws) if (d.need or {}).get(group, 0) > 0), None)
+        if source is None:
+            continue
+        order = requests.unpack(source.receipt)["order"].get(group, [])
+        used = sum(1 for c in placed if c.draw_id == source.id)
+        position = len(placed)
+        for sid in order[used:]:
+            position += 1
+            lines.append({"supervisor_id": uuid.UUID(sid), "group": group, "position": position,
+                          "round": source.round, "draw_id": source.id, "status": "queued"})
+    people = {p.id: p for p in (await session.execute(
+        select(supervisor.c.id, supervisor.c.name, supervisor.c.district)
+        .where(supervisor.c.id.in_([x["supervisor_id"] for x in lines]))))}
+    phones, phones_ok = await _masked_phones(
+        masked_lookup, [x["supervisor_id"] for x in lines if x["status"] in (*CALLABLE, "queued")])
+    pending = [x for x in lines if x["status"] == "pending"]
+    # next to call: the earliest in draw order still waiting for a call (local before cross on a tie)
+    nxt = min(pending, key=lambda x: (x["position"], contacts.GROUPS.index(x["group"])), default=None)
+    by_group = {g: next((x for x in pending if x["group"] == g), None) for g in contacts.GROUPS}
+    items = []
+    for x in lines:
+        person = people.get(x["supervisor_id"])
+        items.append({
+            "supervisor_id": str(x["supervisor_id"]), "name": person.name if person else None,
+            "district": person.district if person else None, "group": x["group"],
+            "group_label": GROUP_LABELS[x["group"]], "draw_order": x["position"], "round": x["round"],
+            "draw_id": str(x["draw_id"]), "status": x["status"],
+            "status_label": CALL_STATUS_LABELS.get(x["status"], x["status"]),
+            "phone_masked": phones.get(x["supervisor_id"]), "next": x is nxt,
+            "can_reveal_phone": x["status"] in CALLABLE})
+
+    def ref(x):
+        return None if x is None else {"supervisor_id": str(x["supervisor_id"]), "group": x["group"],
+                                       "draw_order": x["position"]}
+
+    return {"request_id": str(req.id), "status": req.status, "district": req.district,
+            "starts_at": req.starts_at.isoformat(), "seats": {"local": req.seats_local, "cross": req.seats_cross},
+            "confirmed": sum(1 for x in lines if x["status"] == "confirmed"), "shortfall": req.shortfall or {},
+            "next_to_call": ref(nxt), "next_by_group": {g: ref(x) for g, x in by_group.items()},
+            "phones_available": phones_ok, "items": items}
+
+
+async def reveal_phone(session: AsyncSession, *, platform: PlatformTables, req, supervisor_id: uuid.UUID,
+                       actor: str, own_district: str | None, contact_lookup: ContactLookup | None) -> dict:
+    """The full phone of someone the clerk is to call (R12.1), from the registry; the read is audited (R3.1).
+
+    Only for a person in the window or on the roster (the order is kept: nobody's phone before their turn);
+    a district bureau (`own_district`) only for people of its district (R2.1).
+    """
+    if req.status in ("refused", "cancelled"):
+        raise Conflict("request_closed", "该申请已结束", f"该申请的状态为{req.status}，无需联络。")
+    cand = await _candidate(session, req.id, supervisor_id)
+    if cand is None or cand.status not in CALLABLE:
+        raise Conflict("R12.1", "尚未轮到联络该人民监督员",
+                       "只能查看按抽选顺序已轮到（待联络）或已确认参加的人民监督员的完整电话。")
+    person = (await session.execute(select(supervisor.c.name, supervisor.c.district)
+                                    .where(supervisor.c.id == supervisor_id))).one_or_none()
+    if own_district is not None and (person is None or person.district != own_district):
+        raise ProblemError(403, "R2.1", "超出本辖区范围",
+                           "依据规则 R2.1，区市司法局只能联络本辖区的人民监督员；跨区市人员由市司法局联络。")
+    contact = await contact_lookup(supervisor_id) if contact_lookup else None
+    if not contact or not contact.get("phone"):
+        raise ProblemError(503, "upstream_unavailable", "无法获取联系方式", "人民监督员信息库未返回联系方式。")
+    await audit.append(session, platform.audit, actor=actor, action="supervisor.read_contact",
+                       subject=f"supervisor:{supervisor_id}",
+                       details={"fields": ["phone"], "request_id": str(req.id), "purpose": "R12.1"})
+    return {"supervisor_id": str(supervisor_id), "name": person.name if person else contact.get("name"),
+            "phone": contact["phone"], "status": cand.status, "group": cand.group, "draw_order": cand.position}

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.models import declared_relation, supervisor
+from shared.db import raw
 from shared.events.contracts import (
     EligibilityChanged,
     SupervisorAppointed,
@@ -67,3 +68,86 @@ async def declare_relations(session: AsyncSession, *, supervisor_id: uuid.UUID, 
 async def pool_size(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(supervisor).where(
         supervisor.c.eligible, supervisor.c.dismissed.is_(False)))
+
+
+async def declared_relations(session: AsyncSession, *, supervisor_id: uuid.UUID) -> dict:
+    """R13.1: the party names a supervisor declared, as stored (read back by the person or the bureau)."""
+    rows = (await session.execute(select(declared_relation.c.party_name, declared_relation.c.created_at).where(
+        declared_relation.c.supervisor_id == supervisor_id).order_by(declared_relation.c.party_name))).all()
+    return {"supervisor_id": str(supervisor_id), "party_names": [r.party_name for r in rows], "count": len(rows),
+            "declared_at": max(r.created_at for r in rows).isoformat() if rows else None}
+
+
+# --- the pool as the bureau sees it: freshness, counts, who is free on a day ---------------------------
+
+# the projection is only as fresh as the last registry event applied (the consumer's inbox)
+LAST_EVENT_SQL = """
+SELECT received_at, event_type FROM selection.inbox_event
+WHERE topic = $1 AND status = 'applied' ORDER BY received_at DESC LIMIT 1
+"""
+
+# eligible on a day (R4.1, R22.3, R9.1): eligible as the registry decided, not dismissed, term covering it
+ELIGIBLE_ON = """s.eligible AND NOT s.dismissed AND (s.term_start IS NULL OR s.term_start <= $1::date)
+  AND (s.term_end IS NULL OR s.term_end >= $1::date) AND ($2::text IS NULL OR s.district = $2::text)"""
+
+# a row per (district, specialty), and with spec NULL the district's total (people without a specialty count there)
+COUNTS_SQL = f"""
+SELECT s.district, x.spec, count(*) AS n
+FROM selection.supervisor s CROSS JOIN LATERAL unnest(s.specialties) AS x(spec)
+WHERE {ELIGIBLE_ON}
+GROUP BY s.district, x.spec
+UNION ALL
+SELECT s.district, NULL, count(*) FROM selection.supervisor s WHERE {ELIGIBLE_ON} GROUP BY s.district
+"""
+
+# $3 specialty or NULL, $4/$5 the day's bounds (Shanghai midnights), $6 the year, $7 after name, $8 after id, $9 limit
+MEMBERS_WHERE = f"""{ELIGIBLE_ON} AND ($3::text IS NULL OR $3::text = ANY(s.specialties))
+  AND NOT EXISTS (SELECT 1 FROM selection.booking b WHERE b.supervisor_id = s.id AND b.active
+                  AND b.starts_at < $5::timestamptz AND b.ends_at > $4::timestamptz)"""
+
+MEMBERS_SQL = f"""
+SELECT s.id, s.name, s.district, s.specialties, s.term_end,
+       (SELECT count(*) FROM selection.booking k
+        WHERE k.supervisor_id = s.id AND k.active AND k.year = $6::int) AS served
+FROM selection.supervisor s
+WHERE {MEMBERS_WHERE} AND ($7::text IS NULL OR (s.name, s.id) > ($7::text, $8::uuid))
+ORDER BY s.name, s.id LIMIT $9::int
+"""
+
+MEMBERS_COUNT_SQL = f"SELECT count(*) AS n FROM selection.supervisor s WHERE {MEMBERS_WHERE}"
+
+
+async def status(session: AsyncSession, *, on, district: str | None, topic: str) -> dict:
+    """Freshness (the last registry event applied) and the eligible on `on` per district and specialty."""
+    last = await raw.fetch(session, LAST_EVENT_SQL, topic)
+    by_district: dict[str, dict] = {}
+    for r in await raw.fetch(session, COUNTS_SQL, on, district):
+        line = by_district.setdefault(r["district"], {"district": r["district"], "eligible": 0, "by_specialty": {}})
+        if r["spec"] is None:
+            line["eligible"] = r["n"]
+        else:
+            line["by_specialty"][r["spec"]] = r["n"]
+    changed = await session.scalar(select(func.max(supervisor.c.updated_at)))
+    lines = [dict(v, by_specialty=dict(sorted(v["by_specialty"].items()))) for _, v in sorted(by_district.items())]
+    return {
+        "last_registry_event_at": last[0]["received_at"].isoformat() if last else None,
+        "last_registry_event_type": last[0]["event_type"] if last else None,
+        "last_pool_change_at": changed.isoformat() if changed else None,
+        "eligible_total": sum(v["eligible"] for v in lines),
+        "by_district": lines,
+    }
+
+
+async def members(session: AsyncSession, *, on, day_start, day_end, specialty: str | None, district: str | None,
+                  yearly_cap: int, limit: int, after: list | None) -> tuple[list[dict], int, list | None]:
+    """Who is in the pool on a day: eligible that day and not booked for any activity touching it."""
+    args = (on, district, specialty, day_start, day_end)
+    total = (await raw.fetch(session, MEMBERS_COUNT_SQL, *args))[0]["n"]
+    rows = await raw.fetch(session, MEMBERS_SQL, *args, on.year, after[0] if after else None,
+                           after[1] if after else None, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"supervisor_id": str(r["id"]), "name": r["name"], "district": r["district"],
+              "specialties": list(r["specialties"]), "term_end": r["term_end"].isoformat() if r["term_end"] else None,
+              "served_this_year": r["served"], "at_yearly_cap": r["served"] >= yearly_cap} for r in rows]
+    return items, total, [rows[-1]["name"], rows[-1]["id"]] if more else None

@@ -1,16 +1,19 @@
 """HTTP: supervision requests (R10), the protocol's bureau steps, draws, receipts and their verification (R11)."""
 
 import uuid
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.selection import paging
 from services.selection.requests import service
+from services.selection.requests.rules import date_range_problem
 from services.selection.requests.schemas import BeaconIn, CancelIn, RequestCreate, ShortNoticeDecisionIn
-from shared.app import OutboxDep, SessionDep
-from shared.auth import Principal, Role, require
-from shared.errors import Conflict, ProblemError
+from shared.app import CipherDep, OutboxDep, SessionDep
+from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, require
+from shared.errors import Conflict, ProblemError, Unprocessable
 
 router = APIRouter(tags=["requests"])
 READERS = (Role.BUREAU_ADMIN, Role.AUDITOR, Role.PROCURATORATE, Role.DISTRICT_BUREAU, Role.SERVICE)
@@ -21,6 +24,53 @@ def ensure_can_read(principal: Principal, district: str) -> None:
     """City-wide roles read every request; procuratorate / district bureau only their district's."""
     if not principal.can_see_district(district):
         raise ProblemError(403, "R2.1", "无权查看其他区市的抽选申请", "只能查看本区市的抽选申请。")
+
+
+def scoped_district(principal: Principal, district: str | None) -> str | None:
+    """The district a list is limited to: any (or none) for city-wide roles; a district bureau's or
+    procuratorate's own, and asking for another is a 403 `R2.1`."""
+    if principal.is_citywide or not principal.has(*DISTRICT_SCOPED_ROLES):
+        return district
+    ensure_district(principal, district or principal.district)
+    return principal.district
+
+
+def check_dates(since: date | None, until: date | None) -> None:
+    problem = date_range_problem(since, until)
+    if problem is not None:
+        raise Unprocessable(problem[0], "日期范围无效", problem[1])
+
+
+RequestStatus = Literal["awaiting_consent", "accepted", "drawn", "staffed", "refused", "cancelled"]
+RequestSort = Literal["starts_at", "-starts_at", "requested_at", "-requested_at"]
+KEY_TYPES = (datetime, uuid.UUID)
+
+
+@router.get("/requests", summary="抽选申请工作清单：按状态、活动日期、区市筛选（区市仅见本辖区，R2.1），游标分页")
+async def list_requests(
+    session: SessionDep, cipher: CipherDep, principal: Principal = Depends(require(*READERS)),
+    status: Annotated[list[RequestStatus] | None, Query(description="状态，可重复")] = None,
+    short_staffed: Annotated[bool | None, Query(description="true：已抽选但有缺额（R14.1）")] = None,
+    since: Annotated[date | None, Query(alias="from", description="活动日期起（含）")] = None,
+    until: Annotated[date | None, Query(alias="to", description="活动日期止（含）")] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    sort: Annotated[RequestSort, Query(description="排序：活动时间或收到时间，“-”为倒序")] = "starts_at",
+    limit: paging.Limit = 50, cursor: paging.CursorParam = None,
+) -> paging.CursorPage[dict]:
+    """The bureau's list of requests by state (incoming ones are decided on arrival: accepted, awaiting
+    consent or refused); `waiting_for` says the next step (consent, beacon, reveal, contact, redraw)."""
+    check_dates(since, until)
+    district = scoped_district(principal, district)
+    statuses = sorted(set(status or []))
+    filters = {"status": statuses, "short_staffed": short_staffed, "from": since, "to": until,
+               "district": district, "sort": sort}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope="requests", filters=filters, types=KEY_TYPES)
+    items, total, next_key = await service.list_requests(
+        session, statuses=statuses, short_staffed=short_staffed, since=since, until=until, district=district,
+        sort=sort, limit=limit, after=after)
+    return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
+                             paging.encode(sign, scope="requests", filters=filters, key=next_key))
 
 
 @router.post("/requests", status_code=201, summary="市司法局录入纸质或电话通知的申请（R10.1/R10.2）")

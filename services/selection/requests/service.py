@@ -22,11 +22,11 @@ import json
 import secrets
 import uuid
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Text, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, cast, func, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.selection.config import SelectionSettings
@@ -45,9 +45,9 @@ from services.selection.models import (
 )
 from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import split_seats
-from shared import audit
+from shared import audit, clock
 from shared.calendar import WorkingCalendar
-from shared.clock import local_date
+from shared.clock import SHANGHAI, local_date
 from shared.db import raw
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events.contracts import (
@@ -85,7 +85,8 @@ WHERE eligible AND NOT dismissed AND (term_end < $5::date OR term_start > $5::da
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The server clock (`shared.clock`: tests may freeze it)."""
+    return clock.now()
 
 
 def pack(receipt: dict) -> bytes:
@@ -718,3 +719,79 @@ async def redraw(session: AsyncSession, *, outbox: Outbox, settings: SelectionSe
     for group in algorithm.GROUPS:
         await fill_window(session, outbox=outbox, settings=settings, req=req, group=group)
     return await view(session, await require(session, request_id))
+
+
+# --- the bureau's work list ---------------------------------------------------------------------------
+
+STATUSES = ("awaiting_consent", "accepted", "drawn", "staffed", "refused", "cancelled")
+STATUS_LABELS = {"awaiting_consent": "待决定是否同意缩短通知期限", "accepted": "已受理，待抽选",
+                 "drawn": "已抽选，联络中", "staffed": "人员已确认", "refused": "不予受理", "cancelled": "已撤回"}
+# sort name -> (column, descending); the id breaks ties, so the order is total and pages never overlap
+SORTS = {"starts_at": (request.c.starts_at, False), "-starts_at": (request.c.starts_at, True),
+         "requested_at": (request.c.requested_at, False), "-requested_at": (request.c.requested_at, True)}
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+def waiting_for(row) -> str | None:
+    """What a request waits for, in the bureau's words: the step a work list is sorted into."""
+    if row.status == "awaiting_consent":
+        return "consent"  # R10.2: a bureau user decides
+    if row.status == "accepted":
+        if row.beacon is not None and row.beacon.get("value") is None:
+            return "beacon"  # a bureau user enters the beacon's value
+        return "reveal"  # the procuratorate's nonce, or its timeout; then the draw runs
+    if row.status == "drawn":
+        return "redraw" if row.shortfall else "contact"  # R14.1 / R12.1
+    return None
+
+
+async def list_requests(session: AsyncSession, *, statuses: list[str] | None, short_staffed: bool | None,
+                        since: date | None, until: date | None, district: str | None, sort: str, limit: int,
+                        after: list | None) -> tuple[list[dict], int, list | None]:
+    """(page, total, sort key of the last row when more follow): filters on state, activity date, district."""
+    where = []
+    if statuses:
+        where.append(request.c.status.in_(statuses))
+    if short_staffed is not None:
+        has_shortfall = request.c.shortfall.op("<>")(cast(literal("{}"), JSONB))
+        where.append(has_shortfall if short_staffed else ~has_shortfall)
+    if since is not None:
+        where.append(request.c.starts_at >= _day_start(since))
+    if until is not None:
+        where.append(request.c.starts_at < _day_start(until + timedelta(days=1)))
+    if district is not None:
+        where.append(request.c.district == district)
+    total = await session.scalar(select(func.count()).select_from(request).where(*where))
+    column, descending = SORTS[sort]
+    page_where = list(where)
+    if after is not None:
+        key = tuple_(column, request.c.id)
+        page_where.append(key < tuple(after) if descending else key > tuple(after))
+    counts = {status: select(func.count()).where(candidate.c.request_id == request.c.id,
+                                                 candidate.c.status == status).scalar_subquery()
+              for status in ("confirmed", "pending")}
+    rows = (await session.execute(
+        select(request.c.id, request.c.activity_id, request.c.status, request.c.district, request.c.office,
+               request.c.activity_type, request.c.place, request.c.starts_at, request.c.ends_at, request.c.seats,
+               request.c.specialty, request.c.requested_at, request.c.via, request.c.shortfall, request.c.beacon,
+               request.c.refusal_code, counts["confirmed"].label("confirmed"), counts["pending"].label("pending"))
+        .where(*page_where)
+        .order_by(column.desc() if descending else column, request.c.id.desc() if descending else request.c.id)
+        .limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{
+        "request_id": str(r.id), "activity_id": str(r.activity_id), "status": r.status,
+        "status_label": STATUS_LABELS.get(r.status, r.status), "waiting_for": waiting_for(r),
+        "short_staffed": bool(r.shortfall), "shortfall": r.shortfall or {}, "district": r.district,
+        "office": r.office, "activity_type": r.activity_type, "place": r.place,
+        "starts_at": r.starts_at.isoformat(), "ends_at": r.ends_at.isoformat(), "seats": r.seats,
+        "confirmed": r.confirmed, "pending": r.pending, "specialty": r.specialty,
+        "requested_at": r.requested_at.isoformat(), "via": r.via, "refusal_code": r.refusal_code,
+    } for r in rows]
+    last = rows[-1] if more else None
+    next_key = None if last is None else [getattr(last, column.name), last.id]
+    return items, total, next_key

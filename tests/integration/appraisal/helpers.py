@@ -1,41 +1,31 @@
 """Helpers of the appraisal integration tests: events through the real inbox, people, years, tokens."""
 
-import random
 import uuid
 from datetime import UTC, date, datetime
 
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 
+from shared import clock
 from shared.events.contracts import Event, FeedbackSigned, SupervisorAppointed, TrainingRecorded
 from shared.events.envelope import Envelope
 from tests.support.apps import bearer
 from tests.support.signing import publisher_of, signed_record
 
 ADMIN = bearer("bureau_admin", subject="admin-appraisal")
+SECOND = bearer("bureau_admin", subject="admin-appraisal-2")  # a second bureau user (R30.1 approvals)
 AUDITOR = bearer("auditor", subject="auditor-appraisal")
 _offset = iter(range(10**9))
-_years: set[int] = set()
 
 
-def unique_year(lo: int = 2300, hi: int = 2899) -> int:
-    """A far-future year no other test of this session uses (annual rounds are unique per year)."""
-    rng = random.Random(uuid.uuid4().int)
-    while True:
-        year = rng.randint(lo, hi)
-        if year not in _years:
-            _years.add(year)
-            return year
+def at(year: int, month: int, day: int, hour: int = 10) -> datetime:
+    """A moment in Shanghai, to freeze the server's clock at (`with clock.frozen(at(2025, 12, 2)):`)."""
+    return datetime(year, month, day, hour, tzinfo=clock.SHANGHAI)
 
 
-def term_block() -> int:
-    """The first of five consecutive unused years (2900–2994) for a term and its constructed annual history."""
-    rng = random.Random(uuid.uuid4().int)
-    while True:
-        start = 2900 + 5 * rng.randrange(19)
-        if not _years & set(range(start, start + 5)):
-            _years.update(range(start, start + 5))
-            return start
+def unique_district() -> str:
+    """A district name no other test uses (the session database is shared; years are real years)."""
+    return f"测试区{uuid.uuid4().hex[:8]}"
 
 
 def district_token(district: str) -> dict[str, str]:

@@ -1,4 +1,6 @@
-"""The ledger (R28.1): built from events, replay-idempotent, scoped by district (R2.1), exportable."""
+"""The ledger (R28.1): built from events, replay-idempotent, scoped by district (R2.1), exportable.
+
+Real years (2026) and districts of their own per test: the session database is shared."""
 
 import io
 import uuid
@@ -19,10 +21,12 @@ from tests.integration.appraisal.helpers import (
     self_token,
     signed,
     trained,
-    unique_year,
+    unique_district,
 )
 from tests.support.eventing import wait_until
 from tests.support.signing import publish
+
+YEAR = 2026
 
 
 def history(sid: uuid.UUID, year: int) -> list:
@@ -44,7 +48,7 @@ def history(sid: uuid.UUID, year: int) -> list:
 
 
 async def test_r28_1_ledger_built_from_events(app, client) -> None:
-    year = unique_year()
+    year = YEAR
     person = appointed(district="文登区", name="李华")
     await deliver(app, person)
     sid = person.supervisor_id
@@ -70,7 +74,7 @@ async def test_r28_1_ledger_built_from_events(app, client) -> None:
 
 
 async def test_r28_1_ledger_from_replayed_events_equals_ledger_built_live(app, client) -> None:
-    year = unique_year()
+    year = YEAR
     person = appointed()
     sid = person.supervisor_id
     events = [person, *history(sid, year)]
@@ -91,7 +95,7 @@ async def test_r28_1_ledger_from_replayed_events_equals_ledger_built_live(app, c
 
 
 async def test_r2_1_district_bureau_cannot_read_another_districts_ledger(app, client) -> None:
-    year = unique_year()
+    year = YEAR
     person = appointed(district="乳山市")
     sid = person.supervisor_id
     await deliver(app, person, signed(sid, date(year, 2, 2)))
@@ -112,7 +116,7 @@ async def test_r2_1_district_bureau_cannot_read_another_districts_ledger(app, cl
 
 
 async def test_r28_1_ledger_exports_xlsx(app, client) -> None:
-    year = unique_year()
+    year = YEAR
     person = appointed(name="赵敏")
     sid = person.supervisor_id
     await deliver(app, person, signed(sid, date(year, 2, 2), adopted=True), trained(sid, date(year, 3, 3)))
@@ -127,24 +131,62 @@ async def test_r28_1_ledger_exports_xlsx(app, client) -> None:
 
 
 async def test_r2_1_district_export_holds_only_own_district(app, client) -> None:
-    year = unique_year()
-    mine, theirs = appointed(district="高区", name="周一"), appointed(district="经区", name="吴二")
+    year = YEAR
+    d1, d2 = unique_district(), unique_district()
+    mine, theirs = appointed(district=d1, name="周一"), appointed(district=d2, name="吴二")
     await deliver(app, mine, theirs, signed(mine.supervisor_id, date(year, 2, 2)),
                   signed(theirs.supervisor_id, date(year, 2, 3)), signed(theirs.supervisor_id, date(year, 2, 4)))
-    r = await client.get(f"/ledger/{year}.xlsx", headers=district_token("高区"))
+    r = await client.get(f"/ledger/{year}.xlsx", headers=district_token(d1))
     assert r.status_code == 200, r.text
     rows = list(load_workbook(io.BytesIO(r.content), read_only=True).active.iter_rows(values_only=True))
-    assert [row[1:4] for row in rows[2:]] == [("周一", "高区", 1)]
-    denied = await client.get(f"/ledger/{year}.xlsx", params={"district": "经区"}, headers=district_token("高区"))
+    assert [(row[1], row[2], row[4]) for row in rows[2:]] == [("周一", d1, 1)]
+    denied = await client.get(f"/ledger/{year}.xlsx", params={"district": d2}, headers=district_token(d1))
     assert denied.status_code == 403 and denied.json()["code"] == "R2.1"
-    everyone = await client.get(f"/ledger/{year}.xlsx", headers=ADMIN)
-    rows = list(load_workbook(io.BytesIO(everyone.content), read_only=True).active.iter_rows(values_only=True))
-    assert sorted(row[1:4] for row in rows[2:]) == [("吴二", "经区", 2), ("周一", "高区", 1)]
+    theirs_only = await client.get(f"/ledger/{year}.xlsx", params={"district": d2}, headers=ADMIN)
+    rows = list(load_workbook(io.BytesIO(theirs_only.content), read_only=True).active.iter_rows(values_only=True))
+    assert [(row[1], row[2], row[4]) for row in rows[2:]] == [("吴二", d2, 2)]
+
+
+async def test_r28_1_year_summary_and_export_list_everyone_appraised(app, client) -> None:
+    """7 appraised, 2 with entries: all 7 are listed and exported, in Chinese, without internal ids."""
+    year = YEAR
+    district = unique_district()
+    persons = [appointed(district=district, name=f"台账{i}", term_start=date(2025, 1, 1), term_end=date(2029, 12, 31))
+               for i in range(7)]
+    await deliver(app, *persons, signed(persons[0].supervisor_id, date(year, 3, 3), adopted=True),
+                  trained(persons[1].supervisor_id, date(year, 4, 4)))
+    listed = await client.get("/ledger", params={"year": year, "district": district, "limit": 200}, headers=ADMIN)
+    assert listed.status_code == 200 and listed.json()["total"] == 7
+    items = {i["name"]: i for i in listed.json()["items"]}
+    assert set(items) == {f"台账{i}" for i in range(7)}
+    assert items["台账0"]["figures"]["activities"] == 1 and items["台账1"]["figures"]["trainings_attended"] == 1
+    assert items["台账6"]["figures"]["activities"] == 0 and items["台账6"]["district"] == district
+    page = await client.get("/ledger", params={"year": year, "district": district, "limit": 3, "offset": 6},
+                            headers=ADMIN)
+    assert page.json()["total"] == 7 and len(page.json()["items"]) == 1
+    r = await client.get(f"/ledger/{year}.xlsx", params={"district": district}, headers=ADMIN)
+    sheet = load_workbook(io.BytesIO(r.content))["年度台账汇总"]
+    rows = list(sheet.iter_rows(values_only=True))
+    headers, body = rows[1], rows[2:]
+    assert headers[:4] == ("序号", "姓名", "区市", "工作单位") and "参加监督办案活动（次）" in headers
+    assert len(body) == 7 and [row[0] for row in body] == list(range(1, 8))
+    ids = {str(p.supervisor_id) for p in persons}
+    assert not any(str(cell) in ids for row in rows for cell in row)  # no UUID column
+    assert {row[1] for row in body} == {f"台账{i}" for i in range(7)}
+    assert all(value in ("是", "否") for row in body for value in [row[4 + list(ledger.FIGURE_ZH).index(
+        "attended_annual_training")]])
+    for i, header in enumerate(headers, start=1):  # no header is cut off
+        width = sheet.column_dimensions[sheet.cell(row=2, column=i).column_letter].width
+        assert width >= ledger._width(header), header
+    # the person's own export: sub-kinds in Chinese
+    r = await client.get(f"/ledger/{persons[0].supervisor_id}/{year}.xlsx", headers=ADMIN)
+    details = list(load_workbook(io.BytesIO(r.content), read_only=True)["台账明细"].iter_rows(values_only=True))
+    assert details[0][6] == "第三十二条情形" and details[1][2] == "公开听证/公开审查"
 
 
 async def test_r28_1_events_from_the_broker_reach_the_ledger(app, client, appraisal_settings) -> None:
     """The running consumer (not a hand-fed batch) applies FeedbackSigned from `casework.feedback`."""
-    year = unique_year()
+    year = YEAR
     person = appointed()
     sid = person.supervisor_id
     producer = make_producer(appraisal_settings, client_id="appraisal-test")
@@ -165,7 +207,7 @@ async def test_r28_1_events_from_the_broker_reach_the_ledger(app, client, apprai
 async def test_r6_1_late_change_reports_from_registry_are_counted_once_in_the_ledger(app, client) -> None:
     from shared.events.contracts import ChangeReportRecorded
 
-    year = unique_year()
+    year = YEAR
     person = appointed(district="荣成市", name="周敏")
     await deliver(app, person)
     sid = person.supervisor_id
@@ -181,7 +223,7 @@ async def test_r6_1_late_change_reports_from_registry_are_counted_once_in_the_le
 
 async def test_r28_1_one_form_signed_by_three_counts_once_for_each_signer(app, client) -> None:
     """casework publishes one FeedbackSigned per signer, all with the activity's single form id."""
-    year = unique_year()
+    year = YEAR
     people = [appointed(district="乳山市", name=f"签名{i}") for i in range(3)]
     await deliver(app, *people)
     activity = uuid.uuid4()
@@ -193,3 +235,14 @@ async def test_r28_1_one_form_signed_by_three_counts_once_for_each_signer(app, c
     for person in people:
         body = (await client.get(f"/ledger/{person.supervisor_id}/{year}", headers=ADMIN)).json()
         assert body["figures"]["activities"] == 1
+
+
+async def test_r28_1_r23_1_centralized_training_counts_for_the_year_online_does_not(app, client) -> None:
+    """TrainingRecorded: a term session counts as the year's centralized training; one marked not centralized not."""
+    term, online = appointed(), appointed()
+    await deliver(app, term, online)
+    await deliver(app, trained(term.supervisor_id, date(YEAR, 5, 5), kind="term"),
+                  trained(online.supervisor_id, date(YEAR, 5, 6)).model_copy(update={"centralized": False}))
+    figures = {p.supervisor_id: (await client.get(f"/ledger/{p.supervisor_id}/{YEAR}", headers=ADMIN)).json()[
+        "figures"]["attended_annual_training"] for p in (term, online)}
+    assert figures == {term.supervisor_id: True, online.supervisor_id: False}

@@ -1,14 +1,14 @@
 """Activities (N-ACT, N-MUST), supervision requests (R10.1, R10.2, R12.1, R14.2), recusal (R13.2), idempotency."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from services.casework.models import platform, roster, supervision_request
 from shared.events.contracts import RecusalDecided, SupervisionRequestRefused, SupervisorReleased
 from tests.support.apps import bearer
-from tests.support.casework_helpers import activity_body, drawn, proc, publish, staffed_activity
+from tests.support.casework_helpers import activity_body, drawn, during, proc, publish, staffed_activity
 from tests.support.eventing import wait_until
 
 ADMIN = bearer("bureau_admin", subject="bureau-1")
@@ -37,12 +37,81 @@ async def test_n_act_other_needs_description(cw):
 async def test_n_must_mandatory_activity_cannot_close_without_supervisors(cw, producer):
     _, client = cw
     response = await client.post("/activities", headers=proc(), json=activity_body(mandatory_invitation=True))
-    activity_id = response.json()["id"]
-    response = await client.post(f"/activities/{activity_id}/hold", headers=proc())
+    activity = response.json()
+    with during(activity):
+        response = await client.post(f"/activities/{activity['id']}/hold", headers=proc())
     assert response.status_code == 409 and response.json()["code"] == "N-MUST"
     staffed = await staffed_activity(client, producer, n=1, mandatory_invitation=True)
-    response = await client.post(f"/activities/{staffed['activity_id']}/hold", headers=proc())
+    with during(staffed["activity"]):
+        response = await client.post(f"/activities/{staffed['activity_id']}/hold", headers=proc())
     assert response.status_code == 200 and response.json()["status"] == "held"
+
+
+async def test_n_must_flag_follows_the_matter_the_measures_name(cw):
+    _, client = cw
+    named = await client.post("/activities", headers=proc(),
+                              json=activity_body(hearing_matter="detention_necessity", mandatory_invitation=None))
+    assert named.status_code == 201, named.text
+    assert named.json()["mandatory_invitation"] is True
+    assert named.json()["hearing_matter_label"] == "羁押必要性审查案件公开审查"
+    # the office cannot switch it off where the measures name the matter...
+    refused = await client.post("/activities", headers=proc(),
+                                json=activity_body(hearing_matter="intended_non_prosecution",
+                                                   mandatory_invitation=False))
+    assert refused.status_code == 422 and refused.json()["code"] == "N-MUST"
+    # ...nor name a hearing matter for another kind of activity
+    wrong = await client.post("/activities", headers=proc(),
+                              json=activity_body(activity_type="work_briefing", hearing_matter="criminal_complaint"))
+    assert wrong.status_code == 422 and wrong.json()["code"] == "N-MUST"
+    other = await client.post("/activities", headers=proc(),
+                              json=activity_body(hearing_matter="other_hearing", mandatory_invitation=None))
+    assert other.status_code == 201 and other.json()["mandatory_invitation"] is False
+
+
+async def test_n_must_guards_every_close_hold_and_participation_report(cw, producer):
+    _, client = cw
+    staffed = await staffed_activity(client, producer, n=1, hearing_matter="criminal_complaint",
+                                     mandatory_invitation=None)
+    aid, rid, sid = staffed["activity_id"], staffed["request_id"], staffed["supervisors"][0]
+    assert staffed["activity"]["mandatory_invitation"] is True
+    await publish(producer, SupervisorReleased(request_id=uuid.UUID(rid), supervisor_id=uuid.UUID(sid),
+                                               reason="declined", replaced_by=None))
+
+    async def released() -> bool:
+        view = (await client.get(f"/supervision-requests/{rid}", headers=proc())).json()
+        return view["roster"] == []
+
+    await wait_until(released, timeout=30)
+    with during(staffed["activity"], after=timedelta(hours=4)):
+        held = await client.post(f"/activities/{aid}/hold", headers=proc())
+        assert held.status_code == 409 and held.json()["code"] == "N-MUST"
+        report = await client.post(f"/activities/{aid}/participation-report", headers=proc(), json={})
+        assert report.status_code == 409 and report.json()["code"] == "N-MUST"
+
+
+async def test_bounds_every_text_field_is_bounded_and_blank_refused(cw):
+    app, client = cw
+    activity_id = (await client.post("/activities", headers=proc(), json=activity_body())).json()["id"]
+    url = f"/activities/{activity_id}/supervision-requests"
+    for body, field in (({"seats": 1, "conflict_parties": ["李" * 100_000]}, "conflict_parties"),
+                        ({"seats": 1, "conflict_parties": ["   "]}, "conflict_parties"),
+                        ({"seats": 1, "conflict_parties": ["张三\x00"]}, "conflict_parties"),
+                        ({"seats": 1, "conflict_parties": [f"当事人{i}" for i in range(51)]}, "conflict_parties"),
+                        ({"seats": 1, "specialty": "法" * 31}, "specialty"),
+                        ({"seats": 1, "specialty": " "}, "specialty")):
+        response = await client.post(url, headers=proc(), json=body)
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["code"] == "validation_error" and response.json()["errors"][0]["loc"][1] == field
+    async with app.state.db.transaction() as session:  # nothing stored, nothing put on the bus
+        assert await session.scalar(select(func.count()).select_from(supervision_request).where(
+            supervision_request.c.activity_id == uuid.UUID(activity_id))) == 0
+    ok = await client.post(url, headers=proc(), json={"seats": 1, "specialty": "法律",
+                                                       "conflict_parties": ["威海某某贸易有限公司", "李" * 100]})
+    assert ok.status_code == 201, ok.text
+    for field, value in (("case_ref", "  "), ("case_ref", "号" * 101), ("place", "\n"), ("district", "区" * 51),
+                         ("summary", "x" * 5001)):
+        response = await client.post("/activities", headers=proc(), json=activity_body(**{field: value}))
+        assert response.status_code == 422 and response.json()["errors"][0]["loc"][-1] == field, (field, response.text)
 
 
 async def test_r2_1_other_district_procuratorate_is_refused(cw):

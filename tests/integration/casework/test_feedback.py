@@ -2,6 +2,7 @@
 
 import base64
 import uuid
+from datetime import datetime, timedelta
 
 import pymupdf
 import pytest
@@ -9,7 +10,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from services.casework.models import feedback_form, opinion, platform
-from tests.support.casework_helpers import proc, staffed_activity, supervisor
+from shared.clock import SHANGHAI
+from tests.support.casework_helpers import during, proc, staffed_activity, supervisor
 
 OPINION = "建议检察机关对本案作出不起诉决定，并加强释法说理。"
 PNG = base64.b64encode(pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 4), 0).tobytes("png")).decode()
@@ -22,11 +24,17 @@ async def _signed(client, producer, *, n: int = 2, **extra) -> dict:
         response = await client.put(f"/activities/{aid}/opinions/{sid}", headers=proc(),
                                     json={"text": OPINION if i == 0 else f"同意。第{i}号意见"})
         assert response.status_code == 200, response.text
-    for sid in staffed["supervisors"]:
-        response = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
-                                     json={"method": "on_site_token", "signature_image_base64": PNG})
-        assert response.status_code == 200, response.text
+    with during(staffed["activity"]):
+        for sid in staffed["supervisors"]:
+            response = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
+                                         json={"method": "on_site_token", "signature_image_base64": PNG})
+            assert response.status_code == 200, response.text
     return staffed
+
+
+def _pdf_text(data: bytes) -> str:
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    return "".join(page.get_text() for page in doc).replace("\n", "")
 
 
 async def _outbox(app, subject: str, event_type: str) -> list[dict]:
@@ -55,9 +63,16 @@ async def test_r15_1_r3_1_materials_only_for_confirmed_supervisors_until_signed_
     assert reads == 1
     for s in (sid, other):
         assert (await client.put(f"/activities/{aid}/opinions/{s}", headers=proc(), json={"text": "同意"})).is_success
-    for s in (sid, other):
-        signed = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(s), json={})
-        assert signed.status_code == 200, signed.text
+    with during(staffed["activity"]):
+        for s in (sid, other):
+            signed = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(s),
+                                       json={})
+            assert signed.status_code == 200, signed.text
+            if s == sid:  # one who signed reads no more; the other, not yet signed, still does
+                done = await client.get(f"/activities/{aid}/materials/{mid}", headers=supervisor(sid))
+                assert done.status_code == 403 and done.json()["code"] == "R15.1"
+                assert (await client.get(f"/activities/{aid}/materials/{mid}",
+                                         headers=supervisor(other))).status_code == 200
     after = await client.get(f"/activities/{aid}/materials/{mid}", headers=supervisor(sid))
     assert after.status_code == 403 and after.json()["code"] == "R15.1"
     assert (await client.get(f"/activities/{aid}/materials/{mid}", headers=proc())).status_code == 200
@@ -96,22 +111,96 @@ async def test_r17_1_only_participants_sign_once_and_content_hash_must_match(cw,
     _, client = cw
     staffed = await staffed_activity(client, producer, n=2)
     aid, (a, b) = staffed["activity_id"], staffed["supervisors"]
-    missing = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
-    assert missing.status_code == 409 and missing.json()["code"] == "R16.1"
-    for s in (a, b):
-        await client.put(f"/activities/{aid}/opinions/{s}", headers=proc(), json={"text": "同意"})
-    stranger = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(uuid.uuid4()),
-                                 json={})
-    assert stranger.status_code == 403 and stranger.json()["code"] == "R17.1"
-    wrong = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a),
-                              json={"content_hash": "0" * 64})
-    assert wrong.status_code == 409 and wrong.json()["code"] == "R17.1"
-    draft = (await client.get(f"/activities/{aid}/feedback-form", headers=supervisor(a))).json()
-    ok = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a),
-                           json={"content_hash": draft["content_hash"]})
-    assert ok.status_code == 200 and ok.json()["status"] == "signing"
-    twice = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
-    assert twice.status_code == 409
+    with during(staffed["activity"]):
+        missing = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
+        assert missing.status_code == 409 and missing.json()["code"] == "R16.1"
+        for s in (a, b):
+            await client.put(f"/activities/{aid}/opinions/{s}", headers=proc(), json={"text": "同意"})
+        stranger = await client.post(f"/activities/{aid}/feedback-form/signatures",
+                                     headers=supervisor(uuid.uuid4()), json={})
+        assert stranger.status_code == 403 and stranger.json()["code"] == "R17.1"
+        wrong = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a),
+                                  json={"content_hash": "0" * 64})
+        assert wrong.status_code == 409 and wrong.json()["code"] == "R17.1"
+        draft = (await client.get(f"/activities/{aid}/feedback-form", headers=supervisor(a))).json()
+        ok = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a),
+                               json={"content_hash": draft["content_hash"]})
+        assert ok.status_code == 200 and ok.json()["status"] == "signing"
+        twice = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
+        assert twice.status_code == 409
+
+
+async def test_r17_1_signing_and_holding_refused_before_the_activity_starts(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=1)
+    aid, sid = staffed["activity_id"], staffed["supervisors"][0]
+    assert (await client.put(f"/activities/{aid}/opinions/{sid}", headers=proc(), json={"text": "同意"})).is_success
+    # a week before the hearing: no signature, no "held"
+    early = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid), json={})
+    assert early.status_code == 409 and early.json()["code"] == "R17.1", early.text
+    held = await client.post(f"/activities/{aid}/hold", headers=proc())
+    assert held.status_code == 409 and held.json()["code"] == "activity_not_started"
+    form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
+    assert form["status"] == "draft" and form["signatures"] == []  # nothing changed (not even frozen)
+    assert await _outbox(app, aid, "FeedbackSigned") == []
+    with during(staffed["activity"], after=timedelta(minutes=5)) as moment:
+        assert (await client.post(f"/activities/{aid}/hold", headers=proc())).status_code == 200
+        signed = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid), json={})
+        assert signed.status_code == 200, signed.text
+    assert datetime.fromisoformat(signed.json()["signatures"][0]["signed_at"]) == moment  # the server's clock
+
+
+async def test_r17_1_one_missing_signature_does_not_hold_back_the_others(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=3)
+    aid, (a, b, c) = staffed["activity_id"], staffed["supervisors"]
+    for s in (a, b, c):
+        assert (await client.put(f"/activities/{aid}/opinions/{s}", headers=supervisor(s),
+                                 json={"text": f"{s} 的意见"})).is_success
+    with during(staffed["activity"]):
+        first = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
+        assert first.status_code == 200 and first.json()["status"] == "signing"
+        # a's FeedbackSigned is out at once, without waiting for b and c
+        assert [e["data"]["supervisor_id"] for e in await _outbox(app, aid, "FeedbackSigned")] == [a]
+        second = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(b), json={})
+        assert second.status_code == 200 and second.json()["status"] == "signing"
+    events = await _outbox(app, aid, "FeedbackSigned")
+    assert sorted(e["data"]["supervisor_id"] for e in events) == sorted([a, b])  # c never signed: not held back
+    signatures = {s["supervisor_id"]: s for s in second.json()["signatures"]}
+    for e in events:
+        assert e["data"]["signature_hash"] == signatures[e["data"]["supervisor_id"]]["signature_hash"]
+
+
+async def test_r16_1_opinions_verbatim_with_history_supervisor_words_never_overwritten(cw, producer):
+    _, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    aid, (a, b) = staffed["activity_id"], staffed["supervisors"]
+    url = f"/activities/{aid}/opinions"
+    # the procuratorate records b's oral opinion, then b writes their own words: both versions kept
+    recorded = await client.put(f"{url}/{b}", headers=proc(), json={"text": "口头意见：同意。"})
+    assert recorded.status_code == 200 and recorded.json()["source"] == "procuratorate_record"
+    own = await client.put(f"{url}/{b}", headers=supervisor(b), json={"text": "本人意见：同意，但建议补充证据。"})
+    assert own.status_code == 200 and own.json()["source"] == "supervisor" and own.json()["version"] == 2
+    # a writes, revises; the procuratorate may not overwrite it
+    assert (await client.put(f"{url}/{a}", headers=supervisor(a), json={"text": "初稿"})).is_success
+    assert (await client.put(f"{url}/{a}", headers=supervisor(a), json={"text": "  定稿：\n同意。 "})).is_success
+    overwrite = await client.put(f"{url}/{a}", headers=proc(), json={"text": "检察院改写的意见"})
+    assert overwrite.status_code == 409 and overwrite.json()["code"] == "R16.1"
+    blank = await client.put(f"{url}/{a}", headers=supervisor(a), json={"text": "   "})
+    assert blank.status_code == 422
+    current = {o["supervisor_id"]: o for o in (await client.get(url, headers=proc())).json()}
+    assert current[a]["text"] == "  定稿：\n同意。 " and current[a]["version"] == 2
+    history = (await client.get(f"{url}/{a}/history", headers=supervisor(a))).json()
+    assert [(h["version"], h["text"], h["source"]) for h in history] == [
+        (1, "初稿", "supervisor"), (2, "  定稿：\n同意。 ", "supervisor")]
+    history_b = (await client.get(f"{url}/{b}/history", headers=proc())).json()
+    assert [h["source"] for h in history_b] == ["procuratorate_record", "supervisor"]
+    # the form shows each opinion with who wrote it down
+    form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
+    assert {p["supervisor_id"]: p["opinion_source"] for p in form["content"]["participants"]} == {
+        a: "supervisor", b: "supervisor"}
+    outsider = await client.get(f"{url}/{a}/history", headers=supervisor(uuid.uuid4()))
+    assert outsider.status_code == 403
 
 
 async def test_r17_1_signed_form_cannot_be_edited_api_and_database_refuse(cw, producer):
@@ -120,7 +209,8 @@ async def test_r17_1_signed_form_cannot_be_edited_api_and_database_refuse(cw, pr
     aid, (a, b) = staffed["activity_id"], staffed["supervisors"]
     for s in (a, b):
         await client.put(f"/activities/{aid}/opinions/{s}", headers=proc(), json={"text": "原始意见"})
-    await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
+    with during(staffed["activity"]):
+        await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(a), json={})
     # API: frozen after the first signature
     edit = await client.put(f"/activities/{aid}/opinions/{a}", headers=proc(), json={"text": "改过的意见"})
     assert edit.status_code == 409 and edit.json()["code"] == "R17.1"
@@ -146,10 +236,11 @@ async def test_r17_1_pdf_has_chinese_title_and_opinion_and_renders(cw, producer)
     response = await client.get(f"/activities/{staffed['activity_id']}/feedback-form.pdf", headers=proc())
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     doc = pymupdf.open(stream=response.content, filetype="pdf")
-    content = "".join(page.get_text() for page in doc)
+    content = _pdf_text(response.content)
     assert "《威海市人民监督员履职情况反馈表》" in content
-    assert OPINION in content.replace("\n", "")
+    assert OPINION in content
     assert "已现场签字确认" in content
+    assert "待定" in content and "附页" not in content  # nothing decided yet
     fonts = doc[0].get_fonts()
     assert any(f[1] == "ttf" for f in fonts), fonts  # the CJK font is embedded
     png = doc[0].get_pixmap(dpi=72).tobytes("png")
@@ -169,9 +260,38 @@ async def test_r18_1_adoption_notice_after_signing_does_not_edit_the_form(cw, pr
     notices = (await client.get(f"/supervisors/{sid}/adoption-notices", headers=supervisor(sid))).json()
     assert notices[0]["reason"] == "意见已被采纳，作出不起诉决定"
     after = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
-    assert after["content_hash"] == before["content_hash"]
+    assert after["content_hash"] == before["content_hash"] and after["content"] == before["content"]
+    assert [(a["supervisor_id"], a["adopted"], a["at_signing"]) for a in after["adoption_annex"]] == [
+        (sid, True, "pending")]
     other = await client.get(f"/supervisors/{sid}/adoption-notices", headers=supervisor(uuid.uuid4()))
     assert other.status_code == 403
+
+
+async def test_r17_1_r18_1_printed_form_shows_the_decision_as_a_dated_annex_never_pending(cw, producer):
+    _, client = cw
+    staffed = await _signed(client, producer, n=1)
+    aid, sid = staffed["activity_id"], staffed["supervisors"][0]
+    url = f"/activities/{aid}/feedback-form.pdf"
+    before = _pdf_text((await client.get(url, headers=proc())).content)
+    assert "待定" in before
+    reason = "检察机关采纳该意见，依法作出不起诉决定"
+    response = await client.put(f"/activities/{aid}/adoptions/{sid}", headers=proc(),
+                                json={"adopted": True, "reason": reason})
+    assert response.status_code == 200, response.text
+    day = datetime.fromisoformat(response.json()["notified_at"]).astimezone(SHANGHAI)
+    printed = _pdf_text((await client.get(url, headers=proc())).content)
+    assert "待定" not in printed  # the decision, never "pending", once decided
+    assert f"采纳（{day:%Y年%m月%d日}作出决定" in printed
+    assert "附页：监督意见采纳情况" in printed and reason in printed
+    form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
+    assert f"反馈表内容哈希（SHA-256）：{form['content_hash']}" in printed  # the signed content is unchanged
+    assert form["content"]["participants"][0]["adoption"] == "pending"
+    # a later change of mind is printed with its own date, still no 待定
+    changed = await client.put(f"/activities/{aid}/adoptions/{sid}", headers=proc(),
+                               json={"adopted": False, "reason": "复议后未采纳"})
+    assert changed.status_code == 200
+    again = _pdf_text((await client.get(url, headers=proc())).content)
+    assert "未采纳（" in again and "复议后未采纳" in again and "待定" not in again
 
 
 async def test_r19_1_observers_recorded_not_participants(cw, producer):

@@ -14,6 +14,8 @@ from services.casework.models import activity, platform, supervision_request
 from shared.lead_time import check_lead_time
 from tests.support.casework_helpers import (
     activity_body,
+    activity_window,
+    during,
     proc,
     staffed_activity,
     supervisor,
@@ -217,3 +219,100 @@ async def test_cancel_refused_once_the_activity_began(cw):
     assert response.status_code == 409 and response.json()["code"] == "activity_started"
     assert (await client.get(f"/supervision-requests/{rid}", headers=proc())).json()["status"] == "requested"
     assert await _outbox(app, rid, "SupervisionCancelled") == []
+
+
+async def test_activity_cancel_withdraws_its_request_even_after_the_start_and_closes_it(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    aid, rid, sid = staffed["activity_id"], staffed["request_id"], staffed["supervisors"][0]
+    url = f"/activities/{aid}/cancel"
+    assert (await client.post(url, headers=proc(), json={"reason": " "})).status_code == 422
+    other = proc(district="文登区", office="文登区人民检察院")
+    assert (await client.post(url, headers=other, json={"reason": "取消"})).status_code == 403
+    with during(staffed["activity"], after=timedelta(minutes=10)):  # called off on the day: it did not take place
+        response = await client.post(url, headers=proc(), json={"reason": "当事人撤回申诉，听证取消"})
+    assert response.status_code == 200, response.text
+    act = response.json()
+    assert act["status"] == "cancelled" and act["cancellation"]["reason"] == "当事人撤回申诉，听证取消"
+    # the live request is withdrawn with it: selection frees the bookings (served counts only what took place)
+    [event] = await _outbox(app, rid, "SupervisionCancelled")
+    assert event["data"]["activity_cancelled"] is True and event["data"]["superseded_by"] is None
+    assert event["data"]["reason"] == "当事人撤回申诉，听证取消"
+    assert (await client.get(f"/supervision-requests/{rid}", headers=proc())).json()["status"] == "cancelled"
+    # and nothing more happens on it
+    again = await client.post(url, headers=proc(), json={"reason": "再取消"})
+    assert again.status_code == 409 and again.json()["code"] == "activity_cancelled"
+    ask = await _ask(client, aid)
+    assert ask.status_code == 409 and ask.json()["code"] == "activity_cancelled"
+    with during(staffed["activity"]):
+        assert (await client.post(f"/activities/{aid}/hold", headers=proc())).json()["code"] == "activity_cancelled"
+        signed = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid), json={})
+        assert signed.status_code == 403  # no longer a participant
+    assert len(await _outbox(app, rid, "SupervisionCancelled")) == 1
+
+
+async def test_activity_cancel_refused_once_a_supervisor_signed(cw, producer):
+    _, client = cw
+    staffed = await staffed_activity(client, producer, n=1)
+    aid, sid = staffed["activity_id"], staffed["supervisors"][0]
+    await client.put(f"/activities/{aid}/opinions/{sid}", headers=proc(), json={"text": "同意"})
+    with during(staffed["activity"]):
+        assert (await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(sid),
+                                  json={})).status_code == 200
+    for url, body in ((f"/activities/{aid}/cancel", {"reason": "取消"}),
+                      (f"/activities/{aid}/reschedule", {"reason": "改期", **_window(8)})):
+        response = await client.post(url, headers=proc(), json=body)
+        assert response.status_code == 409 and response.json()["code"] == "R17.1", response.text
+
+
+def _window(working_days_ahead: int) -> dict:
+    starts, ends = activity_window(working_days_ahead, hour=14)
+    return {"starts_at": starts.isoformat(), "ends_at": ends.isoformat()}
+
+
+async def test_reschedule_cancels_the_request_and_asks_again_for_the_new_time_keeping_the_link(cw, producer):
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    aid, old = staffed["activity_id"], staffed["request_id"]
+    # a new time too close: refused as a whole (R10.1), nothing changes
+    close = await client.post(f"/activities/{aid}/reschedule", headers=proc(),
+                              json={"reason": "听证室冲突", **_window(2)})
+    assert close.status_code == 422 and close.json()["code"] == "R10.1"
+    assert close.json()["earliest_allowed_date"]
+    assert (await client.get(f"/supervision-requests/{old}", headers=proc())).json()["status"] == "staffed"
+    unchanged = (await client.get(f"/activities/{aid}", headers=proc())).json()
+    assert datetime.fromisoformat(unchanged["starts_at"]) == datetime.fromisoformat(staffed["activity"]["starts_at"])
+    assert await _outbox(app, old, "SupervisionCancelled") == []
+    new_window = _window(8)
+    response = await client.post(f"/activities/{aid}/reschedule", headers=proc(),
+                                 json={"reason": "听证室冲突", "place": "第二听证室", **new_window})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    new = body["request"]["request_id"]
+    assert body["cancelled_request_id"] == old and body["request"]["rescheduled_from"] == old
+    assert body["request"]["status"] == "requested" and body["request"]["seats"] == 2
+    assert datetime.fromisoformat(body["activity"]["starts_at"]) == datetime.fromisoformat(new_window["starts_at"])
+    assert body["activity"]["place"] == "第二听证室" and body["activity"]["status"] == "open"
+    assert datetime.fromisoformat(body["previous_starts_at"]) == datetime.fromisoformat(
+        staffed["activity"]["starts_at"])
+    [cancelled] = await _outbox(app, old, "SupervisionCancelled")
+    assert cancelled["data"]["superseded_by"] == new and cancelled["data"]["reason"] == "改期：听证室冲突"
+    [requested] = await _outbox(app, new, "SupervisionRequested")
+    assert requested["data"]["rescheduled_from"] == old
+    assert datetime.fromisoformat(requested["data"]["starts_at"]) == datetime.fromisoformat(new_window["starts_at"])
+    old_view = (await client.get(f"/supervision-requests/{old}", headers=proc())).json()
+    assert old_view["status"] == "cancelled" and old_view["superseded_by"] == new
+    listed = (await client.get(f"/activities/{aid}/supervision-requests", headers=proc())).json()
+    assert [r["status"] for r in listed] == ["cancelled", "requested"]
+
+
+async def test_reschedule_without_a_request_only_moves_the_time(cw):
+    _, client = cw
+    act = await _activity(client, 6)
+    response = await client.post(f"/activities/{act['id']}/reschedule", headers=proc(),
+                                 json={"reason": "检察官出差", **_window(2)})
+    assert response.status_code == 200, response.text
+    assert response.json()["request"] is None and response.json()["cancelled_request_id"] is None
+    swapped = {"starts_at": _window(3)["ends_at"], "ends_at": _window(3)["starts_at"]}
+    bad = await client.post(f"/activities/{act['id']}/reschedule", headers=proc(), json={"reason": "x", **swapped})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_window"

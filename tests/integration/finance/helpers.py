@@ -1,12 +1,16 @@
-"""Helpers of the finance integration tests: events through the real inbox, unique months, tokens."""
+"""Helpers of the finance integration tests: events through the real inbox, unique districts, tokens.
 
-import random
+Tests use real dates (2025/2026) and freeze "today" where a rule depends on it; data of one test is kept
+apart from the others' by a district of its own (tables, budgets and reconciliation are per district).
+"""
+
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 
+from shared import clock
 from shared.events.contracts import Event, FeedbackSigned
 from shared.events.envelope import Envelope
 from tests.support.apps import bearer
@@ -18,10 +22,27 @@ ADMIN = bearer("bureau_admin", subject="admin-carol")
 _offset = iter(range(10**9))
 
 
-def unique_month() -> tuple[int, int]:
-    """A month far in the future that no other test uses (tests share one database)."""
-    rng = random.Random(uuid.uuid4().int)
-    return rng.randint(2200, 2899), rng.randint(1, 12)
+def new_district() -> str:
+    """A district no other test uses (tests share one database)."""
+    return f"测试区{uuid.uuid4().hex[:8]}"
+
+
+def procuratorate(office: str, district: str) -> dict[str, str]:
+    return bearer("procuratorate", subject=f"proc-{office}", district=district, office=office)
+
+
+async def fund(client, year: int, district: str, *, count: int = 100, seats: int = 3) -> None:
+    """R41.1: a plan for the district's year large enough that the test's approvals stay within budget."""
+    office = f"{district}人民检察院"
+    rows = [{"month": 1, "activity_type": "public_hearing", "count": count, "seats": seats}]
+    r = await client.put(f"/plans/{year}", headers=procuratorate(office, district), json={"rows": rows})
+    assert r.status_code == 200, r.text
+
+
+async def funded_district(client, year: int = 2026) -> str:
+    district = new_district()
+    await fund(client, year, district)
+    return district
 
 
 def envelope_of(event: Event, *, source: str | None = None) -> Envelope:
@@ -48,7 +69,7 @@ def feedback(*, supervisor_id: uuid.UUID | None = None, activity_id: uuid.UUID |
     return FeedbackSigned(
         form_id=uuid.uuid4(), activity_id=activity_id or uuid.uuid4(), request_id=uuid.uuid4(),
         supervisor_id=supervisor_id or uuid.uuid4(), activity_type=activity_type, activity_date=activity_date,
-        district=district, adopted=None, signed_at=datetime.now(UTC),
+        district=district, adopted=None, signed_at=clock.now(),
         signature_hash=signature_hash if signature_hash is not None else uuid.uuid4().hex * 2,
     )
 
@@ -62,14 +83,30 @@ async def line_of(client, supervisor_id: uuid.UUID, period: str | None = None) -
     return response.json()["items"]
 
 
-async def approve(client, line_id: str, *, pay: bool = False) -> dict:
-    """Drive a line through check (alice) and approve (bob), optionally pay."""
+async def approve(client, line_id: str) -> dict:
+    """Drive a line through check (alice) and approve (bob)."""
     r = await client.post(f"/subsidy-lines/{line_id}/check", headers=FIN_A)
     assert r.status_code == 200, r.text
     r = await client.post(f"/subsidy-lines/{line_id}/approve", headers=FIN_B)
     assert r.status_code == 200, r.text
-    if pay:
-        r = await client.post(f"/subsidy-lines/{line_id}/pay", headers=FIN_A,
-                              json={"paid_on": "2026-11-30", "payment_reference": f"PAY-{line_id[:8]}"})
-        assert r.status_code == 200, r.text
     return r.json()
+
+
+async def issue(client, period: str, district: str) -> dict:
+    """R42.1: issue the district's table of the month."""
+    r = await client.post(f"/disbursements/{period}/issue", headers=FIN_A, params={"district": district})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def covering_letter(client, period: str, district: str) -> dict:
+    """R42.1: record the procuratorate's covering letter of the month for the district."""
+    r = await client.post("/covering-letters", headers=FIN_A, json={
+        "period": period, "district": district, "reference": f"威检函〔{period[:4]}〕{uuid.uuid4().hex[:4]}号"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def pay(client, line_id: str, reference: str | None = None):
+    return await client.post(f"/subsidy-lines/{line_id}/pay", headers=FIN_A,
+                             json={"payment_reference": reference or f"PAY-{line_id[:8]}"})

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from services.finance.models import platform, supervisor
 from shared.events.contracts import SupervisorAppointed, SupervisorUpdated
-from tests.integration.finance.helpers import FIN_A, deliver, feedback, line_of, unique_month
+from tests.integration.finance.helpers import FIN_A, deliver, feedback, line_of
 from tests.support.apps import bearer
 
 
@@ -41,8 +41,7 @@ async def test_bank_account_is_encrypted_and_masked_and_self_visible(app, client
 
 
 async def test_r42_1_unsigned_feedback_is_dead_lettered_by_the_inbox(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 14), signature_hash="unsigned")
+    event = feedback(activity_date=date(2026, 3, 14), signature_hash="unsigned")
     envelope = await deliver(app, event)
     inbox = platform.inbox
     async with app.state.db.transaction() as session:

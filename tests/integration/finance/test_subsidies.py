@@ -3,25 +3,32 @@
 import asyncio
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
+from services.finance import rules
 from services.finance import service as svc
 from services.finance.models import platform, subsidy_line
+from shared import clock
 from shared.events.topics import FINANCE_SUBSIDIES
 from tests.integration.finance.helpers import (
     ADMIN,
     FIN_A,
     FIN_B,
     approve,
+    covering_letter,
     deliver,
     envelope_of,
     feedback,
+    fund,
+    funded_district,
+    issue,
     line_of,
-    unique_month,
+    new_district,
+    pay,
 )
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
@@ -35,13 +42,12 @@ async def count_lines(app, supervisor_id: uuid.UUID) -> int:
 
 
 async def test_r42_1_duplicate_feedback_signed_pays_once(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 5))
+    event = feedback(activity_date=date(2026, 3, 5))
     envelope = await deliver(app, event)
     await deliver(app, event, envelope=envelope)  # the same envelope redelivered
     await deliver(app, event)  # the same form again under a new envelope id
-    again = event.model_copy(update={"form_id": uuid.uuid4()})
-    await deliver(app, again)  # a second form for the same supervisor and activity
+    again = event.model_copy(update={"form_id": uuid.uuid4(), "signature_hash": uuid.uuid4().hex * 2})
+    await deliver(app, again)  # a second (re-signed) form for the same supervisor and activity
     assert await count_lines(app, event.supervisor_id) == 1
     [line] = await line_of(client, event.supervisor_id)
     assert line["status"] == "draft" and line["form_id"] == str(event.form_id)
@@ -49,8 +55,7 @@ async def test_r42_1_duplicate_feedback_signed_pays_once(app, client) -> None:
 
 
 async def test_r42_1_duplicate_delivery_on_the_real_broker_pays_once(app, client, kafka_bootstrap) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 6))
+    event = feedback(activity_date=date(2026, 3, 6))
     envelope = envelope_of(event)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
     await producer.start()
@@ -69,18 +74,34 @@ async def test_r42_1_duplicate_delivery_on_the_real_broker_pays_once(app, client
 
 
 async def test_r42_1_unverified_signature_is_refused(app) -> None:
-    year, month = unique_month()
     for bad in ("", "not-a-hash", "a" * 63):
-        event = feedback(activity_date=date(year, month, 7), signature_hash=bad)
+        event = feedback(activity_date=date(2026, 3, 7), signature_hash=bad)
         with pytest.raises(ValueError, match=r"R42\.1"):
             async with app.state.db.transaction() as session:
                 await svc.record_feedback(session, event)
         assert await count_lines(app, event.supervisor_id) == 0
 
 
+async def test_r42_1_signature_in_the_future_before_the_activity_or_replayed_is_refused(app) -> None:
+    base = feedback(activity_date=date(2026, 3, 7))
+    future = base.model_copy(update={"signed_at": clock.now() + timedelta(hours=1)})
+    early = base.model_copy(update={"activity_date": date(2026, 3, 7),
+                                    "signed_at": datetime(2026, 3, 6, 12, 0, tzinfo=clock.SHANGHAI)})
+    for event in (future, early):
+        with pytest.raises(rules.SignatureRefused, match=r"R42\.1"):
+            async with app.state.db.transaction() as session:
+                await svc.record_feedback(session, event)
+    await deliver(app, base)
+    # the same signature hash presented for another signer (or another form) is a copy, not a signature
+    copy = base.model_copy(update={"supervisor_id": uuid.uuid4()})
+    with pytest.raises(rules.SignatureRefused, match="already used"):
+        async with app.state.db.transaction() as session:
+            await svc.record_feedback(session, copy)
+    assert await count_lines(app, copy.supervisor_id) == 0 and await count_lines(app, base.supervisor_id) == 1
+
+
 async def test_r42_1_unknown_activity_type_priced_as_other_and_flagged(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 8), activity_type="brand_new_kind")
+    event = feedback(activity_date=date(2026, 3, 8), activity_type="brand_new_kind")
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
     other = await client.get("/rates/in-force", params={"activity_type": "other", "on": str(event.activity_date)},
@@ -90,44 +111,57 @@ async def test_r42_1_unknown_activity_type_priced_as_other_and_flagged(app, clie
 
 
 async def test_n_rate_rate_change_mid_month_prices_by_activity_date(app, client) -> None:
-    year, month = unique_month()
-    first = await client.post("/rates", headers=FIN_A, json={
-        "activity_type": "circuit_inspection", "amount_fen": 12_300, "effective_from": str(date(year, month, 1))})
-    mid = await client.post("/rates", headers=ADMIN, json={
-        "activity_type": "circuit_inspection", "amount_fen": 23_400, "effective_from": str(date(year, month, 16))})
+    with clock.frozen(datetime(2025, 6, 1, 9, 0, tzinfo=clock.SHANGHAI)):  # both rates lie in the future
+        first = await client.post("/rates", headers=FIN_A, json={
+            "activity_type": "circuit_inspection", "amount_fen": 12_300, "effective_from": "2025-07-01"})
+        mid = await client.post("/rates", headers=ADMIN, json={
+            "activity_type": "circuit_inspection", "amount_fen": 23_400, "effective_from": "2025-07-16"})
     assert first.status_code == mid.status_code == 201, first.text
+    assert first.json()["status"] == mid.json()["status"] == "approved"
     supervisor_id = uuid.uuid4()
     for day in (10, 15, 16, 25):
         await deliver(app, feedback(supervisor_id=supervisor_id, activity_type="circuit_inspection",
-                                    activity_date=date(year, month, day)))
+                                    activity_date=date(2025, 7, day)))
     lines = sorted(await line_of(client, supervisor_id), key=lambda line: line["activity_date"])
     assert [line["amount_fen"] for line in lines] == [12_300, 12_300, 23_400, 23_400]
     assert [line["rate_id"] for line in lines] == [first.json()["id"]] * 2 + [mid.json()["id"]] * 2
 
 
-async def test_n_rate_paid_lines_are_never_repriced(app, client) -> None:
-    year, month = unique_month()
-    await client.post("/rates", headers=FIN_A, json={
-        "activity_type": "public_delivery", "amount_fen": 11_100, "effective_from": str(date(year, month, 1))})
-    event = feedback(activity_type="public_delivery", activity_date=date(year, month, 3))
+async def test_n_rate_a_rate_effective_on_a_past_date_needs_a_second_finance_user(app, client) -> None:
+    district = new_district()
+    await fund(client, 2025, district)
+    with clock.frozen(datetime(2025, 6, 1, 9, 0, tzinfo=clock.SHANGHAI)):
+        created = await client.post("/rates", headers=FIN_A, json={
+            "activity_type": "public_delivery", "amount_fen": 11_100, "effective_from": "2025-08-01"})
+    assert created.json()["status"] == "approved"
+    event = feedback(activity_type="public_delivery", activity_date=date(2025, 8, 3), district=district)
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
-    paid = await approve(client, line["id"], pay=True)
-    assert paid["status"] == "paid" and paid["amount_fen"] == 11_100
-    # a later rate version effective on/before the activity date changes nothing already priced
-    change = await client.post("/rates", headers=FIN_A, json={
-        "activity_type": "public_delivery", "amount_fen": 99_900, "effective_from": str(date(year, month, 2))})
-    assert change.status_code == 201
+    approved = await approve(client, line["id"])
+    assert approved["status"] == "approved" and approved["amount_fen"] == 11_100
+
+    def in_force():
+        return client.get("/rates/in-force", headers=FIN_A,
+                          params={"activity_type": "public_delivery", "on": "2025-08-03"})
+
+    with clock.frozen(datetime(2025, 9, 1, 9, 0, tzinfo=clock.SHANGHAI)):
+        change = await client.post("/rates", headers=FIN_A, json={
+            "activity_type": "public_delivery", "amount_fen": 99_900, "effective_from": "2025-08-02"})
+        assert change.status_code == 201 and change.json()["status"] == "pending"
+        assert (await in_force()).json()["amount_fen"] == 11_100  # not in force before the second approval
+        own = await client.post(f"/rates/{change.json()['id']}/approve", headers=FIN_A)
+        assert own.status_code == 403 and own.json()["code"] == "self_approval"
+        second = await client.post(f"/rates/{change.json()['id']}/approve", headers=FIN_B)
+        assert second.status_code == 200 and second.json()["approved_by"] == "fin-bob"
+        again = await client.post(f"/rates/{change.json()['id']}/approve", headers=ADMIN)
+        assert again.status_code == 409
+    assert (await in_force()).json()["amount_fen"] == 99_900  # new lines use the new rate
     after = (await client.get(f"/subsidy-lines/{line['id']}", headers=FIN_A)).json()
-    assert (after["amount_fen"], after["rate_id"]) == (11_100, line["rate_id"])
-    in_force = await client.get("/rates/in-force", headers=FIN_A,
-                                params={"activity_type": "public_delivery", "on": str(date(year, month, 3))})
-    assert in_force.json()["amount_fen"] == 99_900  # new lines would use the new rate
+    assert (after["amount_fen"], after["rate_id"]) == (11_100, line["rate_id"])  # never repriced
 
 
 async def test_r42_1_self_approval_refused(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 9))
+    event = feedback(activity_date=date(2026, 3, 9), district=await funded_district(client))
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
     url = f"/subsidy-lines/{line['id']}"
@@ -142,12 +176,11 @@ async def test_r42_1_self_approval_refused(app, client) -> None:
 
 
 async def test_r42_1_out_of_order_transitions_conflict(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 10))
+    event = feedback(activity_date=date(2026, 3, 10))
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
     url = f"/subsidy-lines/{line['id']}"
-    for path, kwargs in (("approve", {}), ("pay", {"json": {"paid_on": "2026-12-01", "payment_reference": "X"}})):
+    for path, kwargs in (("approve", {}), ("pay", {"json": {"payment_reference": "X"}})):
         r = await client.post(f"{url}/{path}", headers=FIN_B, **kwargs)
         assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
     forbidden = await client.post(f"{url}/check", headers=bearer("auditor", subject="aud"))
@@ -155,11 +188,15 @@ async def test_r42_1_out_of_order_transitions_conflict(app, client) -> None:
 
 
 async def test_r42_1_audit_record_at_every_step(app, client) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 11))
+    district = await funded_district(client)
+    event = feedback(activity_date=date(2026, 3, 11), district=district)
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
-    await approve(client, line["id"], pay=True)
+    await approve(client, line["id"])
+    with clock.frozen(datetime(2026, 4, 2, 10, 0, tzinfo=clock.SHANGHAI)):
+        await issue(client, "2026-03", district)
+        await covering_letter(client, "2026-03", district)
+        assert (await pay(client, line["id"])).status_code == 200
     audit = platform.audit
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(audit.c.actor, audit.c.action, audit.c.details)
@@ -167,12 +204,54 @@ async def test_r42_1_audit_record_at_every_step(app, client) -> None:
     assert [r.action for r in rows] == ["subsidy_line.created", "subsidy_line.check", "subsidy_line.approve",
                                         "subsidy_line.pay"]
     assert [r.actor for r in rows[1:]] == ["fin-alice", "fin-bob", "fin-alice"]
-    assert rows[2].details == {"from_state": "checked", "to_state": "approved", "amount_fen": line["amount_fen"]}
+    assert {k: rows[2].details[k] for k in ("from_state", "to_state", "amount_fen")} == {
+        "from_state": "checked", "to_state": "approved", "amount_fen": line["amount_fen"]}
+
+
+async def test_r42_1_paid_is_a_state_once_by_an_issued_table_after_the_covering_letter(app, client) -> None:
+    district = await funded_district(client)
+    event = feedback(activity_date=date(2026, 3, 12), district=district)
+    await deliver(app, event)
+    [line] = await line_of(client, event.supervisor_id)
+    await approve(client, line["id"])
+    not_issued = await pay(client, line["id"])
+    assert not_issued.status_code == 409 and not_issued.json()["code"] == "R42.1"
+    moment = datetime(2026, 4, 3, 15, 30, tzinfo=clock.SHANGHAI)
+    with clock.frozen(moment):
+        await issue(client, "2026-03", district)
+        no_letter = await pay(client, line["id"])
+        assert no_letter.status_code == 409 and no_letter.json()["code"] == "R42.1"
+        assert "反馈函" in no_letter.json()["title"]
+        await covering_letter(client, "2026-03", district)
+        paid = await pay(client, line["id"], "ICBC-20260403-0001")
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert (body["status"], body["paid_by"], body["payment_reference"]) == ("paid", "fin-alice", "ICBC-20260403-0001")
+    assert datetime.fromisoformat(body["paid_at"]) == moment and body["paid_on"] == "2026-04-03"
+    twice = await pay(client, line["id"], "ICBC-20260403-0002")
+    assert twice.status_code == 409 and twice.json()["code"] == "already_paid"
+    assert (await client.get(f"/subsidy-lines/{line['id']}", headers=FIN_A)).json()["payment_reference"] == \
+        "ICBC-20260403-0001"
+    table = (await client.get("/disbursements/2026-03", headers=FIN_A, params={"district": district})).json()
+    [row] = table["rows"]
+    assert row["paid_fen"] == row["total_fen"] and row["payment"].startswith("已支付")
+    assert "ICBC-20260403-0001" in row["payment"]
+
+
+async def test_r42_1_reject_needs_a_reason_and_is_final(app, client) -> None:
+    event = feedback(activity_date=date(2026, 3, 13), district=await funded_district(client))
+    await deliver(app, event)
+    [line] = await line_of(client, event.supervisor_id)
+    url = f"/subsidy-lines/{line['id']}"
+    assert (await client.post(f"{url}/reject", headers=FIN_A, json={"reason": "  "})).status_code == 422
+    rejected = await client.post(f"{url}/reject", headers=FIN_A, json={"reason": "签字人与名单不符"})
+    assert rejected.status_code == 200
+    assert (rejected.json()["status"], rejected.json()["reject_reason"]) == ("rejected", "签字人与名单不符")
+    assert (await client.post(f"{url}/check", headers=FIN_B)).status_code == 409
 
 
 async def test_r42_1_approval_publishes_subsidy_approved(app, client, kafka_bootstrap) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 12))
+    event = feedback(activity_date=date(2026, 3, 12), district=await funded_district(client))
     await deliver(app, event)
     [line] = await line_of(client, event.supervisor_id)
     consumer = AIOKafkaConsumer(FINANCE_SUBSIDIES, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
@@ -198,10 +277,9 @@ async def test_r42_1_approval_publishes_subsidy_approved(app, client, kafka_boot
 
 
 async def test_r42_1_a_supervisor_sees_only_own_lines(app, client) -> None:
-    year, month = unique_month()
     mine, other = uuid.uuid4(), uuid.uuid4()
-    await deliver(app, feedback(supervisor_id=mine, activity_date=date(year, month, 13)))
-    await deliver(app, feedback(supervisor_id=other, activity_date=date(year, month, 13)))
+    await deliver(app, feedback(supervisor_id=mine, activity_date=date(2026, 3, 13)))
+    await deliver(app, feedback(supervisor_id=other, activity_date=date(2026, 3, 13)))
     me = bearer("supervisor", subject="sup-me", supervisor_id=str(mine))
     listed = await client.get("/subsidy-lines", headers=me)
     assert listed.status_code == 200
@@ -215,9 +293,9 @@ async def test_r42_1_a_supervisor_sees_only_own_lines(app, client) -> None:
 
 
 async def test_r42_1_concurrent_deliveries_of_one_participation_pay_once(app) -> None:
-    year, month = unique_month()
-    event = feedback(activity_date=date(year, month, 15))
-    copies = [event.model_copy(update={"form_id": uuid.uuid4()}) for _ in range(4)]
+    event = feedback(activity_date=date(2026, 3, 15))
+    copies = [event.model_copy(update={"form_id": uuid.uuid4(), "signature_hash": uuid.uuid4().hex * 2})
+              for _ in range(4)]
 
     async def apply(e) -> None:
         async with app.state.db.transaction() as session:

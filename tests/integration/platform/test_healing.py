@@ -24,7 +24,7 @@ import pytest
 
 from shared.devstack import infra
 from shared.devstack.live import live_server
-from shared.events import topics
+from shared.events import inbox, topics
 from shared.tokens import mint
 from tests.support import faults
 from tests.support.apps import PRIVATE_KEY
@@ -209,5 +209,26 @@ async def test_a_consumer_whose_topic_is_younger_than_its_offsets_rereads_it_and
             await writers.stop()
             assert await reader.wait_for(writers.accepted, timeout=HEAL_TIMEOUT) is not None
             writers.check_exactly_once(await reader.counts())
+    finally:
+        broker.stop()
+
+
+async def test_a_healthy_broker_under_load_is_never_taken_for_one_that_lost_its_log(settings_env, database_url):
+    """No restart, writers as fast as they go for longer than two anchor checks: the watchdog's checks
+    (end offsets read while the consumer moves on) find nothing lost, nothing is rebuilt or re-read."""
+    broker = BrokerProcess()
+    broker.start()
+    try:
+        async with two_services(settings_env, database_url, broker) as rig:
+            reader: EffectReader = rig["reader"]
+            writers = Writers(rig["pclient"].post)
+            writers.start(n=4, pause=0.0)
+            await asyncio.sleep(2 * inbox.ANCHOR_CHECK_SECONDS + 5)
+            await writers.stop()
+            assert await reader.wait_for(writers.accepted, timeout=FINAL_TIMEOUT) is not None
+            writers.check_exactly_once(await reader.counts())
+            consumer = rig["consumer"].state.consumer
+            assert consumer._last_anchor_check > 0, "no anchor check ran"
+            assert (consumer.broker_restarts_total, consumer.rebuilds_total) == (0, 0)
     finally:
         broker.stop()

@@ -15,7 +15,8 @@ def registry_migrated(database_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def registry_settings(settings_env, registry_migrated) -> RegistrySettings:
-    return service_settings(settings_env, RegistrySettings, outbox_poll_seconds=0.2)
+    # the term-end job (R4.1) runs at start-up and then hourly: tests call it themselves with a frozen clock
+    return service_settings(settings_env, RegistrySettings, outbox_poll_seconds=0.2, term_end_job_seconds=3600)
 
 
 @pytest.fixture(scope="session")

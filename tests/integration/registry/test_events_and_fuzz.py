@@ -8,6 +8,8 @@ from datetime import date
 from aiokafka import AIOKafkaConsumer
 
 from services.registry.app import create_app
+from services.registry.rules import add_months
+from shared import clock
 from shared.events.topics import REGISTRY_SUPERVISORS, REGISTRY_TRAINING
 from tests.support.apps import bearer
 from tests.support.fuzz import assert_no_server_errors
@@ -20,8 +22,10 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
     course = await session(client)
     assert (await record(client, course, sid)).status_code == 200
     await client.patch(f"/supervisors/{sid}", headers=ADMIN, json={"employer": "事件新单位"})
+    reported_on = clock.today()
+    changed_on = add_months(reported_on, -2)
     report = await client.post(f"/supervisors/{sid}/change-reports", headers=ADMIN, json={
-        "description": "住址变更", "changed_on": "2026-01-05", "reported_on": "2026-03-01"})
+        "description": "住址变更", "changed_on": changed_on.isoformat()})
     assert report.status_code == 201, report.text
     await client.post(f"/supervisors/{sid}/dismissals", headers=ADMIN, json={"ground": 3, "evidence_note": "x"})
 
@@ -57,11 +61,12 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
     assert appointed_event["term_end"] == sup["term_end"]
     training = by_type["TrainingRecorded"][0]
     assert training["session_id"] == course and training["kind"] == "initial" and training["exam_passed"] is True
+    assert training["centralized"] is False  # R23.1: the initial course is not the yearly centralized training
     assert training["date"] == date.today().isoformat()
     assert by_type["SupervisorUpdated"][0]["changed"] == {"employer": "事件新单位"}
     assert by_type["ChangeReportRecorded"] == [{  # R6.1: late (> 1 month), so the ledger will count it
-        "supervisor_id": sid, "report_id": report.json()["id"], "changed_on": "2026-01-05",
-        "reported_on": "2026-03-01", "late": True}]
+        "supervisor_id": sid, "report_id": report.json()["id"], "changed_on": changed_on.isoformat(),
+        "reported_on": reported_on.isoformat(), "late": True}]
     dismissed = by_type["SupervisorDismissed"][0]
     assert dismissed["ground"] == 3 and dismissed["permanent_ban"] is False
     eligibility = [(d["eligible"], d["reasons"]) for d in by_type["EligibilityChanged"]]

@@ -18,22 +18,91 @@ from tests.support.registry_helpers import (
 PROBLEM = "application/problem+json"
 
 
-async def test_create_read_update_supervisor(client):
+def assert_no_id_rebuild(response_text: str, id_number: str) -> None:
+    """R3.1: neither the id nor its birth-date digits (7-14, in any date form) appear anywhere in the answer."""
+    born = id_number[6:14]
+    assert id_number not in response_text
+    assert born not in response_text
+    assert f"{born[:4]}-{born[4:6]}-{born[6:]}" not in response_text
+
+
+async def test_r3_1_create_read_update_masks_the_id_and_the_birth_date(client):
     body = supervisor_body(specialties=["法律", "金融"], district="文登区")
     response = await client.post("/supervisors", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["status"] == "candidate"
     assert created["eligible"] is False
-    assert created["id_number"] != body["id_number"] and created["id_number"].endswith(body["id_number"][-4:])
-    assert "*" in created["phone"]
-    assert created["birth_date"].startswith("1975")
-    read = (await client.get(f"/supervisors/{created['id']}", headers=ADMIN)).json()
-    assert read["name"] == body["name"] and read["specialties"] == ["法律", "金融"]
+    number = body["id_number"]
+    assert created["id_number"] == number[:6] + "*" * 8 + number[14:]
+    assert created["birth_date"] is None  # digits 7-14 beside the masked id would rebuild it
+    assert_no_id_rebuild(response.text, number)
+    assert "*" in created["phone"] and body["phone"] not in response.text
+    read = await client.get(f"/supervisors/{created['id']}", headers=ADMIN)
+    assert read.json()["name"] == body["name"] and read.json()["specialties"] == ["法律", "金融"]
+    assert_no_id_rebuild(read.text, number)
     patched = await client.patch(f"/supervisors/{created['id']}", headers=ADMIN,
                                  json={"employer": "新单位", "specialties": ["医学"], "district": "荣成市"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["employer"] == "新单位" and patched.json()["district"] == "荣成市"
+    assert_no_id_rebuild(patched.text, number)
+    # the audited unmasked read (bureau_admin) is the one view with the birth date, beside the full id
+    unmasked = (await client.get(f"/supervisors/{created['id']}?unmasked=true", headers=ADMIN)).json()
+    assert unmasked["id_number"] == number
+    assert unmasked["birth_date"] == f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+
+
+async def test_r3_1_no_masked_view_rebuilds_the_id(client):
+    body = supervisor_body(district="乳山市")
+    sup = await trained(client, **body)
+    number = body["id_number"]
+    readers = [ADMIN, bearer("auditor"), bearer("district_bureau", district="乳山市"),
+               bearer("supervisor", supervisor_id=sup["id"]), bearer("service", subject="selection")]
+    for headers in readers:
+        for url in (f"/supervisors/{sup['id']}", f"/supervisors/{sup['id']}/appointments",
+                    f"/supervisors/{sup['id']}/training", f"/supervisors/{sup['id']}/change-reports"):
+            response = await client.get(url, headers=headers)
+            assert response.status_code == 200, (url, response.text)
+            assert_no_id_rebuild(response.text, number)
+    for url in ("/supervisors?district=乳山市&limit=200", "/supervisors/eligible?district=乳山市&limit=200"):
+        response = await client.get(url, headers=ADMIN)
+        assert response.status_code == 200
+        assert_no_id_rebuild(response.text, number)
+
+
+async def audits_of(app, subject: str, action: str) -> list[dict]:
+    async with app.state.db.transaction() as session:
+        rows = (await session.execute(select(platform.audit.c.actor, platform.audit.c.details).where(
+            platform.audit.c.subject == subject, platform.audit.c.action == action))).all()
+    return [{"actor": a, "details": d} for a, d in rows]
+
+
+async def test_r3_1_every_read_of_personal_data_is_audited(client, app):
+    body = supervisor_body(district="经区")
+    sup = await create(client, **body)
+    subject = f"supervisor:{sup['id']}"
+    readers = {"auditor-7": bearer("auditor", subject="auditor-7"),
+               "district-7": bearer("district_bureau", subject="district-7", district="经区"),
+               "self-7": bearer("supervisor", subject="self-7", supervisor_id=sup["id"])}
+    for headers in readers.values():
+        assert (await client.get(f"/supervisors/{sup['id']}", headers=headers)).status_code == 200
+    reads = await audits_of(app, subject, "supervisor.read")
+    assert sorted(r["actor"] for r in reads) == sorted(readers)
+    assert all("id_number_masked" in r["details"]["fields"] for r in reads)
+    for what in ("appointments", "training", "change_reports"):
+        url = f"/supervisors/{sup['id']}/{what.replace('_', '-')}"
+        assert (await client.get(url, headers=readers["self-7"])).status_code == 200
+        assert [r["actor"] for r in await audits_of(app, subject, f"supervisor.read_{what}")] == ["self-7"]
+    # a refused read shows nothing and is not a read
+    other = bearer("district_bureau", subject="district-8", district="高区")
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=other)).status_code == 403
+    assert len(await audits_of(app, subject, "supervisor.read")) == 3
+    # no values in the log: neither the id, its birth date, the phone nor the name
+    async with app.state.db.transaction() as session:
+        logged = " ".join(str(v) for v in (await session.execute(
+            select(platform.audit.c.details).where(platform.audit.c.subject == subject))).scalars())
+    for secret in (body["id_number"], body["id_number"][6:14], body["phone"], body["name"]):
+        assert secret not in logged
 
 
 async def test_bad_id_number_is_problem_json(client):
@@ -83,6 +152,10 @@ async def test_r3_1_database_never_holds_plaintext_id_number_or_phone(client, ap
         assert secret not in outbox
     assert row["id_number_encrypted"].startswith("v1.")
     assert row["phone_encrypted"].startswith("v1.")
+    # R3.1: the birth date (digits 7-14) is not kept beside the masked id: together they are the id
+    assert row["birth_date"] is None
+    assert row["id_number_masked"] == body["id_number"][:6] + "*" * 8 + body["id_number"][14:]
+    assert body["id_number"][6:14] not in dump
 
 
 async def test_r3_1_unmasked_read_is_admin_only_and_audited(client, app):

@@ -93,3 +93,42 @@ async def test_r23_1_annual_check_lists_absentees(client):
     assert (await client.get("/training/annual-check", headers=ADMIN)).status_code == 422
     sessions = (await client.get(f"/training/sessions?year={year}&limit=200", headers=ADMIN)).json()
     assert sessions["total"] >= 1
+
+
+async def test_r21_1_term_training_is_a_kind_held_once_per_term(client):
+    sup = await appointed(client, district="荣成市")
+    other = await appointed(client, district="荣成市")
+    pending = await all_ids(client, "/training/term-pending")
+    assert {sup["id"], other["id"]} <= pending
+    course = await session(client, "term", fmt="lecture")
+    assert (await record(client, course, sup["id"], exam_passed=None)).status_code == 200
+    history = (await client.get(f"/supervisors/{sup['id']}/training", headers=ADMIN)).json()
+    assert [h["kind"] for h in history] == ["term"]
+    pending = await all_ids(client, "/training/term-pending")
+    assert sup["id"] not in pending and other["id"] in pending
+    # once per term: a second term-training attendance in the same term is refused
+    again = await record(client, await session(client, "term", fmt="seminar"), sup["id"], exam_passed=None)
+    assert again.status_code == 409 and again.json()["code"] == "R21.1"
+    assert again.headers["content-type"] == "application/problem+json"
+    # a term-training session outside the current term does not count for it
+    outside = await session(client, "term", held_on=date.fromisoformat(sup["term_start"]) - timedelta(days=1))
+    refused = await record(client, outside, other["id"], exam_passed=None)
+    assert refused.status_code == 409 and refused.json()["code"] == "R21.1"
+    # term training is not the initial course (R22.3)
+    assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["eligible"] is False
+
+
+async def test_r23_1_only_a_centralized_annual_or_term_session_meets_the_yearly_training(client):
+    year = date.today().year
+    people = {name: await appointed(client, decision_date=date(year, 1, 1))
+              for name in ("online", "initial", "annual", "term", "none")}
+    held = date(year, 1, 3)
+    sessions = {"online": await session(client, "annual", held_on=held, fmt="online"),
+                "initial": await session(client, "initial", held_on=held, fmt="lecture"),
+                "annual": await session(client, "annual", held_on=held, fmt="field_study"),
+                "term": await session(client, "term", held_on=held, fmt="case_teaching")}
+    for name, course in sessions.items():
+        assert (await record(client, course, people[name]["id"])).status_code == 200
+    absentees = await all_ids(client, f"/training/annual-check?year={year}")
+    assert {people[n]["id"] for n in ("online", "initial", "none")} <= absentees
+    assert not {people[n]["id"] for n in ("annual", "term")} & absentees

@@ -34,6 +34,16 @@ async def fake_contact(supervisor_id: uuid.UUID) -> dict:
     return {"name": "测试", "phone": "13800000000"}
 
 
+def fake_phone(supervisor_id: uuid.UUID) -> str:
+    """The fake registry's phone of a person: 139 + 8 digits of the id (one per person)."""
+    return "139" + f"{supervisor_id.int % 10**8:08d}"
+
+
+async def fake_masked_contact(supervisor_id: uuid.UUID) -> dict:
+    phone = fake_phone(supervisor_id)
+    return {"phone_masked": phone[:3] + "****" + phone[-4:]}
+
+
 @pytest.fixture(scope="session")
 def selection_migrated(database_url: str) -> None:
     upgrade(service_migrations("selection"), database_url)
@@ -55,6 +65,7 @@ async def svc(selection_migrated, settings_env):
     """
     app = build(selection_settings(settings_env))
     app.state.contact_lookup = fake_contact
+    app.state.masked_contact_lookup = fake_masked_contact
     async with running(app) as pair:
         yield pair
 

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from services.casework import rules
 from services.casework.rules import ExpectedReceipt, check_receipt
 from shared.calendar import WorkingCalendar
-from shared.errors import ProblemError
 from shared.lead_time import check_lead_time
 
 ALL_CHECKS = ["receipt_verifies", "receipt_hash", "request", "bureau_commitment", "procuratorate_commitment",
@@ -175,9 +174,9 @@ def test_r10_2_short_notice_waits_for_the_bureau():
 def test_r10_1_r10_2_refusal_is_422_with_the_earliest_date(days, short, code, title):
     decision = check_lead_time(CAL, notified_on=MONDAY, activity_on=MONDAY + timedelta(days=days),
                                short_notice=short)
-    with pytest.raises(ProblemError) as exc:
+    with pytest.raises(rules.RuleViolation) as exc:
         rules.check_lead_time_answer(decision)
-    assert exc.value.status == 422 and exc.value.code == code and exc.value.title == title
+    assert exc.value.kind == "invalid" and exc.value.code == code and exc.value.title == title
     assert exc.value.detail == decision.detail
     assert exc.value.extra == {"earliest_allowed_date": decision.earliest_allowed_date.isoformat(),
                                "calendar_provisional": False}
@@ -187,9 +186,9 @@ def test_r44_1_and_too_far_are_refused_with_their_codes():
     before = check_lead_time(CAL, notified_on=MONDAY, activity_on=date(2024, 11, 1), short_notice=False)
     far = check_lead_time(CAL, notified_on=MONDAY, activity_on=date(2030, 1, 1), short_notice=False)
     for decision, code in ((before, "R44.1"), (far, "activity_too_far")):
-        with pytest.raises(ProblemError) as exc:
+        with pytest.raises(rules.RuleViolation) as exc:
             rules.check_lead_time_answer(decision)
-        assert exc.value.code == code and exc.value.status == 422
+        assert exc.value.code == code and exc.value.kind == "invalid"
     assert exc.value.extra["earliest_allowed_date"] is None
 
 
@@ -201,11 +200,11 @@ def test_cancel_only_while_open_and_before_the_activity_begins():
     for status in ("requested", "awaiting_consent", "accepted", "drawn", "short", "staffed"):
         rules.check_cancellable(status, activity_status="open", starts_at=later, at=at)
     for status in rules.CLOSED_STATUSES:
-        with pytest.raises(ProblemError) as exc:
+        with pytest.raises(rules.RuleViolation) as exc:
             rules.check_cancellable(status, activity_status="open", starts_at=later, at=at)
-        assert exc.value.code == "request_closed" and exc.value.status == 409
+        assert exc.value.code == "request_closed" and exc.value.kind == "conflict"
     for activity_status, starts_at in (("open", at), ("open", at - timedelta(minutes=1)), ("held", later)):
-        with pytest.raises(ProblemError) as exc:
+        with pytest.raises(rules.RuleViolation) as exc:
             rules.check_cancellable("staffed", activity_status=activity_status, starts_at=starts_at, at=at)
         assert exc.value.code == "activity_started"
 

@@ -44,3 +44,14 @@ def test_r42_1_pdf_renders_with_cid_font() -> None:
 def test_r42_1_table_as_dict_totals() -> None:
     data = table(2).as_dict()
     assert data["total_fen"] == 2 * 55_000 + 1 + 1_234 and len(data["rows"]) == 2 and data["rows"][0]["seq"] == 1
+
+
+def test_r42_1_xlsx_shows_what_the_table_is_and_the_payment_state() -> None:
+    t = table(2)
+    t.rows[0] = d.Row(1, uuid.uuid4(), "张0", "环翠区", 1, 40_000, 0, 40_000, "某银行", "****1234", "", 40_000,
+                      "已支付（流水号：ICBC-1）")
+    draft = list(load_workbook(io.BytesIO(d.to_xlsx(t))).active.iter_rows(values_only=True))
+    assert "草稿" in draft[1][4] and draft[2][10] == "支付状态" and draft[3][10].startswith("已支付")
+    t.status, t.batch_no, t.version = "issued", "202611-001", 2
+    issued = list(load_workbook(io.BytesIO(d.to_xlsx(t))).active.iter_rows(values_only=True))
+    assert issued[1][4] == "批次号：202611-001　第2版　已签发"

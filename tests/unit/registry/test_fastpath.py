@@ -2,8 +2,8 @@
 
 from datetime import date
 
+from services.registry.roster.service import ELIGIBLE_FIELDS, ROSTER_FIELDS, roster_query
 from services.registry.schemas import EligibleSupervisor, SupervisorListItem
-from services.registry.service import ELIGIBLE_FIELDS, ROSTER_FIELDS, roster_query
 
 ON = date(2026, 6, 1)
 

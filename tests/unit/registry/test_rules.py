@@ -116,6 +116,15 @@ def test_r6_1_report_after_one_month_is_late():
     assert is_late_report(date(2025, 3, 10), date(2025, 4, 11))
 
 
+def test_r6_1_reported_on_is_the_servers_date():
+    rules.check_reported_on(None, date(2025, 3, 1))
+    rules.check_reported_on(date(2025, 3, 1), date(2025, 3, 1))
+    for claimed in (date(2025, 2, 1), date(2025, 3, 2)):
+        with pytest.raises(RuleViolation) as err:
+            rules.check_reported_on(claimed, date(2025, 3, 1))
+        assert err.value.code == "R6.1" and "2025-03-01" in err.value.detail
+
+
 # --- R4.1 term, N-TERM, N-BAN -----------------------------------------------------------------
 
 def test_r4_1_term_is_five_years():
@@ -133,23 +142,64 @@ def test_n_term_third_consecutive_term_refused():
     with pytest.raises(RuleViolation) as err:
         check_term_limit(history, date(2025, 1, 1))
     assert err.value.code == "N-TERM"
-    with pytest.raises(RuleViolation):  # a gap under a year is still consecutive
-        check_term_limit(history, date(2025, 11, 1))
 
 
-def test_n_term_after_a_break_of_more_than_a_year_allowed():
-    history = [Term(date(2010, 1, 1), date(2014, 12, 31)), Term(date(2015, 1, 1), date(2019, 12, 31))]
-    check_term_limit(history, date(2021, 6, 1))
-    # two terms with a break between them do not chain
+def test_n_term_no_unsourced_gap_tolerance_by_default():
+    """The "a gap of up to a year still counts" reading had no source: a gap breaks the chain unless configured."""
+    history = [Term(date(2015, 1, 1), date(2019, 12, 31)), Term(date(2020, 1, 1), date(2024, 12, 31))]
+    check_term_limit(history, date(2025, 1, 2))  # one day of gap: a new chain
+    check_term_limit(history, date(2025, 11, 1))
+    with pytest.raises(RuleViolation):  # a tolerance the bureau configured (RegistrySettings.n_term_gap_days)
+        check_term_limit(history, date(2025, 11, 1), gap_days=365)
+    # a gap between the two earlier terms breaks their chain
     check_term_limit([Term(date(2008, 1, 1), date(2012, 12, 31)), Term(date(2015, 1, 1), date(2019, 12, 31))],
                      date(2020, 1, 1))
 
 
+def test_n_term_an_early_end_counts_as_the_end():
+    # resigned in 2017 (effective end), re-selected from 2020: not consecutive with the cut-short term
+    history = [Term(date(2010, 1, 1), date(2014, 12, 31)), Term(date(2015, 1, 1), date(2017, 6, 30))]
+    check_term_limit(history, date(2020, 1, 1))
+    with pytest.raises(RuleViolation):
+        check_term_limit(history, date(2017, 7, 1))
+
+
+def test_n_term_one_procuratorate_level_at_a_time():
+    history = [Term(date(2020, 1, 1), date(2024, 12, 31), "provincial")]
+    with pytest.raises(RuleViolation) as err:
+        rules.check_one_level(history, "city", date(2022, 1, 1), date(2026, 12, 31))
+    assert err.value.code == "N-TERM" and "层级" in err.value.detail
+    rules.check_one_level(history, "provincial", date(2022, 1, 1), date(2026, 12, 31))  # same level: not this rule
+    rules.check_one_level(history, "city", date(2025, 1, 1), date(2029, 12, 31))  # after it
+
+
+def test_new_term_starts_after_the_previous_one_ended():
+    history = [Term(date(2020, 1, 1), date(2022, 3, 1))]  # ended early on 2022-03-01
+    with pytest.raises(RuleViolation) as err:
+        rules.check_new_term_start(history, date(2022, 3, 1))
+    assert err.value.code == "invalid_transition" and "2022-03-01" in err.value.detail
+    rules.check_new_term_start(history, date(2022, 3, 2))
+    rules.check_new_term_start([], date(2000, 1, 1))
+
+
 def test_n_ban_refuses_banned_person():
-    rules.check_not_banned(False)
     with pytest.raises(RuleViolation) as err:
         rules.check_not_banned(True)
     assert err.value.code == "N-BAN"
+
+
+def test_n_ban_resigned_and_dismissed_persons_are_appointable_statuses():
+    """Only the permanent grounds ban (the ban table): every status of a person may start a new term."""
+    for status in ("candidate", "active", "term_ended", "resigned", "dismissed"):
+        rules.check_transition("任命", status, rules.APPOINTABLE)
+
+
+def test_n_excl_excluded_person_cannot_be_appointed():
+    rules.check_not_excluded(None)
+    with pytest.raises(RuleViolation) as err:
+        rules.check_not_excluded("dishonest_debtor")
+    assert err.value.code == "N-EXCL" and "失信被执行人" in err.value.detail
+    assert set(rules.EXCLUSION_ZH) == {g.value for g in rules.ExclusionGround}
 
 
 @pytest.mark.parametrize("ground, banned", [(1, False), (2, False), (3, False), (4, True), (5, True), (6, True)])
@@ -157,11 +207,35 @@ def test_n_ban_dismissal_ground_sets_permanent_ban(ground, banned):
     assert bans_permanently(DismissalGround(ground)) is banned
 
 
-def test_r8_1_six_grounds_with_labels():
-    assert [g.value for g in DismissalGround] == [1, 2, 3, 4, 5, 6]
-    assert all(g.label for g in DismissalGround)
+# Art. 8 of the measures, items (1)-(6), as published
+ART_8 = ("本人申请辞去担任的人民监督员的", "丧失中华人民共和国国籍的", "丧失行为能力的",
+         "在选任中弄虚作假，提供不实材料的", "年度考核不合格的",
+         "有《人民监督员选任管理办法》第七条第二款、第十条第一款所列情形的")
+
+
+@pytest.mark.parametrize("ground", [1, 2, 3, 4, 5, 6])
+def test_r8_1_ground_labels_are_the_measures_wording(ground):
+    assert ART_8[ground - 1] == DismissalGround(ground).label + "的"
+
+
+def test_r8_1_no_seventh_ground():
     with pytest.raises(ValueError):
         DismissalGround(7)
+
+
+def test_r8_1_ground_5_rests_on_an_unqualified_annual_result():
+    check = rules.check_ground_basis
+    unqualified = rules.AppraisalResult("annual", "unqualified", "2025")
+    check(5, appraisal_round_id="r", result=unqualified)
+    for round_id, result in ((None, None), ("r", None), (None, unqualified),
+                             ("r", rules.AppraisalResult("annual", "basically_qualified", "2025")),
+                             ("r", rules.AppraisalResult("term", "unqualified", "2021–2025"))):
+        with pytest.raises(RuleViolation) as err:
+            check(5, appraisal_round_id=round_id, result=result)
+        assert err.value.code == "R8.1"
+    check(2, appraisal_round_id=None, result=None)
+    with pytest.raises(RuleViolation):  # a round is the basis of ground 5 only
+        check(2, appraisal_round_id="r", result=unqualified)
 
 
 def test_invalid_transition_code():
@@ -187,6 +261,21 @@ def test_r9_1_four_notices_and_announcement():
         assert notice.text.startswith(notice.recipient)
     assert "威监证〔2025〕0001" in docs.notices[0].text and "WH-GZ-2025-0001" in docs.notices[0].text
     assert "公告" in docs.announcement and "张三" in docs.announcement and "第（4）项" in docs.announcement
+
+
+def test_r9_1_notices_cite_the_measures_title_and_are_documents():
+    docs = rules.dismissal_documents(
+        name="李四", employer="某厂", recommending_body="某社区", procuratorate="威海市人民检察院",
+        bureau="威海市司法局", ground=2, decided_on=date(2025, 6, 1), certificate_no=None, work_card_no=None)
+    for text in [n.text for n in docs.notices] + [docs.announcement]:
+        assert "《威海市人民监督员履职管理实施办法》第八条第（2）项" in text
+        assert "《威海市人民监督员管理办法》" not in text
+    for notice in docs.notices:
+        record = notice.as_record()
+        assert record["title"] and record["issued_by"] == "威海市司法局" and record["issued_on"] == "2025-06-01"
+        assert record["basis"] == "《威海市人民监督员履职管理实施办法》第八条第（2）项、第九条"
+    assert docs.announcement_title == "关于免除李四人民监督员资格的公告"
+    assert docs.announcement.startswith(docs.announcement_title)
 
 
 # --- R22.1–R22.3 ------------------------------------------------------------------------------
@@ -246,9 +335,18 @@ def test_r22_3_each_reason_makes_ineligible(kwargs, reason):
     assert reason in reasons
 
 
-def test_eligibility_reasons_map_onto_event_contract():
-    assert event_reasons(["excluded", "not_appointed", "dismissed"]) == ["suspended", "dismissed"]
+def test_n_excl_is_published_as_its_own_reason():
+    assert event_reasons(["excluded", "not_appointed", "dismissed"]) == ["excluded", "suspended", "dismissed"]
     assert event_reasons(["initial_training_pending"]) == ["initial_training_pending"]
+
+
+def test_every_eligibility_reason_fits_the_event_contract():
+    from typing import get_args
+
+    from shared.events.contracts import EligibilityReason
+
+    produced = [r for r in rules.REASON_ZH]
+    assert set(event_reasons(produced)) <= set(get_args(EligibilityReason))
 
 
 def test_r5_1_number_formats():
@@ -256,6 +354,36 @@ def test_r5_1_number_formats():
     assert rules.format_number("WH-GZ", 2025, 12, style="work_card") == "WH-GZ-2025-0012"
 
 
-def test_r24_1_training_formats():
-    assert {f.value for f in rules.TrainingFormat} == set(rules.FORMAT_ZH)
-    assert len(rules.TrainingFormat) == 6
+def test_r24_1_training_formats_are_the_six_of_art_24():
+    # 第二十四条：集中授课、座谈研讨、现场观摩、案例教学、实地考察学习、网络学习
+    assert [rules.FORMAT_ZH[f] for f in rules.TrainingFormat] == [
+        "集中授课", "座谈研讨", "现场观摩", "案例教学", "实地考察学习", "网络学习"]
+
+
+def test_r21_1_term_training_is_a_kind():
+    assert rules.TrainingKind("term") == rules.TrainingKind.TERM
+    from typing import get_args
+
+    from shared.events.contracts import TrainingRecorded
+    assert {k.value for k in rules.TrainingKind} == set(get_args(TrainingRecorded.model_fields["kind"].annotation))
+
+
+def test_r21_1_term_training_once_within_the_term():
+    term = {"term_start": date(2025, 1, 1), "term_end": date(2029, 12, 31)}
+    rules.check_term_training("term", date(2026, 5, 1), **term, attended_term_sessions=0)
+    rules.check_term_training("annual", date(2026, 5, 1), **term, attended_term_sessions=3)
+    for held_on, attended in ((date(2026, 5, 1), 1), (date(2030, 1, 1), 0), (date(2024, 12, 31), 0)):
+        with pytest.raises(RuleViolation) as err:
+            rules.check_term_training("term", held_on, **term, attended_term_sessions=attended)
+        assert err.value.code == "R21.1"
+    with pytest.raises(RuleViolation):  # not appointed: no term
+        rules.check_term_training("term", date(2026, 5, 1), term_start=None, term_end=None, attended_term_sessions=0)
+
+
+@pytest.mark.parametrize("kind, fmt, counts", [
+    ("annual", "lecture", True), ("annual", "seminar", True), ("term", "field_study", True),
+    ("annual", "online", False), ("term", "online", False),
+    ("initial", "lecture", False), ("makeup", "lecture", False),
+])
+def test_r23_1_yearly_centralized_training(kind, fmt, counts):
+    assert rules.counts_as_centralized(kind, fmt) is counts

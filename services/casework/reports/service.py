@@ -1,0 +1,172 @@
+"""Reports to the bureau: participation (R20.1) and the monthly transmittal (R20.2).
+The caller owns the transaction: nothing here commits."""
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.casework import rules
+from services.casework.access import (
+    audit_log,
+    live_roster,
+)
+from services.casework.activities.service import confirmed_count
+from services.casework.models import (
+    activity,
+    feedback_form,
+    participation_report,
+    roster,
+    signature,
+    transmittal,
+    transmittal_item,
+)
+from shared import clock
+from shared.auth import Principal
+from shared.calendar import WorkingCalendar
+from shared.clock import SHANGHAI, local_date
+from shared.errors import Conflict, Unprocessable
+
+# --- reports to the bureau (R20.1, R20.2) ---------------------------------------------------------
+
+async def report_participation(session: AsyncSession, *, act, calendar: WorkingCalendar, note: str,
+                               principal: Principal) -> dict[str, Any]:
+    """R20.1: participation reported to the bureau; due 3 working days after the activity ends (N-MUST: a mandatory
+    activity is not reported done without a confirmed supervisor)."""
+    if act.status == "cancelled":
+        rules.check_activity_open(act.status)
+    if not await session.scalar(select(exists().where(roster.c.activity_id == act.id, live_roster()))):
+        raise Conflict("R20.1", "该活动没有人民监督员参加", "没有人民监督员参加的活动无需通报履职情况。")
+    rules.check_can_close(act.mandatory_invitation, await confirmed_count(session, act.id))
+    due, provisional = rules.report_due(local_date(act.ends_at), calendar)
+    at = clock.now()
+    row = (await session.execute(insert(participation_report).values(
+        activity_id=act.id, due_on=due, reported_by=principal.subject, reported_at=at, note=note)
+        .on_conflict_do_nothing().returning(*participation_report.c))).first()
+    if row is None:
+        raise Conflict("already_reported", "已通报", "该活动的履职情况已通报市司法局。")
+    await audit_log(session, actor=principal.subject, action="report.participation", subject=f"activity:{act.id}")
+    return {"activity_id": act.id, "due_on": due, "reported_at": row.reported_at,
+            "on_time": not rules.is_overdue(due, local_date(row.reported_at), local_date(at)),
+            "provisional": provisional}
+
+
+def _shanghai_day(column):
+    return func.date(func.timezone("Asia/Shanghai", column))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
+                                principal: Principal, office: str | None, limit: int,
+                                offset: int) -> tuple[list[dict[str, Any]], int]:
+    """R20.1: activities with supervisors whose report is late or missing as of `as_of`, oldest end first, paged.
+
+    The query selects what is overdue itself: unreported activities that ended on or before the cutoff
+    (`rules.report_overdue_cutoff`), and reports made after their due date.
+    """
+    cutoff = rules.report_overdue_cutoff(as_of, calendar)
+    reported_on = _shanghai_day(participation_report.c.reported_at)
+    missing = and_(participation_report.c.activity_id.is_(None), activity.c.ends_at < _midnight(
+        cutoff + timedelta(days=1)))
+    late = reported_on > participation_report.c.due_on
+    with_roster = exists().where(roster.c.activity_id == activity.c.id, live_roster())
+    where = [activity.c.status != "cancelled", with_roster, or_(missing, late)]
+    if not principal.is_citywide:
+        where.append(activity.c.district == principal.district)
+    if office:
+        where.append(activity.c.office == office)
+    base = (select(activity.c.id, activity.c.case_ref, activity.c.office, activity.c.district, activity.c.ends_at,
+                   participation_report.c.reported_at)
+            .outerjoin(participation_report, participation_report.c.activity_id == activity.c.id).where(*where))
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = (await session.execute(base.order_by(activity.c.ends_at, activity.c.id).limit(limit)
+                                  .offset(offset))).all()
+    out = []
+    for r in rows:
+        due, provisional = rules.report_due(local_date(r.ends_at), calendar)
+        out.append({"activity_id": r.id, "case_ref": r.case_ref, "office": r.office, "district": r.district,
+                    "ended_on": local_date(r.ends_at), "due_on": due,
+                    "reported_on": local_date(r.reported_at) if r.reported_at else None, "provisional": provisional})
+    return out, total or 0
+
+
+def _untransmitted(office: str | None = None):
+    """R20.2: signatures (of forms of live activities) not yet in any transmittal."""
+    stmt = (select(activity.c.office, activity.c.district, activity.c.starts_at, signature.c.form_id,
+                   signature.c.supervisor_id, signature.c.signed_at)
+            .select_from(signature.join(feedback_form, feedback_form.c.id == signature.c.form_id)
+                         .join(activity, activity.c.id == feedback_form.c.activity_id))
+            .where(~exists().where(transmittal_item.c.form_id == signature.c.form_id,
+                                   transmittal_item.c.supervisor_id == signature.c.supervisor_id)))
+    return stmt.where(activity.c.office == office) if office else stmt
+
+
+async def send_transmittal(session: AsyncSession, *, office: str, month: date, calendar: WorkingCalendar,
+                           principal: Principal, today: date) -> dict[str, Any]:
+    """R20.2: the signed forms of an office not sent yet, of activities up to `month`, sent to the bureau (due on the
+    5th of the next month, moved to the next working day); a form signed after an earlier transmittal is carried
+    into this one. Each signature goes in exactly one transmittal."""
+    if month >= today.replace(day=1):
+        raise Unprocessable("R20.2", "只能汇总已结束月份的反馈表", "每月汇总转送的是上月及以前的反馈表。")
+    items = (await session.execute(_untransmitted(office).where(
+        activity.c.starts_at < _midnight(rules.next_month(month))))).all()
+    forms = sorted({str(i.form_id) for i in items})
+    carried = sorted({str(i.form_id) for i in items if local_date(i.starts_at) < month})
+    due, _provisional = rules.transmittal_due(month, calendar)
+    transmittal_id, at = uuid.uuid4(), clock.now()
+    row = (await session.execute(insert(transmittal).values(
+        id=transmittal_id, office=office, month=month, due_on=due, form_ids=forms, sent_by=principal.subject,
+        sent_at=at).on_conflict_do_nothing().returning(*transmittal.c))).first()
+    if row is None:
+        raise Conflict("already_sent", "该月反馈表已转送", "同一单位同一月份只转送一次。")
+    if items:
+        await session.execute(insert(transmittal_item), [
+            {"form_id": i.form_id, "supervisor_id": i.supervisor_id, "transmittal_id": transmittal_id} for i in items])
+    await audit_log(session, actor=principal.subject, action="report.transmittal", subject=f"transmittal:{row.id}",
+                 month=month.isoformat(), forms=len(forms), signatures=len(items), carried_over=len(carried))
+    return {**transmittal_dict(row), "signatures": len(items), "carried_over": carried}
+
+
+def transmittal_dict(r) -> dict[str, Any]:
+    sent_on = local_date(r.sent_at)
+    return {"id": r.id, "office": r.office, "month": r.month.strftime("%Y-%m"), "due_on": r.due_on,
+            "form_ids": r.form_ids, "sent_by": r.sent_by, "sent_at": r.sent_at,
+            "on_time": not rules.is_overdue(r.due_on, sent_on, sent_on)}
+
+
+async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
+                               principal: Principal) -> list[dict[str, Any]]:
+    """R20.2: (office, month) whose transmittal was sent late, or is owed (signatures not sent) and past due."""
+    out = []
+    late = select(transmittal).where(_shanghai_day(transmittal.c.sent_at) > transmittal.c.due_on)
+    pending = _untransmitted()
+    if not principal.is_citywide:
+        late = late.where(exists().where(activity.c.office == transmittal.c.office,
+                                         activity.c.district == principal.district))
+        pending = pending.where(activity.c.district == principal.district)
+    for t in (await session.execute(late)).all():
+        out.append({"office": t.office, "month": t.month.strftime("%Y-%m"), "due_on": t.due_on,
+                    "forms": len(t.form_ids), "sent_on": local_date(t.sent_at)})
+    owed = (await session.execute(pending)).all()
+    offices = sorted({o.office for o in owed})
+    sent: dict[str, set[date]] = {office: set() for office in offices}
+    if offices:
+        for t in (await session.execute(select(transmittal.c.office, transmittal.c.month).where(
+                transmittal.c.office.in_(offices)))).all():
+            sent[t.office].add(t.month)
+    periods: dict[tuple[str, date], set[str]] = {}
+    for o in owed:
+        period = rules.transmittal_period(local_date(o.starts_at), local_date(o.signed_at), sent[o.office])
+        periods.setdefault((o.office, period), set()).add(str(o.form_id))
+    for (office, month), forms in periods.items():
+        due, _provisional = rules.transmittal_due(month, calendar)
+        if rules.is_overdue(due, None, as_of):
+            out.append({"office": office, "month": month.strftime("%Y-%m"), "due_on": due, "forms": len(forms),
+                        "sent_on": None})
+    return sorted(out, key=lambda x: (x["month"], x["office"]))

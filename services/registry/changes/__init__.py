@@ -1,0 +1,1 @@
+"""Change reports of personal information (R6.1)."""

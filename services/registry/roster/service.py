@@ -1,0 +1,370 @@
+"""Roster use cases: records, personal data (R3.1), eligibility (R22.3), the hot roster lists, specialties."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from services.registry import rules
+from services.registry.config import RegistrySettings
+from services.registry.models import platform, specialty, supervisor, supervisor_tally
+from services.registry.rules import RuleViolation, Status
+from services.registry.schemas import SupervisorCreate, SupervisorUpdate
+from shared import audit, clock
+from shared.crypto import FieldCipher, mask_id_number, mask_phone
+from shared.db import raw
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
+from shared.events.contracts import EligibilityChanged, SupervisorUpdated
+from shared.events.outbox import Outbox
+
+ID_CTX = "registry.supervisor.id_number"
+PHONE_CTX = "registry.supervisor.phone"
+CONFLICT_CODES = {"N-TERM", "N-BAN", "N-EXCL", "invalid_transition", "R22.2", "R21.1", "exclusion_in_force"}
+CONTRACT_FIELDS = ("name", "district", "employer", "recommending_body", "specialties")
+
+
+def today() -> date:
+    """Today in Weihai from the server clock (shared.clock: Asia/Shanghai dates)."""
+    return clock.today()
+
+
+def problem(v: RuleViolation) -> ProblemError:
+    """A rule refusal as the client sees it: 409 for state/rule conflicts, 422 for bad input."""
+    if v.code in CONFLICT_CODES:
+        return Conflict(v.code, v.title, v.detail)
+    return Unprocessable(v.code, v.title, v.detail)
+
+
+def id_hash(cipher: FieldCipher, id_number: str) -> str:
+    return cipher.blind_index(rules.normalize_id_number(id_number), context=ID_CTX)
+
+
+# --- validation of what officials type ------------------------------------------------------------
+
+def check_district(settings: RegistrySettings, district: str) -> str:
+    if district not in settings.districts:
+        raise Unprocessable("unknown_district", "辖区不存在",
+                            f"“{district}”不是威海市的辖区，可选：{'、'.join(settings.districts)}。")
+    return district
+
+
+async def check_specialties(session: AsyncSession, names: Sequence[str]) -> list[str]:
+    """Specialties must be on the managed list and active; order kept, duplicates dropped."""
+    wanted = list(dict.fromkeys(n.strip() for n in names))
+    if not wanted:
+        return []
+    known = set((await session.scalars(
+        select(specialty.c.name).where(specialty.c.name.in_(wanted), specialty.c.active))).all())
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise Unprocessable("unknown_specialty", "专业领域不在目录中",
+                            f"以下专业领域不在目录中或已停用：{'、'.join(unknown)}。")
+    return wanted
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+async def get(session: AsyncSession, supervisor_id: uuid.UUID, *, for_update: bool = False) -> RowMapping:
+    query = select(supervisor).where(supervisor.c.id == supervisor_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        raise NotFound("人民监督员", supervisor_id)
+    return row
+
+
+def decrypt_contact(cipher: FieldCipher, row: RowMapping) -> tuple[str, str]:
+    """(id number, phone) in clear: callers audit the read (R3.1)."""
+    return (cipher.decrypt(row["id_number_encrypted"], context=ID_CTX),
+            cipher.decrypt(row["phone_encrypted"], context=PHONE_CTX))
+
+
+async def audit_read(session: AsyncSession, *, actor: str, action: str, supervisor_id: uuid.UUID,
+                     fields: list[str]) -> None:
+    """R3.1: every read of unmasked personal data is logged (ids and field names only, no values)."""
+    await audit.append(session, platform.audit, actor=actor, action=action,
+                       subject=f"supervisor:{supervisor_id}", details={"fields": fields})
+
+
+async def list_page(conn: AsyncSession | AsyncConnection, columns: Sequence[Any], where: list[Any], *, limit: int,
+                    offset: int, tally: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    ) -> tuple[list[dict], int]:
+    """One page ordered by name (index order) and the exact total of matches, in one round trip.
+
+    `tally` = the filters when they are only district/status/eligible: the total then comes from
+    the trigger-kept `supervisor_tally` instead of counting every matching row.
+    """
+    if tally is not None:
+        t = supervisor_tally.c
+        total_query = select(func.coalesce(func.sum(t.n), 0)).where(
+            *[getattr(t, k) == v for k, v in tally.items() if v is not None])
+    else:
+        total_query = select(func.count()).select_from(supervisor).where(*where)
+    rows = (await conn.execute(
+        select(*columns, total_query.scalar_subquery().label("total_"))
+        .where(*where).order_by(supervisor.c.name, supervisor.c.id).limit(limit).offset(offset), params or {},
+    )).all()
+    if rows:
+        out = [r._asdict() for r in rows]
+        for row in out:
+            del row["total_"]
+        return out, int(rows[0].total_)
+    return [], int(await conn.scalar(total_query) or 0) if offset else 0
+
+
+# --- the roster list: the hot path, hand-written SQL on the pool's asyncpg connection ------------
+
+# field of a list item -> its SQL expression over registry.supervisor ({on} = today's date parameter).
+# The keys are the fields of the response models (SupervisorListItem, EligibleSupervisor): a unit test checks it.
+ROSTER_FIELDS = {
+    "id": "id", "name": "name", "gender": "gender", "district": "district", "employer": "employer",
+    "specialties": "specialties", "status": "status", "phone": "phone_masked", "term_start": "term_start",
+    "term_end": "term_end", "certificate_no": "certificate_no",
+    "training_state": "CASE WHEN initial_passed_on IS NOT NULL THEN 'trained' "
+                      "WHEN status = 'active' AND initial_training_due < {on} THEN 'overdue' ELSE 'pending' END",
+    "eligible": "eligible",
+}
+ELIGIBLE_FIELDS = {"name": "name", "district": "district", "specialties": "specialties"}
+
+
+def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, district: str | None = None,
+                 specialty_name: str | None = None, status: str | None = None, term_active_on: date | None = None,
+                 term_year: int | None = None, training_state: str | None = None, name: str | None = None,
+                 eligible: bool | None = None) -> tuple[str, list[Any]]:
+    """SQL and arguments of one roster page: per row, the item as JSON text (`item`) and the exact total (`total_`).
+
+    Filters are combined with AND. Only fixed SQL text is concatenated; every value is a $n parameter. With only
+    district/status/eligible filters the total comes from the trigger-kept `supervisor_tally`, otherwise it is a
+    window count over the matches. PostgreSQL renders each item with row_to_json over the `fields` only, after
+    LIMIT/OFFSET (so skipped rows are never rendered): the service joins the texts instead of decoding every
+    column into Python objects and encoding them again.
+    """
+    args: list[Any] = []
+
+    def p(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where: list[str] = []
+    tally: list[str] = []
+    if district:
+        where.append(f"district = {p(district)}")
+        tally.append(f"district = ${len(args)}")
+    if status:
+        where.append(f"status = {p(status)}")
+        tally.append(f"status = ${len(args)}")
+    if eligible is not None:
+        where.append(f"eligible = {p(eligible)}")
+        tally.append(f"eligible = ${len(args)}")
+    simple = len(where)
+    if specialty_name:
+        where.append(f"specialties @> ARRAY[{p(specialty_name)}::text]")
+    if term_active_on:
+        day = p(term_active_on)
+        where.append(f"term_start <= {day} AND term_end >= {day}")
+    if term_year:
+        where.append(f"term_start <= {p(date(term_year, 12, 31))} AND term_end >= {p(date(term_year, 1, 1))}")
+    on_refs: list[str] = []
+
+    def on_param() -> str:
+        """The date parameter, added on first use only (an unused parameter has no type)."""
+        if not on_refs:
+            on_refs.append(p(on))
+        return on_refs[0]
+
+    if training_state == "trained":
+        where.append("initial_passed_on IS NOT NULL")
+    elif training_state == "overdue":
+        where.append(f"initial_passed_on IS NULL AND status = 'active' AND initial_training_due < {on_param()}")
+    elif training_state == "pending":
+        where.append(f"initial_passed_on IS NULL AND (status <> 'active' OR initial_training_due IS NULL "
+                     f"OR initial_training_due >= {on_param()})")
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(f"name LIKE {p(escaped + '%')} ESCAPE '\\'")
+    condition = " AND ".join(where) or "TRUE"
+    if len(where) == simple:
+        total = f"(SELECT coalesce(sum(n), 0) FROM registry.supervisor_tally WHERE {' AND '.join(tally) or 'TRUE'})"
+    else:
+        total = "count(*) OVER ()"  # one pass over the (filtered) matches instead of a second scan
+    shown = ", ".join(f"{expr.format(on=on_param()) if '{on}' in expr else expr} AS {field}"
+                      for field, expr in fields.items())
+    page = (f"SELECT {shown}, name AS order_name_, id AS order_id_, {total} AS total_ FROM registry.supervisor "
+            f"WHERE {condition} ORDER BY name, id LIMIT {p(limit)} OFFSET {p(offset)}")
+    item = ", ".join(f"page.{field}" for field in fields)
+    sql = (f"SELECT row_to_json(item)::text AS item, page.total_ FROM ({page}) AS page "
+           f"CROSS JOIN LATERAL (SELECT {item}) AS item ORDER BY page.order_name_, page.order_id_")
+    return sql, args
+
+
+async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple[list[str], int]:
+    """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total)."""
+    try:
+        records = await raw.fetch(conn, sql, *args)
+        if not records and args[-1]:
+            # past the end: the total alone (same statement, first row only)
+            first = await raw.fetch(conn, sql, *args[:-2], 1, 0)
+            return [], int(first[0]["total_"]) if first else 0
+    except DataError as exc:  # e.g. a NUL byte in a filter
+        raise Unprocessable("invalid_data", "数据无法处理", "请检查查询条件中的特殊字符。") from exc
+    except OperationalError as exc:
+        await conn.invalidate()  # a broken pooled connection: drop it, the next request gets a new one
+        raise ProblemError(503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试。",
+                           headers={"Retry-After": "5"}) from exc
+    if not records:
+        return [], 0
+    return [r[0] for r in records], int(records[0][1])
+
+
+# --- eligibility (R22.3) -------------------------------------------------------------------------
+
+def compute_eligibility(row: RowMapping | dict, on: date) -> tuple[bool, list[str]]:
+    return rules.eligibility(status=row["status"], initial_passed=row["initial_passed_on"] is not None,
+                             term_end_on=row["term_end"], excluded=row["excluded_ground"] is not None, today=on)
+
+
+async def sync_eligibility(session: AsyncSession, *, outbox: Outbox, supervisor_id: uuid.UUID,
+                           on: date | None = None) -> tuple[bool, list[str]]:
+    """Recompute eligibility; store and publish `EligibilityChanged` when the value or its reasons changed."""
+    row = await get(session, supervisor_id)
+    eligible, reasons = compute_eligibility(row, on or today())
+    if eligible != row["eligible"] or reasons != list(row["eligibility_reasons"]):
+        await session.execute(update(supervisor).where(supervisor.c.id == supervisor_id)
+                              .values(eligible=eligible, eligibility_reasons=reasons, updated_at=func.now()))
+        await outbox.add(session, EligibilityChanged(supervisor_id=supervisor_id, eligible=eligible,
+                                                     reasons=rules.event_reasons(reasons)))
+    return eligible, reasons
+
+
+# --- supervisors ---------------------------------------------------------------------------------
+
+async def create(session: AsyncSession, *, cipher: FieldCipher, settings: RegistrySettings,
+                 data: SupervisorCreate, actor: str) -> RowMapping:
+    """A candidate record (status `candidate`); appointment makes it active."""
+    try:
+        id_number = rules.check_id_number(data.id_number, today=today())
+        phone = rules.check_mobile(data.phone)
+    except RuleViolation as v:
+        raise problem(v) from v
+    born, gender = rules.birth_date_of(id_number), rules.gender_of(id_number)
+    if data.birth_date is not None and data.birth_date != born:
+        raise Unprocessable("id_number_mismatch", "出生日期与身份号码不符",
+                            "出生日期与公民身份号码中的出生日期不一致。")
+    if data.gender is not None and data.gender != gender:
+        raise Unprocessable("id_number_mismatch", "性别与身份号码不符", "性别与公民身份号码的性别码不一致。")
+    check_district(settings, data.district)
+    specialties = await check_specialties(session, data.specialties)
+    hashed = cipher.blind_index(id_number, context=ID_CTX)
+    if await session.scalar(select(supervisor.c.id).where(supervisor.c.id_number_hash == hashed)):
+        raise Conflict("duplicate_id_number", "身份号码已登记", "该公民身份号码已有人民监督员记录，不能重复登记。")
+    supervisor_id = uuid.uuid4()
+    await session.execute(insert(supervisor).values(
+        id=supervisor_id, name=data.name, gender=gender, birth_date=None,  # R3.1: not kept beside the masked id
+        id_number_encrypted=cipher.encrypt(id_number, context=ID_CTX), id_number_hash=hashed,
+        id_number_masked=mask_id_number(id_number),
+        phone_encrypted=cipher.encrypt(phone, context=PHONE_CTX),
+        phone_hash=cipher.blind_index(phone, context=PHONE_CTX), phone_masked=mask_phone(phone),
+        district=data.district, employer=data.employer, recommending_body=data.recommending_body,
+        specialties=specialties, status=Status.CANDIDATE, eligible=False, eligibility_reasons=["not_appointed"],
+        created_by=actor,
+    ))
+    await audit.append(session, platform.audit, actor=actor, action="supervisor.create",
+                       subject=f"supervisor:{supervisor_id}", details={"district": data.district})
+    return await get(session, supervisor_id)
+
+
+async def apply_changes(session: AsyncSession, *, outbox: Outbox, row: RowMapping, values: dict[str, Any]) -> dict:
+    """Write changed roster fields and publish `SupervisorUpdated` with only the contract fields that changed."""
+    changed = {k: v for k, v in values.items() if row[k] != v}
+    if not changed:
+        return {}
+    await session.execute(update(supervisor).where(supervisor.c.id == row["id"]).values(**changed,
+                                                                                     updated_at=func.now()))
+    public = {k: v for k, v in changed.items() if k in CONTRACT_FIELDS}
+    if public:
+        await outbox.add(session, SupervisorUpdated(supervisor_id=row["id"], changed=public))
+    return changed
+
+
+async def validated_changes(session: AsyncSession, settings: RegistrySettings, changes: dict[str, Any]) -> dict:
+    """Check district/specialties/text fields of an update or change report."""
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if key == "specialties":
+            if not isinstance(value, list):
+                raise Unprocessable("invalid_change", "变更内容无效", "专业领域应为列表。")
+            out[key] = await check_specialties(session, value)
+        elif isinstance(value, str) and value.strip():
+            out[key] = check_district(settings, value.strip()) if key == "district" else value.strip()
+        else:
+            raise Unprocessable("invalid_change", "变更内容无效", f"字段 {key} 的取值无效。")
+    return out
+
+
+async def update_supervisor(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher,
+                            settings: RegistrySettings, supervisor_id: uuid.UUID, data: SupervisorUpdate,
+                            actor: str) -> RowMapping:
+    row = await get(session, supervisor_id, for_update=True)
+    values = await validated_changes(session, settings, data.model_dump(exclude={"phone"}, exclude_none=True))
+    if data.phone is not None:
+        try:
+            phone = rules.check_mobile(data.phone)
+        except RuleViolation as v:
+            raise problem(v) from v
+        values.update(phone_encrypted=cipher.encrypt(phone, context=PHONE_CTX),
+                      phone_hash=cipher.blind_index(phone, context=PHONE_CTX), phone_masked=mask_phone(phone))
+        if values["phone_hash"] == row["phone_hash"]:
+            for k in ("phone_encrypted", "phone_hash", "phone_masked"):
+                values.pop(k)
+    changed = await apply_changes(session, outbox=outbox, row=row, values=values)
+    if changed:
+        await audit.append(session, platform.audit, actor=actor, action="supervisor.update",
+                           subject=f"supervisor:{supervisor_id}", details={"fields": sorted(changed)})
+    return await get(session, supervisor_id)
+
+
+
+# --- specialties ---------------------------------------------------------------------------------
+
+async def add_specialty(session: AsyncSession, name: str) -> RowMapping:
+    stmt = pg_insert(specialty).values(name=name, active=True)
+    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"active": True})
+    await session.execute(stmt)
+    return (await session.execute(select(specialty).where(specialty.c.name == name))).mappings().one()
+
+
+async def deactivate_specialty(session: AsyncSession, name: str) -> RowMapping:
+    result = await session.execute(update(specialty).where(specialty.c.name == name).values(active=False)
+                                   .returning(specialty.c.name, specialty.c.active))
+    row = result.mappings().first()
+    if row is None:
+        raise NotFound("专业领域", name)
+    return row
+
+
+
+# --- simple lists --------------------------------------------------------------------------------
+
+async def page_of(session: AsyncSession, table: Any, where: list[Any], order: Sequence[Any], *, limit: int,
+                offset: int) -> tuple[list[RowMapping], int]:
+    rows = (await session.execute(select(table).where(*where).order_by(*order).limit(limit).offset(offset))
+            ).mappings().all()
+    total = await session.scalar(select(func.count()).select_from(table).where(*where)) or 0
+    return list(rows), total
+
+
+
+async def specialties(session: AsyncSession, *, include_inactive: bool) -> list[RowMapping]:
+    query = select(specialty.c.name, specialty.c.active).order_by(specialty.c.created_at, specialty.c.name)
+    if not include_inactive:
+        query = query.where(specialty.c.active)
+    return list((await session.execute(query)).mappings().all())
