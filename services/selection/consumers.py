@@ -30,7 +30,16 @@ def build_handlers(settings: SelectionSettings, calendar: WorkingCalendar, outbo
     """The event type → handler map of the selection consumer."""
 
     async def on_requested(session, event: SupervisionRequested, envelope=None) -> None:
-        """Protocol step 1 → 2: accept (SupervisionAccepted), wait for consent, or refuse."""
+        """Protocol step 1 → 2: accept (SupervisionAccepted), wait for consent, or refuse.
+
+        A reschedule (`rescheduled_from`) cancels the request it replaces first: casework cancels it in
+        the same transaction, but that SupervisionCancelled travels under the old request's key and may
+        arrive after this one, which would otherwise be refused as request_exists (one live request per
+        activity). Cancelling twice changes nothing."""
+        if event.rescheduled_from is not None:
+            await requests.cancel(session, request_id=event.rescheduled_from,
+                                  reason=f"改期：由申请 {event.request_id} 取代", by="procuratorate",
+                                  at=event.requested_at)
         try:
             await requests.submit(session, outbox=outbox, calendar=calendar, settings=settings,
                                   data=event.model_dump(), via="event", actor="procuratorate")

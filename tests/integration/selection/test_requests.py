@@ -216,6 +216,42 @@ async def test_r11_1_cancelled_by_the_procuratorate_frees_the_booking(svc, event
     assert active == 0 and uuid.UUID(sid) in people
 
 
+async def test_r11_1_a_reschedule_arriving_before_its_cancellation_replaces_the_old_request(
+        svc, events, producer, unique_name):
+    """casework's reschedule: the old request's SupervisionCancelled and the new SupervisionRequested
+    (rescheduled_from = old) travel under different keys; the new one arriving first must not be refused
+    as request_exists: it cancels the old one (bookings freed) and is accepted; the late cancellation
+    then changes nothing."""
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    old = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
+    sid = window_of(old)[0]
+    confirmed = await client.post(f"/draws/{old['draws'][0]['draw_id']}/contacts", headers=ADMIN,
+                                  json={"supervisor_id": sid, "outcome": "confirmed",
+                                        "attempts": attempts_for("confirmed")})
+    assert confirmed.status_code == 200, confirmed.text
+    event, _ = requested_event(unique_name, unique_name, seats=1)
+    event = event.model_copy(update={"activity_id": uuid.UUID(old["activity_id"]),
+                                     "rescheduled_from": uuid.UUID(old["request_id"])})
+    await publish(producer, event)
+    await events.wait(event.request_id, "SupervisionAccepted")
+    assert (await view_of(client, old["request_id"]))["status"] == "cancelled"
+    async with app.state.db.transaction() as session:
+        active = await session.scalar(text(
+            "SELECT count(*) FROM selection.booking WHERE request_id = :r AND active"), {"r": old["request_id"]})
+    assert active == 0
+    late = await publish(producer, SupervisionCancelled(
+        request_id=uuid.UUID(old["request_id"]), activity_id=uuid.UUID(old["activity_id"]), reason="改期",
+        cancelled_by="procuratorate-1", cancelled_at=datetime.now(UTC), superseded_by=event.request_id))
+    inbox = app.state.platform.inbox
+
+    async def late_applied() -> bool:
+        async with app.state.db.transaction() as session:
+            return await session.scalar(select(inbox.c.status).where(inbox.c.event_id == late.id)) == "applied"
+    await wait_until(late_applied, timeout=30)
+    assert (await view_of(client, str(event.request_id)))["status"] == "accepted"
+
+
 # --- lead time (R10.1, R10.2, R44.1) --------------------------------------------------------------------
 
 async def test_r10_1_short_lead_time_is_refused_with_the_earliest_date_and_the_refusal_event(
