@@ -244,12 +244,15 @@ class BrokerProbe:
         return {tp: meta.offset for tp, meta in offsets.items()}
 
     async def records_at(self, wanted: dict[TopicPartition, int]) -> dict[TopicPartition, ConsumerRecord | None]:
-        """The record at each offset (None when the partition has none there)."""
+        """The record at each offset; None where the broker answered with a later record first (it has
+        none there). A partition whose answer did not come in time, or came with earlier records only,
+        is left out: unknown is not "lost" (a slow or busy broker must not look like one that lost its
+        log)."""
         if not wanted:
             return {}
         async with self._lock:
             _, reader = await self._clients()
-            found: dict[TopicPartition, ConsumerRecord | None] = {tp: None for tp in wanted}
+            found: dict[TopicPartition, ConsumerRecord | None] = {}
             reader.assign(list(wanted))
             try:
                 for tp, offset in wanted.items():
@@ -261,9 +264,10 @@ class BrokerProbe:
                     batches = await bounded(reader.getmany(*pending, timeout_ms=200, max_records=len(pending) * 50),
                                             self.timeout, "probe fetch")
                     for tp, records in batches.items():
-                        match = next((r for r in records if r.offset == wanted[tp]), None)
-                        if tp in pending and records:
-                            found[tp] = match
+                        at_or_after = [r for r in records if r.offset >= wanted[tp]]
+                        if tp in pending and at_or_after:
+                            first = at_or_after[0]
+                            found[tp] = first if first.offset == wanted[tp] else None
                             pending.discard(tp)
             finally:
                 reader.assign([])  # no background fetching between checks
