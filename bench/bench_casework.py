@@ -69,6 +69,11 @@ async def fill_pool(db, n: int, tag: str) -> None:
         await session.execute(supervisor.insert(), [
             {"id": uuid.uuid4(), "name": f"监督员{i}", "district": DISTRICTS[i % len(DISTRICTS)],
              "specialties": [tag], "eligible": True} for i in range(n)])
+        # the signing run's specialty: known to the roster (R11.2) but nobody eligible has it, so its
+        # requests are accepted and draw nobody (their rosters are set directly)
+        await session.execute(supervisor.insert(), [
+            {"id": uuid.uuid4(), "name": "不可抽选", "district": DISTRICTS[0], "specialties": [f"none{tag[5:]}"],
+             "eligible": False}])
 
 
 async def main(args: argparse.Namespace) -> dict:

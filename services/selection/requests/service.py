@@ -25,7 +25,7 @@ import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, func, literal, select, tuple_, update
+from sqlalchemy import Text, cast, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,6 +151,13 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
             raise Conflict("request_exists", "该活动已有进行中的申请",
                            "同一活动只能有一个进行中的申请；如需重新申请，应先撤回原申请。", request_id=str(live))
         code, detail, earliest = "request_exists", f"该活动已有进行中的申请{live}；应先撤回原申请。", None
+    specialty = data.get("specialty") or None
+    if not code and specialty is not None and not await _specialty_known(session, specialty):
+        # R11.2: a specialty nobody on the roster has is refused at once, not drawn into a silent shortfall
+        detail = f"名册中没有具有“{specialty}”专业背景的人民监督员，无法按该专业抽选；请核对专业名称。"
+        if via == "http":
+            raise Unprocessable("R11.2", "未知的专业背景", detail, specialty=specialty)
+        code, earliest = "R11.2", None
     status = "refused" if code else "awaiting_consent" if decision.needs_consent else "accepted"
     seats_local, seats_cross = split_seats(data["seats"], settings.local_share)
     row = (await session.execute(insert(request).values(
@@ -158,7 +165,7 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
         activity_type=data["activity_type"], office=data["office"], district=data["district"],
         starts_at=starts_at, ends_at=ends_at, year=activity_on.year, place=data["place"],
         seats=data["seats"], seats_local=seats_local, seats_cross=seats_cross,
-        specialty=data.get("specialty") or None,
+        specialty=specialty,
         conflict_parties=sorted({p.strip() for p in data.get("conflict_parties") or [] if p.strip()}),
         requested_at=requested_at, received_claim=claim,
         short_notice=None if short_notice is None else dict(short_notice),
@@ -178,6 +185,11 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
     elif status == "accepted":
         await accept(session, outbox=outbox, settings=settings, req=row)
     return await get(session, row.id), True
+
+
+async def _specialty_known(session: AsyncSession, specialty: str) -> bool:
+    """Whether anyone in the pool (eligible or not) has this specialty (R11.2)."""
+    return bool(await session.scalar(select(exists().where(supervisor.c.specialties.any(specialty)))))
 
 
 def _activity_lock(activity_id) -> int:

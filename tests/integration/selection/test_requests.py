@@ -319,6 +319,7 @@ async def test_r10_2_short_notice_waits_for_a_bureau_user_then_is_accepted_or_re
 
 async def test_r10_1_a_stated_receipt_time_is_a_recorded_claim_and_never_in_the_future(svc, unique_name):
     app, client = svc
+    await appoint(app, unique_name, unique_name, 1)  # the specialty exists on the roster (R11.2)
     future = request_body(unique_name, unique_name, seats=1,
                           received_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
     assert (await client.post("/requests", json=future, headers=ADMIN)).status_code == 422
@@ -537,6 +538,7 @@ async def test_r11_1_weighted_mode_is_the_bureaus_setting_recorded_in_params(svc
 async def test_r10_2_a_short_notice_request_left_waiting_past_its_day_can_still_be_refused(
         svc, events, producer, unique_name):
     app, client = svc
+    await appoint(app, unique_name, unique_name, 1)  # the specialty exists on the roster (R11.2)
     event, _ = requested_event(unique_name, unique_name, seats=1, working_days_ahead=3,
                                short_notice={"reason": "紧急"})
     await publish(producer, event)
@@ -549,3 +551,21 @@ async def test_r10_2_a_short_notice_request_left_waiting_past_its_day_can_still_
     assert late.status_code == 409 and late.json()["code"] == "activity_started"
     refused = await client.post(url, json={"granted": False, "reason": "已过活动日期"}, headers=ADMIN)
     assert refused.status_code == 200 and refused.json()["status"] == "refused"
+
+
+async def test_r11_2_a_specialty_nobody_has_is_refused_not_drawn_into_a_silent_shortfall(
+        svc, events, producer, unique_name):
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 3)
+    body = request_body(unique_name, f"{unique_name}-无此专业", seats=1)
+    refused = await client.post("/requests", json=body, headers=ADMIN)
+    assert refused.status_code == 422 and refused.json()["code"] == "R11.2", refused.text
+    assert (await client.get(f"/requests/{body['request_id']}", headers=ADMIN)).status_code == 404  # nothing kept
+    # from the procuratorate's system: refused with its reason, as the lead-time refusals are
+    event, _ = requested_event(unique_name, f"{unique_name}-无此专业", seats=1)
+    await publish(producer, event)
+    [refusal] = await events.wait(event.request_id, "SupervisionRequestRefused")
+    assert refusal.data["code"] == "R11.2" and "专业" in refusal.data["detail"]
+    assert await draws_of(app, event.request_id) == 0
+    known = await client.post("/requests", json=request_body(unique_name, unique_name, seats=1), headers=ADMIN)
+    assert known.status_code == 201, known.text
