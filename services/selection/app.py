@@ -26,35 +26,28 @@ async def draw_overdue(app: FastAPI) -> int:
         return await requests.draw_overdue(session, outbox=app.state.outbox, settings=app.state.settings)
 
 
-def registry_contact_lookup(settings: SelectionSettings):
-    """name + phone of a confirmed supervisor from the registry (R12.1); 503 when it is down."""
+def registry_lookups(settings: SelectionSettings):
+    """(contact, masked) lookups of a supervisor in the registry over one client with the service token:
+    `contact` the name and full phone of a confirmed supervisor (R12.1), `masked` the registry's own
+    masked phone for the call list (the full one stays there). 503 when the registry is down."""
     token = settings.service_token.get_secret_value() if settings.service_token else ""
     client: ServiceClient | None = None
 
-    async def lookup(supervisor_id: uuid.UUID) -> dict | None:
+    async def get(path: str) -> dict | None:
         nonlocal client
         if client is None:
             client = ServiceClient("registry", settings.registry_url, token,
                                    timeout=settings.registry_timeout_seconds)
-        return await client.get_json(f"/supervisors/{supervisor_id}/contact")
+        return await client.get_json(path)
 
-    return lookup
+    async def contact(supervisor_id: uuid.UUID) -> dict | None:
+        return await get(f"/supervisors/{supervisor_id}/contact")
 
-
-def registry_masked_lookup(settings: SelectionSettings):
-    """The masked phone of a supervisor (the registry's own mask) for the call list; the full one stays there."""
-    token = settings.service_token.get_secret_value() if settings.service_token else ""
-    client: ServiceClient | None = None
-
-    async def lookup(supervisor_id: uuid.UUID) -> dict | None:
-        nonlocal client
-        if client is None:
-            client = ServiceClient("registry", settings.registry_url, token,
-                                   timeout=settings.registry_timeout_seconds)
-        found = await client.get_json(f"/supervisors/{supervisor_id}")
+    async def masked(supervisor_id: uuid.UUID) -> dict | None:
+        found = await get(f"/supervisors/{supervisor_id}")
         return None if found is None else {"phone_masked": found.get("phone")}
 
-    return lookup
+    return contact, masked
 
 
 def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
@@ -72,8 +65,7 @@ def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
         jobs=[PeriodicJob("reveal-timeout", settings.draw_job_seconds, draw_overdue)],
     )
     app = create_service_app(spec, settings)
-    app.state.contact_lookup = registry_contact_lookup(settings)
-    app.state.masked_contact_lookup = registry_masked_lookup(settings)
+    app.state.contact_lookup, app.state.masked_contact_lookup = registry_lookups(settings)
     return app
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import func, select, text
 
-from services.selection.app import registry_contact_lookup
+from services.selection.app import registry_lookups
 from services.selection.draw import algorithm as alg
 from services.selection.models import booking
 from shared.events.contracts import EligibilityChanged, SupervisorDismissed
@@ -119,7 +119,7 @@ async def test_r12_1_registry_down_means_nothing_is_recorded(svc, unique_name):
     view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
     settings = selection_settings({"DATABASE_URL": "x", "KAFKA_BOOTSTRAP_SERVERS": "x",
                                    "FIELD_ENCRYPTION_KEY": "k", "FIELD_HASH_KEY": "k"})
-    down = registry_contact_lookup(settings)
+    down, _ = registry_lookups(settings)
     # the real ServiceClient against a registry answering 500 (MockTransport instead of a network)
     from shared.http import ServiceClient
 
