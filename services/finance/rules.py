@@ -206,8 +206,9 @@ def canonical(value: Any) -> bytes:
 
 def expected_signature_hash(*, form_id: str, supervisor_id: str, content_hash: str, signed_at: datetime,
                             method: str, image_sha256: str | None) -> str:
-    """R42.1: the signature hash casework computes (R17.1); needs content_hash, method and image_sha256,
-    which FeedbackSigned v1 does not carry, so finance cannot call this on a v1 event."""
+    """R42.1: the signature hash casework computes (R17.1) from what FeedbackSigned carries beside it
+    (content_hash, method, image_sha256; optional fields: an event without content_hash is from an
+    older producer and only gets check_signature's checks)."""
     return hashlib.sha256(canonical({
         "form_id": form_id, "supervisor_id": supervisor_id, "content_hash": content_hash,
         "signed_at": signed_at.isoformat(), "method": method, "image_sha256": image_sha256,

@@ -184,6 +184,13 @@ async def record_feedback(session: AsyncSession, event: FeedbackSigned) -> uuid.
         signed_on = None
     signature = rules.check_signature(event.signature_hash, event.signed_at, activity_date=event.activity_date,
                                       signed_on=signed_on, now=clock.now(), skew=SIGNATURE_SKEW)
+    if event.content_hash is not None:  # R42.1: the hash must be the one of this signer, form, content and time
+        expected = rules.expected_signature_hash(
+            form_id=str(event.form_id), supervisor_id=str(event.supervisor_id), content_hash=event.content_hash,
+            signed_at=event.signed_at, method=event.method or "", image_sha256=event.image_sha256)
+        if expected != signature:
+            raise rules.SignatureRefused(f"R42.1: form {event.form_id}: the signature hash does not match the "
+                                         "signed form's content, signer and time")
     replayed = await session.scalar(select(func.count()).select_from(feedback_form).where(
         feedback_form.c.signature_hash == signature,
         or_(feedback_form.c.form_id != event.form_id, feedback_form.c.supervisor_id != event.supervisor_id)))

@@ -394,6 +394,11 @@ class FeedbackSigned(Event):
     adopted: bool | None
     signed_at: datetime
     signature_hash: str
+    # what the signature hash covers (R17.1, optional for older producers): the frozen form content's hash,
+    # the signing method and the signature image's hash; finance recomputes the signature hash from them (R42.1)
+    content_hash: str | None = None
+    method: str | None = None
+    image_sha256: str | None = None
 
 
 class OpinionAdoptionNotified(Event):

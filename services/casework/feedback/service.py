@@ -206,7 +206,8 @@ async def sign(session: AsyncSession, *, outbox: Outbox, act, principal: Princip
     await outbox.add(session, FeedbackSigned(
         form_id=form.id, activity_id=act.id, request_id=form.request_id, supervisor_id=supervisor_id,
         activity_type=act.activity_type, activity_date=local_date(act.starts_at), district=act.district,
-        adopted=adopted, signed_at=at, signature_hash=sig_hash))
+        adopted=adopted, signed_at=at, signature_hash=sig_hash, content_hash=form.content_hash, method=method,
+        image_sha256=image_sha))
     await complete_if_signed(session, act=act, form=form, at=at)
     view = await form_view(session, act)
     # last: the audit chain's lock is held until commit, so take it as late as possible

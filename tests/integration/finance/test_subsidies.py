@@ -82,6 +82,27 @@ async def test_r42_1_unverified_signature_is_refused(app) -> None:
         assert await count_lines(app, event.supervisor_id) == 0
 
 
+async def test_r42_1_a_signature_hash_that_does_not_cover_the_signed_content_is_refused(app) -> None:
+    """The hash is recomputed from the form, signer, content hash, time, method and image casework sent:
+    one that covers other content (or another signer) creates no line."""
+    base = feedback(activity_date=date(2026, 3, 7))
+    content = "c" * 64
+    good = base.model_copy(update={"content_hash": content, "method": "on_site_token", "signature_hash":
+                                   rules.expected_signature_hash(
+                                       form_id=str(base.form_id), supervisor_id=str(base.supervisor_id),
+                                       content_hash=content, signed_at=base.signed_at, method="on_site_token",
+                                       image_sha256=None)})
+    for tampered in (good.model_copy(update={"content_hash": "d" * 64}),
+                     good.model_copy(update={"method": "handwritten"}),
+                     good.model_copy(update={"supervisor_id": uuid.uuid4()})):
+        with pytest.raises(rules.SignatureRefused, match="does not match"):
+            async with app.state.db.transaction() as session:
+                await svc.record_feedback(session, tampered)
+        assert await count_lines(app, tampered.supervisor_id) == 0
+    await deliver(app, good)  # through the consumer, as it comes off the broker
+    assert await count_lines(app, good.supervisor_id) == 1
+
+
 async def test_r42_1_signature_in_the_future_before_the_activity_or_replayed_is_refused(app) -> None:
     base = feedback(activity_date=date(2026, 3, 7))
     future = base.model_copy(update={"signed_at": clock.now() + timedelta(hours=1)})

@@ -65,7 +65,10 @@ async def test_broker_killed_mid_stream_every_accepted_write_arrives_exactly_onc
 
             first_kill = None
             recoveries = []
-            long_outage = faults.FAST_HEALING["consumer_stuck_seconds"] + 4
+            # longer than the stuck threshold plus one failing watchdog look (a probe that cannot reach
+            # the broker gives up after two bounded calls): /readyz must have said 503 by then
+            long_outage = (faults.FAST_HEALING["consumer_stuck_seconds"]
+                           + 2 * faults.FAST_HEALING["consumer_broker_timeout_seconds"] + 2)
             for outage in (rng.uniform(2, 5), long_outage):  # the second outlasts the stuck threshold
                 await asyncio.sleep(4)
                 broker.kill()
