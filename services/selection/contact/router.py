@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
-from services.selection import paging
 from services.selection.contact import service
 from services.selection.models import candidate
 from services.selection.models import request as request_table
@@ -24,6 +23,7 @@ from services.selection.requests.schemas import (
     SelfRecusalIn,
 )
 from shared import audit
+from shared import pagination as paging
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, ensure_district, ensure_self_or, require
 from shared.errors import ProblemError
@@ -177,12 +177,12 @@ async def recusal_inbox(
     district = scoped_district(principal, district)
     filters = {"status": status, "district": district}
     sign = paging.signer(cipher)
-    after = paging.decode(sign, cursor, scope="recusals", filters=filters, types=(datetime, uuid.UUID))
+    after = paging.decode(sign, cursor, scope="selection.recusals", filters=filters, types=(datetime, uuid.UUID))
     items, total, next_key = await service.recusal_inbox(
         session, status=status, district=district, with_ground=principal.has(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU),
         limit=limit, after=after)
     return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
-                             paging.encode(sign, scope="recusals", filters=filters, key=next_key))
+                             paging.encode(sign, scope="selection.recusals", filters=filters, key=next_key))
 
 
 @router.get("/requests/{request_id}/call-list", 

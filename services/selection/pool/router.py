@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.selection import paging
 from services.selection.pool import service
-from services.selection.requests.router import check_dates, scoped_district
+from services.selection.requests.router import scoped_district
 from shared import audit, clock
+from shared import pagination as paging
 from shared.app import CipherDep, SessionDep
 from shared.auth import Principal, Role, require
 from shared.events.topics import REGISTRY_SUPERVISORS
@@ -25,7 +25,7 @@ async def pool_status(session: SessionDep, principal: Principal = Depends(POOL_R
                       district: District = None) -> dict:
     """The pool is a projection of registry events: how fresh it is, and how many are eligible on `date`."""
     on = on or clock.today()
-    check_dates(on, on)
+    paging.check_date_range(on, on)
     district = scoped_district(principal, district)
     answer = await service.status(session, on=on, district=district, topic=REGISTRY_SUPERVISORS)
     last = answer["last_registry_event_at"]
@@ -42,11 +42,11 @@ async def pool_members(request: Request, session: SessionDep, cipher: CipherDep,
                        limit: paging.Limit = 50, cursor: paging.CursorParam = None) -> paging.CursorPage[dict]:
     """Eligible on that day (term, training, not dismissed) and with no confirmed booking touching it;
     `at_yearly_cap` marks who the draw would pass over (R11.1 balanced opportunity)."""
-    check_dates(on, on)
+    paging.check_date_range(on, on)
     district = scoped_district(principal, district)
     filters = {"date": on, "specialty": specialty, "district": district}
     sign = paging.signer(cipher)
-    after = paging.decode(sign, cursor, scope="pool", filters=filters, types=(str, uuid.UUID))
+    after = paging.decode(sign, cursor, scope="selection.pool", filters=filters, types=(str, uuid.UUID))
     start = datetime.combine(on, datetime.min.time(), tzinfo=clock.SHANGHAI)
     items, total, next_key = await service.members(
         session, on=on, day_start=start, day_end=start + timedelta(days=1), specialty=specialty, district=district,
@@ -56,4 +56,4 @@ async def pool_members(request: Request, session: SessionDep, cipher: CipherDep,
                        subject=f"pool:{on.isoformat()}", details={"specialty": specialty, "district": district,
                                                                   "count": len(items)})
     return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
-                             paging.encode(sign, scope="pool", filters=filters, key=next_key))
+                             paging.encode(sign, scope="selection.pool", filters=filters, key=next_key))

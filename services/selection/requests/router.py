@@ -7,13 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.selection import paging
 from services.selection.requests import service
-from services.selection.requests.rules import date_range_problem
 from services.selection.requests.schemas import BeaconIn, CancelIn, RequestCreate, ShortNoticeDecisionIn
+from shared import pagination as paging
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, require
-from shared.errors import Conflict, ProblemError, Unprocessable
+from shared.errors import Conflict, ProblemError
 
 router = APIRouter(tags=["requests"])
 READERS = (Role.BUREAU_ADMIN, Role.AUDITOR, Role.PROCURATORATE, Role.DISTRICT_BUREAU, Role.SERVICE)
@@ -35,12 +34,6 @@ def scoped_district(principal: Principal, district: str | None) -> str | None:
     return principal.district
 
 
-def check_dates(since: date | None, until: date | None) -> None:
-    problem = date_range_problem(since, until)
-    if problem is not None:
-        raise Unprocessable(problem[0], "日期范围无效", problem[1])
-
-
 RequestStatus = Literal["awaiting_consent", "accepted", "drawn", "staffed", "refused", "cancelled"]
 RequestSort = Literal["starts_at", "-starts_at", "requested_at", "-requested_at"]
 KEY_TYPES = (datetime, uuid.UUID)
@@ -59,18 +52,18 @@ async def list_requests(
 ) -> paging.CursorPage[dict]:
     """The bureau's list of requests by state (incoming ones are decided on arrival: accepted, awaiting
     consent or refused); `waiting_for` says the next step (consent, beacon, reveal, contact, redraw)."""
-    check_dates(since, until)
+    paging.check_date_range(since, until)
     district = scoped_district(principal, district)
     statuses = sorted(set(status or []))
     filters = {"status": statuses, "short_staffed": short_staffed, "from": since, "to": until,
                "district": district, "sort": sort}
     sign = paging.signer(cipher)
-    after = paging.decode(sign, cursor, scope="requests", filters=filters, types=KEY_TYPES)
+    after = paging.decode(sign, cursor, scope="selection.requests", filters=filters, types=KEY_TYPES)
     items, total, next_key = await service.list_requests(
         session, statuses=statuses, short_staffed=short_staffed, since=since, until=until, district=district,
         sort=sort, limit=limit, after=after)
     return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
-                             paging.encode(sign, scope="requests", filters=filters, key=next_key))
+                             paging.encode(sign, scope="selection.requests", filters=filters, key=next_key))
 
 
 @router.post("/requests", status_code=201, summary="市司法局录入纸质或电话通知的申请（R10.1/R10.2）")

@@ -1,4 +1,4 @@
-"""Keyset cursors of selection's work lists (services/selection/paging.py) and their date ranges: pure, no I/O."""
+"""Keyset cursors of selection's work lists (shared/pagination.py) and their date ranges: pure, no I/O."""
 
 import hashlib
 import hmac
@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.selection import paging
-from services.selection.requests.rules import date_range_problem
+from shared import pagination as paging
 from shared.errors import ProblemError
 
 
@@ -30,8 +29,17 @@ def test_cursor_round_trip_gives_the_typed_key_back():
 def _tampered(token: str) -> list[str]:
     body, _, mac = token.partition(".")
     flip = "A" if body[3] != "A" else "B"
-    return [body[:3] + flip + body[4:] + "." + mac, body + "." + mac[:-1] + ("0" if mac[-1] != "0" else "1"),
-            body, "." + mac, body + ".", "", "not a cursor", body + "." + mac + "x", "%%%." + mac]
+    return [
+        body[:3] + flip + body[4:] + "." + mac,
+        body + "." + mac[:-1] + ("0" if mac[-1] != "0" else "1"),
+        body,
+        "." + mac,
+        body + ".",
+        "",
+        "not a cursor",
+        body + "." + mac + "x",
+        "%%%." + mac,
+    ]
 
 
 @pytest.mark.parametrize("case", range(9))
@@ -62,8 +70,8 @@ def test_a_well_signed_cursor_of_the_wrong_shape_is_still_a_422():
 
 
 def test_work_list_date_range_reversed_or_out_of_bounds():
-    assert date_range_problem(None, None) is None
-    assert date_range_problem(date(2026, 12, 1), date(2026, 12, 1)) is None
-    assert date_range_problem(date(2026, 12, 2), date(2026, 12, 1))[0] == "invalid_range"
-    assert date_range_problem(date(1, 1, 1), None)[0] == "date_out_of_range"
-    assert date_range_problem(None, date(9999, 12, 31))[0] == "date_out_of_range"
+    assert paging.date_range_problem(None, None) is None
+    assert paging.date_range_problem(date(2026, 12, 1), date(2026, 12, 1)) is None
+    assert paging.date_range_problem(date(2026, 12, 2), date(2026, 12, 1))[0] == "invalid_range"
+    assert paging.date_range_problem(date(1, 1, 1), None)[0] == "date_out_of_range"
+    assert paging.date_range_problem(None, date(9999, 12, 31))[0] == "date_out_of_range"
