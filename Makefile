@@ -32,8 +32,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
-docs: $(STAMP)  ## AsyncAPI document and JSON Schemas of every event, from the contracts
+docs: $(STAMP)  ## AsyncAPI document of every event (from the contracts) and the rule index (from the code)
 	$(PY) -m shared.events.asyncapi docs/asyncapi.json
+	$(PY) -m tools.rule_index docs/RULE_INDEX.md
 
 migrate: $(STAMP)  ## upgrade every service schema (DATABASE_URL must be set)
 	$(PY) -m shared.db.migrate
