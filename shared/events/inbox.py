@@ -487,7 +487,14 @@ class InboxConsumer:
                     self._committed(batches)
                 delay = 0.5
             except asyncio.CancelledError:
-                raise
+                if _being_cancelled():
+                    raise
+                # a cancellation from inside a client (not ours, not through `bounded`): reconnect;
+                # re-raising it would end this loop for good while the service looks alive
+                log.error("consumer %s: a Kafka client call was cancelled from inside; reconnecting", self.name)
+                await self._stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
             except Exception as exc:
                 if isinstance(exc, TopicsNotCreated):
                     log.error("consumer %s: %s; retrying in %.1fs", self.name, exc, delay)
@@ -713,6 +720,12 @@ class InboxConsumer:
             with contextlib.suppress(Exception):
                 await bounded(self._dlq_producer.stop(), 5.0, "dead-letter producer stop")
             self._dlq_producer = None
+
+
+def _being_cancelled() -> bool:
+    """True when the running task itself is being cancelled (shutdown), not just a call inside it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 END_SLACK = 1  # see _beyond_the_end

@@ -44,12 +44,18 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
 
+class ClientCancelled(Exception):
+    """A client call ended by a cancellation that was not ours (see `bounded`)."""
+
+
 async def bounded(awaitable: Awaitable[T], timeout: float, what: str) -> T:
     """`await awaitable`, or TimeoutError after `timeout` seconds (the work is then cancelled).
 
     asyncio.wait, not wait_for / asyncio.timeout: on 3.11 both implement the timeout by cancelling
     the caller, and a shutdown cancel racing with it can be swallowed (see OutboxRelay.run). Here the
     caller is never cancelled by the timeout, and a cancellation of the caller cancels the work.
+    Work that ends cancelled without the caller being cancelled raises `ClientCancelled` (an
+    Exception), never CancelledError: a loop that re-raises CancelledError would stop for good.
     """
     task = asyncio.ensure_future(awaitable)
     try:
@@ -58,6 +64,10 @@ async def bounded(awaitable: Awaitable[T], timeout: float, what: str) -> T:
         task.cancel()
         raise
     if task in done:
+        if task.cancelled():
+            # cancelled inside the client (aiokafka's stop() re-raises the cancellation of its own
+            # fetch tasks), not by our caller: an ordinary failure, or it would end the caller's loop
+            raise ClientCancelled(f"{what} was cancelled inside the Kafka client")
         return task.result()
     task.cancel()
     # never awaited: a client call that ignores its cancellation must not hold us; retrieve its
