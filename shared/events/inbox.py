@@ -174,6 +174,7 @@ class InboxConsumer:
         self._last_stuck_log = 0.0
         self.restart_detected = asyncio.Event()  # the repair job waits on it
         self.stuck_since: datetime | None = None
+        self.ended_at: datetime | None = None  # set when run() returns or raises: never ready again
         self.stuck_reason: str | None = None
         self.rebuilds_total = 0
         self.broker_restarts_total = 0
@@ -441,6 +442,8 @@ class InboxConsumer:
         try:
             await self._consume()
         finally:
+            # whatever ended the loop, the service is not ready any more (health() says so)
+            self.ended_at = datetime.now(UTC)
             watchdog.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait({watchdog}, timeout=5)
@@ -685,6 +688,10 @@ class InboxConsumer:
 
     def health(self) -> dict:
         """For /readyz and /metrics: stuck or not, since when and why; lag against the broker."""
+        if self.ended_at is not None:
+            return {"ok": False, "stuck_since": self.ended_at.isoformat(),
+                    "stuck_seconds": round((datetime.now(UTC) - self.ended_at).total_seconds(), 1),
+                    "reason": "its consume loop has ended", "lag": self.lag}
         stuck = self.stuck_since is not None
         return {
             "ok": not stuck,

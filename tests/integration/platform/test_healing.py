@@ -238,3 +238,28 @@ async def test_a_healthy_broker_under_load_is_never_taken_for_one_that_lost_its_
             assert (consumer.broker_restarts_total, consumer.rebuilds_total) == (0, 0)
     finally:
         broker.stop()
+
+
+async def test_a_consumer_whose_loop_has_ended_makes_the_service_not_ready(settings_env, database_url):
+    """Whatever ends a consumer's loop (here: its task cancelled), /readyz says so for good: a service
+    whose consumer is gone must not look alive (issue 16)."""
+    broker = BrokerProcess()
+    broker.start()
+    try:
+        async with two_services(settings_env, database_url, broker) as rig:
+            client = rig["cclient"]
+            consumer = rig["consumer"].state.consumer
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+            await wait_until(ready, timeout=30)
+            [task] = [t for t in asyncio.all_tasks() if t.get_name().endswith("-consumer")
+                      and t.get_coro().cr_frame is not None and t.get_coro().cr_frame.f_locals.get("self") is consumer]
+            task.cancel()
+            await asyncio.wait({task}, timeout=10)
+            answer = await client.get("/readyz")
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["checks"]["consumer"] is False
+            assert "its consume loop has ended" in answer.json()["reason"]
+    finally:
+        broker.stop()
