@@ -1,12 +1,16 @@
 """The appraisal service app: ledger (台账), annual and term rounds, grades, notices and commendations."""
 
+import dataclasses
+
 from fastapi import FastAPI
 
 from services.appraisal.config import AppraisalSettings
 from services.appraisal.consumers import HANDLERS
 from services.appraisal.models import metadata, platform
 from services.appraisal.router import router
+from services.appraisal.worklists import deadline_compute
 from shared.app import ServiceSpec, create_service_app
+from shared.deadlines import deadlines_router
 
 DESCRIPTION = """人民监督员考核服务（《威海市人民监督员履职管理实施办法》第二十五条至第三十九条）。
 
@@ -26,4 +30,7 @@ spec = ServiceSpec(name="appraisal", title="人民监督员考核服务", metada
 
 
 def create_app(settings: AppraisalSettings | None = None) -> FastAPI:
-    return create_service_app(spec, settings or AppraisalSettings())
+    settings = settings or AppraisalSettings()
+    # GET /deadlines (shared/deadlines.py): its items depend on the settings' periods (R29.1)
+    deadlines = deadlines_router(deadline_compute(settings))
+    return create_service_app(dataclasses.replace(spec, routers=[*spec.routers, deadlines]), settings)

@@ -26,10 +26,16 @@ class AppraisalSettings(CommonSettings):
     # R29.1: an annual round opens from this month/day of its year (year end) into early next year
     annual_round_opens_month: int = 12
     annual_round_opens_day: int = 1
+    # R29.1 "年末或者翌年年初": an annual round not opened by this month/day of the next year is overdue
+    annual_round_due_by_month: int = 1
+    annual_round_due_by_day: int = 31
     bureau_name: str = "威海市司法局"
 
     def annual_round_opens(self) -> tuple[int, int]:
         return self.annual_round_opens_month, self.annual_round_opens_day
+
+    def annual_round_due_by(self) -> tuple[int, int]:
+        return self.annual_round_due_by_month, self.annual_round_due_by_day
 
     def thresholds(self) -> Thresholds:
         return Thresholds(**{k: getattr(self, k) for k in Thresholds.__dataclass_fields__})

@@ -1,13 +1,14 @@
 """HTTP of the appraisal service: parse, authorize, call the service, shape the answer."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.appraisal import ledger
+from services.appraisal import ledger, worklists
 from services.appraisal import service as svc
 from services.appraisal.config import AppraisalSettings
 from services.appraisal.models import supervisor
@@ -34,16 +35,20 @@ from services.appraisal.schemas import (
     ParticipantRead,
     ProposalRead,
     ResultRead,
+    ResultStatisticsRead,
     RoundCreate,
+    RoundListItem,
     RoundRead,
+    State,
     StatementIn,
     StepIn,
     StepRead,
     SummaryIn,
 )
 from shared import audit
-from shared.app import CalendarDep, OutboxDep, SessionDep
-from shared.auth import Principal, Role, ensure_district, ensure_self_or, forbidden, require
+from shared import pagination as paging
+from shared.app import CalendarDep, CipherDep, OutboxDep, SessionDep
+from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, ensure_self_or, forbidden, require
 from shared.pagination import Page, PageDep
 
 router = APIRouter()
@@ -172,10 +177,46 @@ async def open_round(body: RoundCreate, session: SessionDep, settings: SettingsD
     return await round_read(session, round_id)
 
 
-@router.get("/rounds", tags=["rounds"], summary="考核轮次")
-async def list_rounds(session: SessionDep, page: PageDep, principal: RoundReader) -> Page[RoundRead]:
-    rows, total = await svc.list_rounds(session, limit=page.limit, offset=page.offset)
-    return Page(items=[RoundRead(**r._mapping) for r in rows], total=total, limit=page.limit, offset=page.offset)
+def scoped_district(principal: Principal, district: str | None) -> str | None:
+    """R2.1: the district a list is limited to: any (or none) for city-wide roles; a district bureau's own
+    (asking for another is a 403 `R2.1`)."""
+    if principal.is_citywide or not principal.has(*DISTRICT_SCOPED_ROLES):
+        return district
+    ensure_district(principal, district or principal.district)
+    return principal.district
+
+
+RoundKind = Literal["annual", "term"]
+RoundSort = Literal["created_at", "-created_at", "since", "-since"]
+ActingRole = Literal["bureau_admin", "district_bureau", "procuratorate", "supervisor"]
+ROUND_KEY_TYPES = (datetime, uuid.UUID)
+
+
+@router.get("/rounds", tags=["rounds"],
+            summary="考核工作清单：轮次及其待办步骤（由谁办理、自何时起），按年度、类别、状态、区市筛选，游标分页")
+async def list_rounds(
+    session: SessionDep, cipher: CipherDep, principal: RoundReader,
+    year: Annotated[int | None, Query(ge=2024, le=2999, description="年度（任期考核：任期覆盖该年）")] = None,
+    kind: Annotated[list[RoundKind] | None, Query(description="annual 年度、term 任期，可重复")] = None,
+    state: Annotated[list[State] | None, Query(description="状态，可重复")] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=100, description="有该区市人员参加的轮次")] = None,
+    role: Annotated[ActingRole | None, Query(description="只看等待该角色办理的轮次（R34.1）")] = None,
+    sort: Annotated[RoundSort, Query(description="启动时间或进入当前步骤的时间，“-”为倒序")] = "-created_at",
+    limit: paging.Limit = 50, cursor: paging.CursorParam = None,
+) -> paging.CursorPage[RoundListItem]:
+    """R34.1: each round with the step it waits for (`pending`: action, who acts, not before), since when it is in
+    its state and who moved it there; district bureaus see the rounds of their district (R2.1)."""
+    district = scoped_district(principal, district)
+    kinds, states = sorted(set(kind or [])), sorted(set(state or []))
+    filters = {"year": year, "kind": kinds, "state": states, "district": district, "role": role, "sort": sort}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope="appraisal.rounds", filters=filters, types=ROUND_KEY_TYPES)
+    items, total, next_key = await worklists.list_rounds(session, year=year, kinds=kinds, states=states,
+                                                         district=district, role=role, sort=sort, limit=limit,
+                                                         after=after)
+    return paging.CursorPage(items=[RoundListItem(**i) for i in items], total=total, limit=limit,
+                             next_cursor=None if next_key is None else
+                             paging.encode(sign, scope="appraisal.rounds", filters=filters, key=next_key))
 
 
 @router.get("/rounds/{round_id}", tags=["rounds"], summary="考核轮次（含每一步的操作人和时间）")
@@ -416,3 +457,18 @@ async def mark_deadline(round_id: uuid.UUID, which: Literal["entered", "reported
 async def overdue(session: SessionDep, principal: Annotated[Principal, Depends(require(*CITY))]
                   ) -> list[OverdueRead]:
     return [OverdueRead(**o) for o in await svc.overdue_deadlines(session, svc.today())]
+
+
+# --- statistics (R30.1, R37.1) -------------------------------------------------------------------
+
+
+@router.get("/statistics/results", tags=["statistics"],
+            summary="考核结果统计：按年度、等次、区市（已确定的结果；区市司法局仅本辖区）")
+async def result_statistics(
+    session: SessionDep, principal: RoundReader,
+    year: Annotated[int | None, Query(ge=2024, le=2999, description="年度（任期考核为任期届满之年）")] = None,
+    kind: Annotated[RoundKind, Query(description="annual 年度考核、term 任期考核")] = "annual",
+    district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> ResultStatisticsRead:
+    district = scoped_district(principal, district)
+    return ResultStatisticsRead(**await worklists.result_statistics(session, year=year, kind=kind, district=district))

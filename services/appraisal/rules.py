@@ -495,3 +495,63 @@ def commendation_text(*, period_label: str, names: list[str], bureau: str, on: d
     return (f"关于对{period_label}考核优秀人民监督员予以通报表扬的决定\n"
             f"{'、'.join(names)}等 {len(names)} 名人民监督员在{period_label}考核中被确定为优秀等次，现予以通报表扬。\n"
             f"{bureau}\n{date_zh(on)}")
+
+
+# --- work list and deadlines (R29.1, R34.1, R35.1): who acts next, and by when --------------------
+
+BUREAU, DISTRICT, PROCURATORATE, SUPERVISOR = "bureau_admin", "district_bureau", "procuratorate", "supervisor"
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """R34.1: what a round waits for: the next action, who acts, and the first day it may be taken."""
+
+    action: str
+    label: str
+    roles: tuple[str, ...]
+    not_before: date | None = None
+
+
+# R34.1: in each state, the step the round waits for and who takes part in it (the bureau moves it on)
+PENDING_IN: dict[str, PendingStep] = {
+    "opened": PendingStep("self_summaries", "人民监督员提交个人总结（R34.1(1)）", (SUPERVISOR, BUREAU)),
+    "self_summaries": PendingStep("reviewed", "听取检察院、工作单位或社区意见，全面了解履职情况（R34.1(2)）",
+                                  (PROCURATORATE, BUREAU)),
+    "reviewed": PendingStep("district_proposed", "区市司法局征求同级检察院意见后提出等次建议（R34.1(3)）",
+                            (DISTRICT, BUREAU)),
+    "district_proposed": PendingStep("bureau_proposed", "市司法局拟定等次并征求市检察院意见（R34.1(4)）", (BUREAU,)),
+    "bureau_proposed": PendingStep("public_notice", "公示优秀等次名单（R34.1(5)）", (BUREAU,)),
+    "public_notice": PendingStep("finalized", "公示期满后确定考核结果（R34.1(5)）", (BUREAU,)),
+}
+
+
+def pending_step(state: str, *, notice_end: date | None, entered_done: bool,
+                 reported_done: bool) -> PendingStep | None:
+    """R34.1: the step a round waits for; after finalizing, the entry (5 wd) and report (10 wd) of (6); None when
+    nothing is left."""
+    if state in PENDING_IN:
+        step = PENDING_IN[state]
+        if state == "public_notice" and notice_end is not None:
+            return PendingStep(step.action, step.label, step.roles, finalize_not_before(notice_end))
+        return step
+    if state == "finalized" and not entered_done:
+        return PendingStep("entered", "考核结果录入系统（R34.1(6)，5 个工作日内）", (BUREAU,))
+    if state == "finalized" and not reported_done:
+        return PendingStep("reported", "考核结果上报省司法厅（R34.1(6)，10 个工作日内）", (BUREAU,))
+    return None
+
+
+def states_awaiting(role: str) -> list[str]:
+    """R34.1: the states in which `role` takes part in the step the round waits for (finalized: the bureau)."""
+    states = [s for s, step in PENDING_IN.items() if role in step.roles]
+    return states + (["finalized"] if role == BUREAU else [])
+
+
+def annual_round_due_by(year: int, due_by: tuple[int, int] = (1, 31)) -> date:
+    """R29.1: the last day an annual round of `year` should be opened ("年末或者翌年年初": by `due_by` next year)."""
+    return date(year + 1, *due_by)
+
+
+def finalize_not_before(notice_end: date) -> date:
+    """R34.1(5): the first day the round may be finalized: the day after the notice's last day."""
+    return notice_end + timedelta(days=1)

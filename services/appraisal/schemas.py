@@ -321,3 +321,76 @@ class OverdueRead(BaseModel):
     period: str
     deadline: Literal["entered", "reported"]
     due: date
+
+
+class PendingRead(BaseModel):
+    """R34.1: the step a round waits for."""
+
+    action: str = Field(description="下一步：self_summaries … finalized；确定后为 entered / reported（R34.1(6)）")
+    label: str
+    roles: list[str] = Field(description="参与办理的角色（推进由市司法局办理）")
+    not_before: date | None = Field(default=None, description="最早可办理的日期（如公示期满次日）")
+
+
+class RoundListItem(BaseModel):
+    """A round in the work list: its state, since when, who moved it there, and what it waits for."""
+
+    id: uuid.UUID
+    kind: str
+    year: int | None
+    term_start: date | None
+    term_end: date | None
+    period: str
+    state: str
+    state_label: str
+    since: datetime = Field(description="进入当前步骤的时间")
+    since_by: str | None = Field(description="推进到当前步骤的人员")
+    pending: PendingRead | None = Field(description="待办步骤；全部办结为空")
+    notice_start: date | None
+    notice_end: date | None
+    finalized_on: date | None
+    entered_by: date | None
+    reported_by: date | None
+    appraised: int
+    appraised_in_district: int | None = Field(description="按区市筛选时：该区市参加考核人数")
+    created_by: str
+    created_at: datetime
+
+
+class GradeCount(BaseModel):
+    grade: str
+    label: str
+    count: int
+
+
+class GradeBreakdown(BaseModel):
+    total: int
+    grades: dict[str, int]
+
+
+class YearGrades(GradeBreakdown):
+    year: int
+
+
+class DistrictGrades(GradeBreakdown):
+    district: str | None
+
+
+class ResultCell(BaseModel):
+    year: int
+    district: str | None
+    grade: str
+    count: int
+
+
+class ResultStatisticsRead(BaseModel):
+    """R30.1/R37.1: finalized results (current versions), counted per year, grade and district."""
+
+    year: int | None
+    kind: str
+    district: str | None
+    total: int
+    by_grade: list[GradeCount]
+    by_year: list[YearGrades]
+    by_district: list[DistrictGrades]
+    rows: list[ResultCell]

@@ -195,13 +195,6 @@ async def get_round(session: AsyncSession, round_id: uuid.UUID, *, lock: bool = 
     return row
 
 
-async def list_rounds(session: AsyncSession, *, limit: int, offset: int) -> tuple[Sequence, int]:
-    total = await session.scalar(select(func.count()).select_from(appraisal_round))
-    rows = (await session.execute(select(appraisal_round).order_by(R.created_at.desc(), R.id)
-                                  .limit(limit).offset(offset))).all()
-    return rows, total or 0
-
-
 async def steps(session: AsyncSession, round_id: uuid.UUID) -> Sequence:
     rows = (await session.execute(select(round_step).where(round_step.c.round_id == round_id))).all()
     return sorted(rows, key=lambda r: rules.STATES.index(r.state))

@@ -1,12 +1,16 @@
 """The finance service app: rates, annual plan and budget, subsidy lines, travel claims, disbursement table."""
 
+import dataclasses
+
 from fastapi import FastAPI
 
 from services.finance.config import FinanceSettings
 from services.finance.consumers import HANDLERS
 from services.finance.models import metadata, platform
 from services.finance.router import router
+from services.finance.worklists import deadline_compute
 from shared.app import ServiceSpec, create_service_app
+from shared.deadlines import deadlines_router
 
 DESCRIPTION = """人民监督员经费服务（《威海市人民监督员履职管理实施办法》第四十一条至第四十三条）。
 
@@ -27,4 +31,7 @@ spec = ServiceSpec(name="finance", title="人民监督员经费服务", metadata
 
 
 def create_app(settings: FinanceSettings | None = None) -> FastAPI:
-    return create_service_app(spec, settings or FinanceSettings())
+    settings = settings or FinanceSettings()
+    # GET /deadlines (shared/deadlines.py): items are due by their month's table (DISBURSEMENT_DUE_DAY, R42.1)
+    deadlines = deadlines_router(deadline_compute(settings))
+    return create_service_app(dataclasses.replace(spec, routers=[*spec.routers, deadlines]), settings)

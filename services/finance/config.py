@@ -25,3 +25,5 @@ class FinanceSettings(CommonSettings):
     travel_claim_deadline_days: int = Field(default=90, ge=1, le=3650)
     # R43.1: the travel of an activity claim lies within this many days of the activity
     travel_activity_window_days: int = Field(default=1, ge=0, le=30)
+    # R42.1: the table of a month is due on this day of the next month (GET /deadlines; the measures set no day)
+    disbursement_due_day: int = Field(default=10, ge=1, le=31)

@@ -1,13 +1,13 @@
 """HTTP of the finance service: parse, authorize, call the service, shape the answer."""
 
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from services.finance import disbursement, rules
+from services.finance import disbursement, rules, worklists
 from services.finance import service as svc
 from services.finance.config import FinanceSettings
 from services.finance.models import ALL_DISTRICTS, platform
@@ -21,7 +21,9 @@ from services.finance.schemas import (
     CoveringLetterRead,
     DisbursementRead,
     DisbursementVersionRead,
+    LineListItem,
     LineRead,
+    PaidStatisticsRead,
     PayIn,
     PlanIn,
     PlanRead,
@@ -32,15 +34,16 @@ from services.finance.schemas import (
     State,
     SupervisorRead,
     TravelClaimCreate,
+    TravelClaimListItem,
     TravelClaimRead,
 )
 from shared import audit
+from shared import pagination as paging
 from shared.activity_types import ACTIVITY_TYPES
 from shared.app import CipherDep, OutboxDep, SessionDep
-from shared.auth import Principal, Role, ensure_self_or, forbidden, require
+from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, ensure_self_or, forbidden, require
 from shared.crypto import FieldCipher
 from shared.errors import NotFound, ProblemError, Unprocessable
-from shared.pagination import Page, PageDep
 
 router = APIRouter()
 
@@ -182,21 +185,78 @@ async def get_supervisor(supervisor_id: uuid.UUID, session: SessionDep,
 # --- subsidy lines (R42.1) -----------------------------------------------------------------------
 
 
-@router.get("/subsidy-lines", tags=["subsidies"], summary="履职补助明细（监督员仅见本人）")
-async def list_lines(session: SessionDep, page: PageDep,
-                     principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))],
-                     supervisor_id: uuid.UUID | None = None,
-                     period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-                     status: State | None = None) -> Page[LineRead]:
-    if not principal.has(*READERS):
-        if supervisor_id is not None and not principal.is_self(supervisor_id):
-            raise forbidden("人民监督员只能查看本人的补助明细。")
-        supervisor_id = uuid.UUID(principal.supervisor_id)
-    rows, total = await svc.list_lines(session, supervisor_id=supervisor_id,
-                                       period=parse_period(period) if period else None, status=status,
-                                       limit=page.limit, offset=page.offset)
-    return Page(items=[LineRead(**svc.line_view(r)) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+def scoped_district(principal: Principal, district: str | None) -> str | None:
+    """R2.1: the district a list is limited to: any (or none) for city-wide roles; a district bureau's own
+    (asking for another is a 403 `R2.1`)."""
+    if principal.is_citywide or not principal.has(*DISTRICT_SCOPED_ROLES):
+        return district
+    ensure_district(principal, district or principal.district)
+    return principal.district
+
+
+def own_supervisor(principal: Principal, supervisor_id: uuid.UUID | None, what: str) -> uuid.UUID | None:
+    """A supervisor reads only their own items (403 for another's); other readers any, or all."""
+    if principal.has(*READERS, Role.DISTRICT_BUREAU):
+        return supervisor_id
+    if supervisor_id is not None and not principal.is_self(supervisor_id):
+        raise forbidden(f"人民监督员只能查看本人的{what}。")
+    return uuid.UUID(principal.supervisor_id)
+
+
+def list_period(period: str | None, since: date | None, until: date | None) -> tuple[date | None, date | None]:
+    """A list's month (`period`, YYYY-MM) or `from`/`to` range (422 `invalid_range` when reversed); not both."""
+    paging.check_date_range(since, until)
+    if period is None:
+        return since, until
+    if since is not None or until is not None:
+        raise Unprocessable("invalid_range", "日期范围无效", "月份（period）与起止日期（from/to）只能选其一。")
+    start, end = rules.month_bounds(*parse_period(period))
+    return start, end - timedelta(days=1)
+
+
+LIST_READERS = (*READERS, Role.DISTRICT_BUREAU, Role.SUPERVISOR)
+ListReader = Annotated[Principal, Depends(require(*LIST_READERS))]
+MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="月份，如 2026-11")]
+Since = Annotated[date | None, Query(alias="from", description="日期起（含）")]
+Until = Annotated[date | None, Query(alias="to", description="日期止（含）")]
+Actionable = Annotated[bool | None, Query(description="true：本人现在可以办理的（审核、批准他人审核的、列表或支付）")]
+LineSort = Literal["activity_date", "-activity_date"]
+ClaimSort = Literal["created_at", "-created_at", "travel_date", "-travel_date"]
+KEY_TYPES = {"activity_date": (date, uuid.UUID), "travel_date": (date, uuid.UUID), "created_at": (datetime, uuid.UUID)}
+
+
+def actor_of(principal: Principal) -> str | None:
+    """The user the four-eyes flags are computed for: a finance user; None for readers who never act."""
+    return principal.subject if principal.has(*FIN) else None
+
+
+@router.get("/subsidy-lines", tags=["subsidies"],
+            summary="履职补助工作清单：按状态、月份或日期、区市、监督员筛选（区市仅本辖区，监督员仅本人），游标分页")
+async def list_lines(session: SessionDep, cipher: CipherDep, principal: ListReader,
+                     status: Annotated[list[State] | None, Query(
+                         description="状态，可重复：draft 待审核、checked 待批准、approved、paid、rejected")] = None,
+                     period: MonthQuery = None, since: Since = None, until: Until = None,
+                     district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                     supervisor_id: uuid.UUID | None = None, actionable: Actionable = None,
+                     sort: Annotated[LineSort, Query(description="按活动日期，“-”为倒序")] = "activity_date",
+                     limit: paging.Limit = 50, cursor: paging.CursorParam = None) -> paging.CursorPage[LineListItem]:
+    """R42.1: each line with `waiting_for` (check, approve, issue, pay) and `may_act` for the caller (four eyes:
+    never approve what one checked)."""
+    supervisor_id = own_supervisor(principal, supervisor_id, "补助明细")
+    district = scoped_district(principal, district)
+    since, until = list_period(period, since, until)
+    statuses, actor = sorted(set(status or [])), actor_of(principal)
+    filters = {"status": statuses, "from": since, "to": until, "district": district, "supervisor_id": supervisor_id,
+               "actionable": actionable, "actor": actor if actionable is not None else None, "sort": sort}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope="finance.subsidy_lines", filters=filters,
+                          types=KEY_TYPES[sort.lstrip("-")])
+    items, total, next_key = await worklists.list_lines(
+        session, statuses=statuses, supervisor_id=supervisor_id, district=district, since=since, until=until,
+        actionable=actionable, actor=actor, sort=sort, limit=limit, after=after)
+    return paging.CursorPage(items=[LineListItem(**i) for i in items], total=total, limit=limit,
+                             next_cursor=None if next_key is None else paging.encode(
+                                 sign, scope="finance.subsidy_lines", filters=filters, key=next_key))
 
 
 @router.get("/subsidy-lines/{line_id}", tags=["subsidies"], summary="补助明细")
@@ -273,18 +333,36 @@ async def _visible_claim(session, principal: Principal, claim_id: uuid.UUID):
     return row
 
 
-@router.get("/travel-claims", tags=["travel"], summary="差旅费报销单（监督员仅见本人）")
-async def list_claims(session: SessionDep, settings: SettingsDep, page: PageDep,
-                      principal: Annotated[Principal, Depends(require(*READERS, Role.SUPERVISOR))],
-                      supervisor_id: uuid.UUID | None = None, status: State | None = None) -> Page[TravelClaimRead]:
-    if not principal.has(*READERS):
-        if supervisor_id is not None and not principal.is_self(supervisor_id):
-            raise forbidden("人民监督员只能查看本人的报销单。")
-        supervisor_id = uuid.UUID(principal.supervisor_id)
-    rows, total = await svc.list_claims(session, supervisor_id=supervisor_id, status=status, limit=page.limit,
-                                        offset=page.offset)
-    return Page(items=[TravelClaimRead(**await svc.claim_view(session, settings, r)) for r in rows], total=total,
-                limit=page.limit, offset=page.offset)
+@router.get("/travel-claims", tags=["travel"],
+            summary="差旅费报销工作清单：按状态、差旅日期、区市、监督员、事由筛选（监督员仅本人），游标分页")
+async def list_claims(session: SessionDep, settings: SettingsDep, cipher: CipherDep, principal: ListReader,
+                      status: Annotated[list[State] | None, Query(description="状态，可重复")] = None,
+                      since: Since = None, until: Until = None,
+                      district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                      supervisor_id: uuid.UUID | None = None,
+                      purpose_kind: Literal["activity", "training", "meeting"] | None = None,
+                      actionable: Actionable = None,
+                      sort: Annotated[ClaimSort, Query(description="按申报时间或差旅日期，“-”为倒序")] = "-created_at",
+                      limit: paging.Limit = 50, cursor: paging.CursorParam = None
+                      ) -> paging.CursorPage[TravelClaimListItem]:
+    """R43.1: each claim with `waiting_for` and `may_act` (four eyes), its items, receipts and cap warnings."""
+    supervisor_id = own_supervisor(principal, supervisor_id, "报销单")
+    district = scoped_district(principal, district)
+    paging.check_date_range(since, until)
+    statuses, actor = sorted(set(status or [])), actor_of(principal)
+    filters = {"status": statuses, "from": since, "to": until, "district": district, "supervisor_id": supervisor_id,
+               "purpose_kind": purpose_kind, "actionable": actionable,
+               "actor": actor if actionable is not None else None, "sort": sort}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope="finance.travel_claims", filters=filters,
+                          types=KEY_TYPES[sort.lstrip("-")])
+    items, total, next_key = await worklists.list_claims(
+        session, settings, statuses=statuses, supervisor_id=supervisor_id, district=district,
+        purpose_kind=purpose_kind, since=since, until=until, actionable=actionable, actor=actor, sort=sort,
+        limit=limit, after=after)
+    return paging.CursorPage(items=[TravelClaimListItem(**i) for i in items], total=total, limit=limit,
+                             next_cursor=None if next_key is None else paging.encode(
+                                 sign, scope="finance.travel_claims", filters=filters, key=next_key))
 
 
 @router.get("/travel-claims/{claim_id}", tags=["travel"], summary="差旅费报销单")
@@ -499,3 +577,21 @@ async def get_reconciliation(period: Period, session: SessionDep, principal: Rea
                              district: Scope = None) -> ReconciliationRead:
     year, month = parse_period(period)
     return ReconciliationRead(**await disbursement.reconcile(session, year, month, scope=scope_of(district)))
+
+
+# --- statistics (R42.1, R43.1) -------------------------------------------------------------------
+
+StatsReader = Annotated[Principal, Depends(require(Role.BUREAU_ADMIN, Role.DISTRICT_BUREAU, Role.FINANCE,
+                                                   Role.AUDITOR))]
+
+
+@router.get("/statistics/subsidies", tags=["statistics"],
+            summary="已支付的履职补助与差旅费统计：按年、月、区市、类别（按支付日期；区市司法局仅本辖区）")
+async def subsidy_statistics(
+    session: SessionDep, principal: StatsReader,
+    year: Annotated[int, Query(ge=2024, le=2999, description="年度（按支付日期）")],
+    month: Annotated[int | None, Query(ge=1, le=12, description="月份；省略为全年逐月")] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> PaidStatisticsRead:
+    district = scoped_district(principal, district)
+    return PaidStatisticsRead(**await worklists.paid_statistics(session, year=year, month=month, district=district))

@@ -353,3 +353,31 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
 def pricing_type(activity_type: str) -> str:
     """N-RATE: the type whose rate prices an activity: itself if known (N-ACT), else `other` (the line is flagged)."""
     return activity_type if is_known(activity_type) else OTHER
+
+
+# --- work lists and deadlines (R42.1, R43.1): what an item waits for, who may act, by when --------
+
+WAITING_FOR = {DRAFT: "check", CHECKED: "approve"}  # approved: "issue" (into a table) or "pay" (by its table)
+
+
+def waiting_for(status: str, *, in_issued_table: bool) -> str | None:
+    """R42.1/R43.1: the next step of a line or claim: check, approve, issue (into a table), pay; None when done."""
+    if status == APPROVED:
+        return "pay" if in_issued_table else "issue"
+    return WAITING_FOR.get(status)
+
+
+def may_act(step: str | None, *, actor: str, checked_by: str | None, can_act: bool) -> bool:
+    """R42.1/R43.1 (four eyes): a finance user may take the next step, but never approve what they checked."""
+    if step is None or not can_act:
+        return False
+    return not (step == "approve" and actor == checked_by)
+
+
+def table_due_on(year: int, month: int, due_day: int) -> date:
+    """R42.1: the month's disbursement table is due on `due_day` of the next month (the last day if shorter); the
+    measures set no day, so it is configuration (`DISBURSEMENT_DUE_DAY`). Its items are due to be checked and
+    approved by then."""
+    _, next_month = month_bounds(year, month)
+    _, after = month_bounds(next_month.year, next_month.month)
+    return min(next_month.replace(day=1) + timedelta(days=due_day - 1), after - timedelta(days=1))

@@ -311,3 +311,53 @@ class ReconciliationRead(BaseModel):
     lines_checked: int
     missing_lines: list[MissingLine]
     orphan_lines: list[OrphanLine]
+
+
+class WorkListFlags(BaseModel):
+    """R42.1/R43.1: what an item waits for and whether the caller may do it now (four eyes)."""
+
+    supervisor_name: str | None = None
+    waiting_for: Literal["check", "approve", "issue", "pay"] | None = Field(
+        default=None, description="下一步：审核、批准、列入发放表、支付；已办结为空")
+    may_act: bool = Field(default=False, description="当前用户现在可以办理（不能批准本人审核的）")
+
+
+class LineListItem(WorkListFlags, LineRead):
+    pass
+
+
+class TravelClaimListItem(WorkListFlags, TravelClaimRead):
+    pass
+
+
+class Money(BaseModel):
+    count: int
+    amount_fen: int
+    amount_yuan: str = Field(description="元，两位小数")
+
+
+class MonthMoney(Money):
+    month: int
+
+
+class DistrictMoney(Money):
+    district: str | None
+
+
+class KindMoney(Money):
+    kind: str = Field(description="活动类型代码；travel 为差旅费")
+    label: str
+
+
+class PaidStatisticsRead(BaseModel):
+    """R42.1/R43.1: paid subsidies (by activity type) and travel claims, by the day they were paid."""
+
+    year: int
+    month: int | None
+    district: str | None
+    total: Money
+    subsidy: Money
+    travel: Money
+    by_month: list[MonthMoney]
+    by_district: list[DistrictMoney]
+    by_kind: list[KindMoney]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -242,25 +242,6 @@ async def get_line(session: AsyncSession, line_id: uuid.UUID, *, for_update: boo
     return row
 
 
-async def list_lines(session: AsyncSession, *, supervisor_id: uuid.UUID | None, period: tuple[int, int] | None,
-                     status: str | None, limit: int, offset: int) -> tuple[Sequence, int]:
-    conditions = []
-    if supervisor_id:
-        conditions.append(subsidy_line.c.supervisor_id == supervisor_id)
-    if period:
-        start, end = rules.month_bounds(*period)
-        conditions.append(and_(subsidy_line.c.activity_date >= start, subsidy_line.c.activity_date < end))
-    if status:
-        conditions.append(subsidy_line.c.status == status)
-    where = and_(True, *conditions)
-    total = await session.scalar(select(func.count()).select_from(subsidy_line).where(where))
-    rows = (await session.execute(
-        select(subsidy_line).where(where).order_by(subsidy_line.c.activity_date, subsidy_line.c.id)
-        .limit(limit).offset(offset)
-    )).all()
-    return rows, total or 0
-
-
 def _refuse(exc: rules.SelfApproval | rules.InvalidTransition, what: str) -> ProblemError:
     if isinstance(exc, rules.SelfApproval):
         return ProblemError(403, "self_approval", "不得自行审核或批准",
@@ -463,33 +444,26 @@ async def get_claim_row(session: AsyncSession, claim_id: uuid.UUID, *, for_updat
 
 
 async def claim_view(session: AsyncSession, settings: FinanceSettings, row) -> dict:
-    items = (await session.execute(
-        select(travel_item, receipt.c.sha256.label("receipt_sha256"),
-               receipt.c.content_type.label("receipt_content_type"))
-        .select_from(travel_item.outerjoin(receipt, receipt.c.item_id == travel_item.c.id))
-        .where(travel_item.c.claim_id == row.id).order_by(travel_item.c.position)
-    )).all()
-    payable = row.approved_fen if row.approved_fen is not None else row.total_fen
-    return {
-        **dict(row._mapping), "total_yuan": rules.yuan(row.total_fen), "payable_fen": payable,
-        "items": [dict(i._mapping) for i in items],
-        "warnings": rules.travel_warnings(_items(items), settings.travel_caps_fen),
-    }
+    return (await claim_views(session, settings, [row]))[0]
 
 
-async def list_claims(session: AsyncSession, *, supervisor_id: uuid.UUID | None, status: str | None,
-                      limit: int, offset: int) -> tuple[Sequence, int]:
-    conditions = []
-    if supervisor_id:
-        conditions.append(travel_claim.c.supervisor_id == supervisor_id)
-    if status:
-        conditions.append(travel_claim.c.status == status)
-    where = and_(True, *conditions)
-    total = await session.scalar(select(func.count()).select_from(travel_claim).where(where))
-    rows = (await session.execute(select(travel_claim).where(where)
-                                  .order_by(travel_claim.c.created_at.desc(), travel_claim.c.id)
-                                  .limit(limit).offset(offset))).all()
-    return rows, total or 0
+async def claim_views(session: AsyncSession, settings: FinanceSettings, rows: Sequence) -> list[dict]:
+    """Claims with their items, receipts and cap warnings (R43.1): the items of all of them in one query."""
+    items: dict[uuid.UUID, list] = {row.id: [] for row in rows}
+    if items:
+        for item in (await session.execute(
+            select(travel_item, receipt.c.sha256.label("receipt_sha256"),
+                   receipt.c.content_type.label("receipt_content_type"))
+            .select_from(travel_item.outerjoin(receipt, receipt.c.item_id == travel_item.c.id))
+            .where(travel_item.c.claim_id.in_(list(items))).order_by(travel_item.c.claim_id, travel_item.c.position)
+        )).all():
+            items[item.claim_id].append(item)
+    return [{
+        **dict(row._mapping), "total_yuan": rules.yuan(row.total_fen),
+        "payable_fen": row.approved_fen if row.approved_fen is not None else row.total_fen,
+        "items": [dict(i._mapping) for i in items[row.id]],
+        "warnings": rules.travel_warnings(_items(items[row.id]), settings.travel_caps_fen),
+    } for row in rows]
 
 
 async def store_receipt(session: AsyncSession, settings: FinanceSettings, *, actor: str, claim_id: uuid.UUID,
