@@ -57,6 +57,9 @@ activity = Table(
     CheckConstraint("ends_at > starts_at", name="window_valid"),
     Index("ix_activity_district_starts", "district", "starts_at"),
     Index("ix_activity_ends_at", "ends_at"),  # R20.1: the overdue query filters on the end
+    Index("ix_activity_starts_at", "starts_at", "id"),  # the work list's keyset (0007)
+    Index("ix_activity_case_ref", "case_ref"),  # the work list's case number filter (0007)
+    Index("ix_activity_type_starts", "activity_type", "starts_at"),  # the work list's type filter (0007)
 )
 
 # a new time for an activity: its live request cancelled and a new one linked to it (0006)
