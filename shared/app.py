@@ -30,6 +30,7 @@ from shared.events.inbox import Handler, InboxConsumer
 from shared.events.kafka import BrokerUnavailable, bounded, ensure_topics
 from shared.events.outbox import Outbox, OutboxRelay
 from shared.observability import CorrelationMiddleware, Metrics, configure_logging
+from shared.scheduler import Scheduler
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class ServiceSpec:
     # for handlers that need the running app (its calendar, outbox, settings): called once at start-up
     build_handlers: Callable[[FastAPI], dict[type[Event], Handler]] | None = None
     description: str = ""
-    # periodic jobs of the service (e.g. selection's reveal timeout): job(app) runs every `seconds`;
-    # a job must be safe with several replicas (claim its rows with FOR UPDATE SKIP LOCKED)
+    # periodic jobs of the service (e.g. selection's reveal timeout): job(app) runs every `seconds`, once
+    # per period across replicas (shared/scheduler.py); still claim rows with FOR UPDATE SKIP LOCKED
     jobs: list["PeriodicJob"] = field(default_factory=list)
     # called last at shutdown (e.g. casework stops its verifier process)
     on_shutdown: list[Callable[[FastAPI], None]] = field(default_factory=list)
@@ -57,7 +58,8 @@ class ServiceSpec:
 
 @dataclass
 class PeriodicJob:
-    """A job the service runs by itself every `seconds`; a failure is logged and retried next time."""
+    """A job the service runs by itself every `seconds`: once per period across all replicas
+    (shared/scheduler.py, PostgreSQL-backed); a failure is logged and the job runs again next period."""
 
     name: str
     seconds: float
@@ -65,17 +67,15 @@ class PeriodicJob:
     first_after: float = 0.0  # first run this long after start-up (default: at once)
 
 
-async def _run_periodically(app: FastAPI, job: PeriodicJob) -> None:
-    if job.first_after:
-        await asyncio.sleep(job.first_after)
-    while True:
-        try:
-            await job.run(app)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.error("periodic job %s failed; retrying in %.0f s", job.name, job.seconds, exc_info=True)
-        await asyncio.sleep(job.seconds)
+def _scheduler(app: FastAPI, spec: ServiceSpec, settings: CommonSettings, jobs: list[PeriodicJob]) -> Scheduler:
+    """The service's periodic jobs on the PostgreSQL-backed scheduler: each runs once per period whatever
+    the number of replicas (issue 14; replaces the in-process timer loop)."""
+
+    async def run_job(job: PeriodicJob) -> None:
+        await job.run(app)
+
+    return Scheduler(spec.name, settings.database_url, jobs, run_job,
+                     shutdown_seconds=settings.shutdown_budget_seconds)
 
 
 async def _broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
@@ -152,7 +152,9 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         # every service verifies its own audit chain and publishes its head (shared/audit_watch.py)
         audit_job = PeriodicJob("audit-verify", settings.audit_verify_seconds, audit_watch.run_job,
                                 first_after=settings.audit_verify_seconds)
-        tasks += [asyncio.create_task(_run_periodically(app, job), name=f"{spec.name}-{job.name}")
+        app.state.scheduler = _scheduler(app, spec, settings, [*spec.jobs, audit_job])
+        tasks.append(asyncio.create_task(app.state.scheduler.run(), name=f"{spec.name}-scheduler"))
+        tasks += [asyncio.create_task(app.state.scheduler.defer_forever(job), name=f"{spec.name}-{job.name}")
                   for job in [*spec.jobs, audit_job]]
         # Frozen heap: once started, a service holds a few hundred thousand long-lived objects
         # (modules, pydantic and SQLAlchemy models, routes, pools). A full (generation 2) garbage

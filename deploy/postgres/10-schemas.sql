@@ -30,3 +30,24 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The scheduler (shared/scheduler.py): procrastinate's job tables in the schema "scheduler", made by the
+-- migrations as supervision_owner. Every service role reads and writes its rows (each works only on the
+-- queue of its own name) and calls its functions; none may create anything there.
+DO $$
+DECLARE
+    svc text;
+BEGIN
+    CREATE SCHEMA IF NOT EXISTS scheduler;
+    REVOKE ALL ON SCHEMA scheduler FROM PUBLIC;
+    FOREACH svc IN ARRAY ARRAY['registry', 'selection', 'casework', 'appraisal', 'finance'] LOOP
+        EXECUTE format('GRANT USAGE ON SCHEMA scheduler TO %I', svc);
+        EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA scheduler '
+                       'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', svc);
+        EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA scheduler '
+                       'GRANT USAGE, SELECT ON SEQUENCES TO %I', svc);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA scheduler TO %I', svc);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA scheduler TO %I', svc);
+    END LOOP;
+END
+$$;

@@ -68,6 +68,10 @@ def run_env(metadata: MetaData) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        # the scheduler's job tables (schema "scheduler", shared/scheduler.py) are created here, as the owner
+        from shared.scheduler import install_schema
+
+        install_schema(connection)
 
     async def run() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)

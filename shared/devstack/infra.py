@@ -19,6 +19,9 @@ DEPLOY_POSTGRES = Path(__file__).resolve().parents[2] / "deploy" / "postgres"
 OWNER_ROLE = "supervision_owner"  # owns the database and the schemas, runs the migrations
 # one login role per service, each limited to DML in the schema of its name (10-schemas.sql)
 SERVICE_ROLES = ("registry", "selection", "casework", "appraisal", "finance")
+# what ADOPT_LEGACY_SQL hands to the owner: the service schemas and the scheduler's (shared/scheduler.py), which
+# migrations run by the superuser (an earlier dev stack) would have made
+ADOPTED_SCHEMAS = (*SERVICE_ROLES, "scheduler")
 
 
 class PortInUse(RuntimeError):
@@ -223,7 +226,7 @@ def apply_database_roles(postgres: Postgres, passwords: Mapping[str, str]) -> No
     variables += [f"\\set {role}_password '{passwords[role]}'" for role in SERVICE_ROLES]
     postgres.psql("-f", "-", input="\n".join([*variables, f"\\i '{DEPLOY_POSTGRES / '00-roles.sql'}'", ""]))
     postgres.psql("-f", "-", database=DATABASE_NAME, input=ADOPT_LEGACY_SQL.format(
-        owner=OWNER_ROLE, schemas=", ".join(f"'{role}'" for role in SERVICE_ROLES)))
+        owner=OWNER_ROLE, schemas=", ".join(f"'{schema}'" for schema in ADOPTED_SCHEMAS)))
     postgres.psql("-f", str(DEPLOY_POSTGRES / "10-schemas.sql"), role=OWNER_ROLE,
                   password=passwords[OWNER_ROLE], database=DATABASE_NAME)
 

@@ -217,3 +217,33 @@ async def test_casework_cannot_reach_other_schemas_run_ddl_or_bypass_the_audit_l
         await refused(engine, sql, match)
     finally:
         await engine.dispose()
+
+
+async def test_every_service_role_runs_its_periodic_jobs_on_the_scheduler_without_ddl(roles_db) -> None:
+    """Issue 14: the scheduler's job tables (schema `scheduler`, shared/scheduler.py) were made by the migrations
+    as the owner; each service role defers and runs its jobs there (procrastinate, over psycopg) and may not
+    create anything in that schema."""
+    from shared.app import PeriodicJob
+    from shared.scheduler import Scheduler
+
+    for role in ROLES:
+        ran: list[str] = []
+
+        async def probe(job, role=role, ran=ran) -> None:
+            ran.append(role)
+
+        scheduler = Scheduler(role, roles_db.postgres.url_for(role, roles_db.passwords[role]),
+                              [PeriodicJob("probe", 60, probe)], probe, shutdown_seconds=2)
+        worker = asyncio.create_task(scheduler.run())
+        try:
+            await asyncio.wait_for(scheduler.ready.wait(), 30)
+            assert (await scheduler.defer(f"{role}.probe")).job_id is not None
+            for _ in range(300):
+                if ran:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        assert ran == [role], role
+        await refused(roles_db.engine(role), "CREATE TABLE scheduler.mine (id int)", "permission denied")
