@@ -70,6 +70,7 @@ class CommonSettings(BaseSettings):
         "casework": "http://127.0.0.1:8003",
         "appraisal": "http://127.0.0.1:8004",
         "finance": "http://127.0.0.1:8005",
+        "notify": "http://127.0.0.1:8006",
     }
     # shutdown: background tasks get this long to stop after cancellation, clients as long to close
     shutdown_budget_seconds: float = Field(default=10.0, gt=0)

@@ -15,7 +15,7 @@ DO $$
 DECLARE
     svc text;
 BEGIN
-    FOREACH svc IN ARRAY ARRAY['registry', 'selection', 'casework', 'appraisal', 'finance'] LOOP
+    FOREACH svc IN ARRAY ARRAY['registry', 'selection', 'casework', 'appraisal', 'finance', 'notify'] LOOP
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', svc);
         EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', svc);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', svc, svc);
@@ -40,7 +40,7 @@ DECLARE
 BEGIN
     CREATE SCHEMA IF NOT EXISTS scheduler;
     REVOKE ALL ON SCHEMA scheduler FROM PUBLIC;
-    FOREACH svc IN ARRAY ARRAY['registry', 'selection', 'casework', 'appraisal', 'finance'] LOOP
+    FOREACH svc IN ARRAY ARRAY['registry', 'selection', 'casework', 'appraisal', 'finance', 'notify'] LOOP
         EXECUTE format('GRANT USAGE ON SCHEMA scheduler TO %I', svc);
         EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA scheduler '
                        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', svc);

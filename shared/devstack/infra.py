@@ -18,7 +18,7 @@ DATABASE_NAME = "supervision"  # as in deploy/postgres/00-roles.sql
 DEPLOY_POSTGRES = Path(__file__).resolve().parents[2] / "deploy" / "postgres"
 OWNER_ROLE = "supervision_owner"  # owns the database and the schemas, runs the migrations
 # one login role per service, each limited to DML in the schema of its name (10-schemas.sql)
-SERVICE_ROLES = ("registry", "selection", "casework", "appraisal", "finance")
+SERVICE_ROLES = ("registry", "selection", "casework", "appraisal", "finance", "notify")
 # what ADOPT_LEGACY_SQL hands to the owner: the service schemas and the scheduler's (shared/scheduler.py), which
 # migrations run by the superuser (an earlier dev stack) would have made
 ADOPTED_SCHEMAS = (*SERVICE_ROLES, "scheduler")

@@ -9,18 +9,19 @@ from shared.events import topics
 from shared.events.contracts import ALL_EVENTS, Event
 from shared.events.envelope import Envelope
 
-SERVICES = ["registry", "selection", "casework", "appraisal", "finance"]
+SERVICES = ["registry", "selection", "casework", "appraisal", "finance", "notify"]
 # Who reads which topic (ARCHITECTURE.md); the publisher is the topic's domain prefix, except for
 # the platform's own topics, which every service publishes and reads.
 PUBLISHERS: dict[str, list[str]] = {topics.PLATFORM_CALENDAR: SERVICES, topics.PLATFORM_AUDIT: SERVICES}
 SUBSCRIBERS: dict[str, list[str]] = {
     topics.REGISTRY_SUPERVISORS: ["selection", "appraisal", "finance"],
     topics.REGISTRY_TRAINING: ["appraisal"],
-    topics.CASEWORK_SUPERVISION_REQUESTS: ["selection"],
-    topics.CASEWORK_FEEDBACK: ["appraisal", "finance"],
-    topics.SELECTION_ASSIGNMENTS: ["casework", "appraisal"],
-    topics.APPRAISAL_RESULTS: ["registry"],
-    topics.FINANCE_SUBSIDIES: [],
+    # notify reads every topic with events that concern people (services/notify/consumers.py)
+    topics.CASEWORK_SUPERVISION_REQUESTS: ["selection", "notify"],
+    topics.CASEWORK_FEEDBACK: ["appraisal", "finance", "notify"],
+    topics.SELECTION_ASSIGNMENTS: ["casework", "appraisal", "notify"],
+    topics.APPRAISAL_RESULTS: ["registry", "notify"],
+    topics.FINANCE_SUBSIDIES: ["notify"],
     topics.PLATFORM_CALENDAR: SERVICES,
     topics.PLATFORM_AUDIT: SERVICES,  # each service witnesses the others' audit heads
 }
