@@ -7,14 +7,18 @@ from fastapi import FastAPI
 from services.registry import fastpath
 from services.registry.appointments.router import router as appointments_router
 from services.registry.appointments.service import term_end_job
+from services.registry.bulk.router import router as bulk_router
 from services.registry.changes.router import router as changes_router
 from services.registry.config import RegistrySettings
 from services.registry.consumers import HANDLERS
+from services.registry.deadlines import READERS as DEADLINE_READERS
+from services.registry.deadlines import compute as compute_deadlines
 from services.registry.dismissals.router import router as dismissals_router
 from services.registry.models import metadata, platform
 from services.registry.roster.router import router as roster_router
 from services.registry.training.router import router as training_router
 from shared.app import PeriodicJob, ServiceSpec, create_service_app
+from shared.deadlines import deadlines_router
 
 DESCRIPTION = """人民监督员名册服务（《威海市人民监督员履职管理实施办法》第二章、第四章）。
 
@@ -25,7 +29,9 @@ DESCRIPTION = """人民监督员名册服务（《威海市人民监督员履职
 """
 
 spec = ServiceSpec(name="registry", title="人民监督员名册服务", metadata=metadata, platform=platform,
-                   routers=[roster_router, appointments_router, changes_router, dismissals_router, training_router],
+                   # bulk first: its /supervisors/import-template and /supervisors/export are not supervisor ids
+                   routers=[bulk_router, roster_router, appointments_router, changes_router, dismissals_router,
+                            training_router, deadlines_router(compute_deadlines, readers=DEADLINE_READERS)],
                    handlers=HANDLERS, description=DESCRIPTION)
 
 

@@ -211,17 +211,18 @@ async def test_procuratorate_sees_only_eligible_names_and_specialties(client):
     token = bearer("procuratorate", district="环翠区")
     assert (await client.get(f"/supervisors/{eligible['id']}", headers=token)).status_code == 403
     assert (await client.get("/supervisors", headers=token)).status_code == 403
-    names, offset = [], 0
+    listed, cursor = {}, None
     while True:
-        page = (await client.get(f"/supervisors/eligible?limit=200&offset={offset}", headers=token)).json()
+        page = (await client.get("/supervisors/eligible?limit=200" + (f"&cursor={cursor}" if cursor else ""),
+                                 headers=token)).json()
         for item in page["items"]:
-            assert set(item) == {"name", "district", "specialties"}
-        names += [item["name"] for item in page["items"]]
-        offset += 200
-        if offset >= page["total"]:
+            assert set(item) == {"id", "name", "district", "specialties"}
+        listed.update({item["id"]: item["name"] for item in page["items"]})
+        cursor = page["next_cursor"]
+        if cursor is None:
             break
-    assert eligible["name"] in names
-    assert pending["name"] not in names
+    assert listed[eligible["id"]] == eligible["name"]  # the id names whom the procuratorate may ask for
+    assert pending["id"] not in listed
 
 
 async def test_supervisor_sees_only_own_record(client):
@@ -241,7 +242,8 @@ async def test_list_filter_and_paginate(client):
     base = f"/supervisors?name={prefix}"
     everything = (await client.get(base, headers=ADMIN)).json()
     assert everything["total"] == 6
-    page = (await client.get(base + "&limit=2&offset=2", headers=ADMIN)).json()
+    first = (await client.get(base + "&limit=2", headers=ADMIN)).json()
+    page = (await client.get(base + f"&limit=2&cursor={first['next_cursor']}", headers=ADMIN)).json()
     assert page["total"] == 6 and len(page["items"]) == 2
     assert [i["name"] for i in page["items"]] == sorted(i["name"] for i in everything["items"])[2:4]
     assert (await client.get(base + "&specialty=教育", headers=ADMIN)).json()["total"] == 5
@@ -281,9 +283,9 @@ async def test_tally_matches_counted_rows(client, app):
         tallied = set((await session.execute(text(
             "SELECT district, status, eligible, n FROM registry.supervisor_tally WHERE n > 0"))).all())
     assert counted == tallied
-    total = (await client.get("/supervisors?limit=1&offset=1", headers=ADMIN)).json()["total"]
+    total = (await client.get("/supervisors?limit=1", headers=ADMIN)).json()["total"]
     assert total == sum(n for *_, n in counted)
-    eligible = (await client.get("/supervisors/eligible?limit=1&offset=1", headers=ADMIN)).json()["total"]
+    eligible = (await client.get("/supervisors/eligible?limit=1", headers=ADMIN)).json()["total"]
     assert eligible == sum(n for _, _, e, n in counted if e)
 
 

@@ -7,11 +7,18 @@ from tests.support.registry_helpers import ADMIN, appointed, record, session
 
 
 async def all_ids(client, url: str, headers=ADMIN) -> set[str]:
-    ids, offset = set(), 0
+    """Every id of a list: by its cursor (the roster lists) or by offset (the short training lists)."""
+    ids, offset, cursor = set(), 0, None
     while True:
         sep = "&" if "?" in url else "?"
-        page = (await client.get(f"{url}{sep}limit=200&offset={offset}", headers=headers)).json()
+        paging = f"cursor={cursor}" if cursor else f"offset={offset}"
+        page = (await client.get(f"{url}{sep}limit=200&{paging}", headers=headers)).json()
         ids |= {item["id"] for item in page["items"]}
+        if "next_cursor" in page:
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return ids
+            continue
         offset += 200
         if offset >= page["total"]:
             return ids
