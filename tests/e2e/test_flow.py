@@ -31,6 +31,7 @@ from services.finance.models import subsidy_line
 from services.registry.app import create_app as registry_app
 from services.registry.config import RegistrySettings
 from services.selection.app import build as selection_app
+from services.selection.app import registry_lookups
 from services.selection.config import SelectionSettings
 from services.selection.models import request as selection_request
 from services.selection.models import supervisor as pool_supervisor
@@ -64,7 +65,9 @@ async def stack(migrated, settings_env):
                                 **extra)
 
     registry = registry_app(settings(RegistrySettings, "registry"))
-    selection = selection_app(settings(SelectionSettings, "selection"))
+    selection_settings = settings(SelectionSettings, "selection", registry_url="http://registry",
+                                  service_token=SERVICE["Authorization"].removeprefix("Bearer "))
+    selection = selection_app(selection_settings)
     casework = casework_app(settings(CaseworkSettings, "casework", receipt_check_seconds=0.2))
     finance = finance_app(settings(FinanceSettings, "finance"))
     appraisal = appraisal_app(settings(AppraisalSettings, "appraisal"))
@@ -73,15 +76,10 @@ async def stack(migrated, settings_env):
         for name, app in (("registry", registry), ("selection", selection), ("casework", casework),
                           ("finance", finance), ("appraisal", appraisal)):
             apps[name] = await stack.enter_async_context(running(app))
-        registry_client = apps["registry"][1]
 
-        async def contact_lookup(supervisor_id: uuid.UUID) -> dict | None:
-            """selection asks the registry app for the phone (R12.1), with the service token."""
-            response = await registry_client.get(f"/supervisors/{supervisor_id}/contact", headers=SERVICE)
-            response.raise_for_status()
-            return response.json()
-
-        selection.state.contact_lookup = contact_lookup
+        # selection asks the registry app for phones (R12.1) with its own client code and the service token
+        selection.state.contact_lookup, selection.state.masked_contact_lookup = registry_lookups(
+            selection_settings, transport=httpx.ASGITransport(app=registry))
         selection_client = apps["selection"][1]
 
         async def receipt_fetch(draw_id: uuid.UUID) -> dict | None:
@@ -197,6 +195,14 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     entered = [c for c in after["candidates"] if c["status"] == "pending" and c["supervisor_id"] not in
                {s for s, c0 in before.items() if c0["status"] == "pending"}]
     assert [(c["group"], c["position"]) for c in entered] == [(group, last + 1)]  # the next in draw order
+    # the call list (R12.1): everyone in draw order with the registry's masked phone, read in one batch
+    listed = (await selection.get(f"/requests/{rid}/call-list", headers=ADMIN)).json()
+    assert listed["phones_available"] is True
+    callable_lines = [line for line in listed["items"] if line["status"] in ("pending", "confirmed", "queued")]
+    assert len(callable_lines) >= 3
+    for line in callable_lines:  # a person who declined is not called again: no phone shown
+        person = (await registry.get(f"/supervisors/{line['supervisor_id']}", headers=ADMIN)).json()
+        assert line["phone_masked"] == person["phone"] and "****" in line["phone_masked"]
     await _confirm_all_pending(selection, rid)
 
     # 4. casework shows the confirmed roster with names and phones that came from the registry

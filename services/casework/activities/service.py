@@ -3,9 +3,10 @@ observers (R19.1). The caller owns the transaction: nothing here commits."""
 
 import hashlib
 import uuid
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, true, update
+from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from services.casework.requests.service import (
 from shared import activity_types, clock
 from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
-from shared.clock import local_date
+from shared.clock import SHANGHAI, local_date
 from shared.crypto import FieldCipher
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.outbox import Outbox
@@ -175,20 +176,42 @@ async def reschedule(session: AsyncSession, *, outbox: Outbox, cipher: FieldCiph
             "reason": data["reason"], "cancelled_request_id": old.id if old else None, "request": request}
 
 
-async def list_activities(session: AsyncSession, *, principal: Principal, limit: int, offset: int,
-                          district: str | None) -> tuple[list[dict[str, Any]], int]:
-    cond = []
-    if not principal.is_citywide:
-        cond.append(activity.c.district == principal.district)
-        if principal.has(Role.PROCURATORATE) and principal.office:
-            cond.append(activity.c.office == principal.office)
-    if district:
-        cond.append(activity.c.district == district)
-    where = and_(true(), *cond)
-    total = await session.scalar(select(func.count()).select_from(activity).where(where))
-    rows = (await session.execute(select(activity).where(where).order_by(activity.c.starts_at.desc(), activity.c.id)
-                                  .limit(limit).offset(offset))).all()
-    return [activity_dict(r) for r in rows], total or 0
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+async def list_activities(session: AsyncSession, *, statuses: list[str], activity_types: list[str],
+                          case_ref: str | None, since: date | None, until: date | None, district: str | None,
+                          office: str | None, descending: bool, limit: int,
+                          after: list | None) -> tuple[list[dict[str, Any]], int, list | None]:
+    """(page, total, sort key of the last row when more follow): activities by status, activity date (Shanghai),
+    N-ACT type, case number, district and office, in activity-time order with the id breaking ties."""
+    where = []
+    if statuses:
+        where.append(activity.c.status.in_(statuses))
+    if activity_types:
+        where.append(activity.c.activity_type.in_(activity_types))
+    if case_ref is not None:
+        where.append(activity.c.case_ref == case_ref)
+    if since is not None:
+        where.append(activity.c.starts_at >= _day_start(since))
+    if until is not None:
+        where.append(activity.c.starts_at < _day_start(until + timedelta(days=1)))
+    if district is not None:
+        where.append(activity.c.district == district)
+    if office is not None:
+        where.append(activity.c.office == office)
+    total = await session.scalar(select(func.count()).select_from(activity).where(*where))
+    key = tuple_(activity.c.starts_at, activity.c.id)
+    page_where = list(where)
+    if after is not None:
+        page_where.append(key < tuple(after) if descending else key > tuple(after))
+    order = (activity.c.starts_at.desc(), activity.c.id.desc()) if descending else (activity.c.starts_at, activity.c.id)
+    rows = (await session.execute(select(activity).where(*page_where).order_by(*order).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = [rows[-1].starts_at, rows[-1].id] if more else None
+    return [activity_dict(r) for r in rows], total or 0, next_key
 
 
 # --- materials (R15.1, R3.1) ----------------------------------------------------------------------

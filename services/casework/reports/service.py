@@ -140,19 +140,12 @@ def transmittal_dict(r) -> dict[str, Any]:
             "on_time": not rules.is_overdue(r.due_on, sent_on, sent_on)}
 
 
-async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
-                               principal: Principal) -> list[dict[str, Any]]:
-    """R20.2: (office, month) whose transmittal was sent late, or is owed (signatures not sent) and past due."""
-    out = []
-    late = select(transmittal).where(_shanghai_day(transmittal.c.sent_at) > transmittal.c.due_on)
+async def owed_transmittals(session: AsyncSession, *, district: str | None) -> dict[tuple[str, date], dict[str, Any]]:
+    """R20.2: (office, month) → {district, forms} of the signatures not sent yet, each in the month whose
+    transmittal it belongs to (`rules.transmittal_period`)."""
     pending = _untransmitted()
-    if not principal.is_citywide:
-        late = late.where(exists().where(activity.c.office == transmittal.c.office,
-                                         activity.c.district == principal.district))
-        pending = pending.where(activity.c.district == principal.district)
-    for t in (await session.execute(late)).all():
-        out.append({"office": t.office, "month": t.month.strftime("%Y-%m"), "due_on": t.due_on,
-                    "forms": len(t.form_ids), "sent_on": local_date(t.sent_at)})
+    if district is not None:
+        pending = pending.where(activity.c.district == district)
     owed = (await session.execute(pending)).all()
     offices = sorted({o.office for o in owed})
     sent: dict[str, set[date]] = {office: set() for office in offices}
@@ -160,13 +153,28 @@ async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalend
         for t in (await session.execute(select(transmittal.c.office, transmittal.c.month).where(
                 transmittal.c.office.in_(offices)))).all():
             sent[t.office].add(t.month)
-    periods: dict[tuple[str, date], set[str]] = {}
+    periods: dict[tuple[str, date], dict[str, Any]] = {}
     for o in owed:
         period = rules.transmittal_period(local_date(o.starts_at), local_date(o.signed_at), sent[o.office])
-        periods.setdefault((o.office, period), set()).add(str(o.form_id))
-    for (office, month), forms in periods.items():
+        periods.setdefault((o.office, period), {"district": o.district, "forms": set()})["forms"].add(str(o.form_id))
+    return periods
+
+
+async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
+                               principal: Principal) -> list[dict[str, Any]]:
+    """R20.2: (office, month) whose transmittal was sent late, or is owed (signatures not sent) and past due."""
+    out = []
+    late = select(transmittal).where(_shanghai_day(transmittal.c.sent_at) > transmittal.c.due_on)
+    if not principal.is_citywide:
+        late = late.where(exists().where(activity.c.office == transmittal.c.office,
+                                         activity.c.district == principal.district))
+    for t in (await session.execute(late)).all():
+        out.append({"office": t.office, "month": t.month.strftime("%Y-%m"), "due_on": t.due_on,
+                    "forms": len(t.form_ids), "sent_on": local_date(t.sent_at)})
+    owed = await owed_transmittals(session, district=None if principal.is_citywide else principal.district)
+    for (office, month), period in owed.items():
         due, _provisional = rules.transmittal_due(month, calendar)
         if rules.is_overdue(due, None, as_of):
-            out.append({"office": office, "month": month.strftime("%Y-%m"), "due_on": due, "forms": len(forms),
-                        "sent_on": None})
+            out.append({"office": office, "month": month.strftime("%Y-%m"), "due_on": due,
+                        "forms": len(period["forms"]), "sent_on": None})
     return sorted(out, key=lambda x: (x["month"], x["office"]))

@@ -39,9 +39,8 @@ def fake_phone(supervisor_id: uuid.UUID) -> str:
     return "139" + f"{supervisor_id.int % 10**8:08d}"
 
 
-async def fake_masked_contact(supervisor_id: uuid.UUID) -> dict:
-    phone = fake_phone(supervisor_id)
-    return {"phone_masked": phone[:3] + "****" + phone[-4:]}
+async def fake_masked_contact(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return {sid: fake_phone(sid)[:3] + "****" + fake_phone(sid)[-4:] for sid in ids}
 
 
 @pytest.fixture(scope="session")
