@@ -39,10 +39,11 @@ docs: $(STAMP)  ## AsyncAPI document of every event (from the contracts) and the
 migrate: $(STAMP)  ## upgrade every service schema (DATABASE_URL must be set)
 	$(PY) -m shared.db.migrate
 
-token: $(STAMP)  ## make token ROLE=district_bureau DISTRICT=文登区
+REGISTRY_URL ?= http://127.0.0.1:$(or $(SERVICE_BASE_PORT),8001)
+token: $(STAMP)  ## make token ROLE=district_bureau DISTRICT=文登区 (ROLE=supervisor: one of make run's roster)
 	$(PY) -m shared.tokens --key-file .data/dev-keys.json --role $(ROLE) \
 		$(if $(DISTRICT),--district $(DISTRICT)) $(if $(OFFICE),--office $(OFFICE)) \
-		$(if $(SUPERVISOR_ID),--supervisor-id $(SUPERVISOR_ID))
+		$(if $(SUPERVISOR_ID),--supervisor-id $(SUPERVISOR_ID),--pick-supervisor $(REGISTRY_URL))
 
 lock:  ## re-pin requirements.lock (dev) and requirements-runtime.lock (image) from pyproject.toml
 	$(PY) -m pip install --quiet uv

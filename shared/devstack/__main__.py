@@ -22,7 +22,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.devstack import infra
 from shared.events.signing import generate_keypair, public_key_of
 from shared.serve import available_services
-from shared.tokens import DEV_PERSONAS, init_key_file, load_key_file, mint, mint_persona
+from shared.tokens import (
+    DEV_PERSONAS,
+    init_key_file,
+    load_key_file,
+    mint,
+    mint_persona,
+    pick_supervisor,
+    with_real_supervisor,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Producers before consumers, so demo events find their readers' projections in order.
@@ -252,12 +260,15 @@ def print_banner(services: list[str], ports: dict[str, int], private_key: str,
         lines.append(f"  {name:<10} {base}   docs: {base}/docs")
     lines += ["", f"  broker     127.0.0.1:{settings.broker_port}",
               f"  logs       {settings.data_dir / 'logs'}", "", "Bearer tokens (valid 8 hours):"]
-    for persona in DEV_PERSONAS:
+    # the supervisor token names a real person of the demo roster (R2.1: a supervisor sees only self)
+    registry = f"http://127.0.0.1:{ports['registry']}" if "registry" in ports else None
+    personas = with_real_supervisor(DEV_PERSONAS, registry and pick_supervisor(registry, private_key))
+    for persona in personas:
         scope = persona.district or persona.office or persona.supervisor_id or "city-wide"
         lines.append(f"  {persona.roles[0].value} ({persona.name}, {scope}):")
         lines.append(f"    {mint_persona(private_key, persona)}")
     lines += ["", "Example: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8001/docs",
-              "More tokens: make token ROLE=district_bureau DISTRICT=文登区",
+              "More tokens: make token ROLE=district_bureau DISTRICT=文登区 · make token ROLE=supervisor",
               "Ctrl-C stops everything.", "READY"]
     print("\n".join(lines), flush=True)
 

@@ -73,12 +73,43 @@ def postgres_running(data_dir: Path) -> bool:
     return (data_dir / "postgres" / "postmaster.pid").exists()
 
 
+def banner_token(banner: str, role: str) -> str:
+    lines = banner.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{role} ("))
+    return lines[at + 1].strip()
+
+
+def banner_url(banner: str, service: str) -> str:
+    """The service's URL from its banner line `  <service>   http://…   docs: http://…/docs`."""
+    return next(line.split()[1] for line in banner.splitlines()
+                if line.strip().startswith(service + " ") and "docs:" in line)
+
+
+def check_the_supervisor_token_names_a_real_supervisor(banner: str) -> None:
+    """Issue 14: the banner's supervisor token stands for a person of the demo roster, and acts."""
+    import uuid
+
+    import httpx
+    import jwt
+
+    token = banner_token(banner, "supervisor")
+    supervisor_id = jwt.decode(token, options={"verify_signature": False})["supervisor_id"]
+    uuid.UUID(supervisor_id)  # not the placeholder "demo-supervisor"
+    bureau = {"Authorization": f"Bearer {banner_token(banner, 'bureau_admin')}"}
+    person = httpx.get(f"{banner_url(banner, 'registry')}/supervisors/{supervisor_id}", headers=bureau)
+    assert person.status_code == 200 and person.json()["status"] == "active", person.text
+    own = httpx.get(f"{banner_url(banner, 'selection')}/supervisors/{supervisor_id}/declared-relations",
+                    headers={"Authorization": f"Bearer {token}"})
+    assert own.status_code == 200, own.text
+
+
 def test_launcher_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path, ports):
     broker_port, base_port = ports
     process = launch(tmp_path, broker_port, base_port)
     banner = read_until_ready(process)
     assert f"127.0.0.1:{broker_port}" in banner
     assert "bureau_admin" in banner and "district_bureau" in banner and "Bearer tokens" in banner
+    check_the_supervisor_token_names_a_real_supervisor(banner)
     children = descendants(process.pid)
     assert any("tansu" in " ".join(c.cmdline()) for c in children)
     with socket.create_connection(("127.0.0.1", broker_port), 2):
