@@ -19,6 +19,7 @@ from services.casework.requests.router import router as requests_router
 from services.casework.rules import RuleViolation
 from services.casework.statistics.router import router as statistics_router
 from shared.app import PeriodicJob, ServiceSpec, create_service_app
+from shared.db import read
 from shared.deadlines import deadlines_router
 from shared.errors import problem_response
 
@@ -53,6 +54,7 @@ def create_app(settings: CaseworkSettings | None = None) -> FastAPI:
     app = create_service_app(dataclasses.replace(spec, routers=routers, jobs=jobs, on_shutdown=[close_verifier]),
                              settings)
     app.state.receipt_fetch = selection_receipt_fetch(settings)
+    read.install(app)  # the activities work list's read-only engine
 
     @app.exception_handler(RuleViolation)
     async def _rule_violation(request: Request, exc: RuleViolation) -> JSONResponse:

@@ -24,7 +24,8 @@ def launch(data_dir: Path, broker_port: int, base_port: int) -> subprocess.Popen
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def read_until_ready(process: subprocess.Popen, timeout: float = 120) -> str:
+def read_until_ready(process: subprocess.Popen, timeout: float = 300) -> str:
+    """The launcher's output up to READY (a hang detector, not a speed check: a loaded machine is slow)."""
     deadline, lines = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         line = process.stdout.readline()

@@ -36,6 +36,7 @@ from shared import pagination as paging
 from shared.activity_types import ACTIVITY_TYPES, LABELS
 from shared.app import CalendarDep, CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, require
+from shared.db.read import ReadConnDep
 from shared.errors import ProblemError, Unprocessable
 
 router = APIRouter()
@@ -69,7 +70,7 @@ SCOPE = "casework.activities"
             summary="办案活动工作清单：按状态、活动日期、类型、案号、区市筛选（区市仅见本辖区，R2.1），游标分页",
             tags=["activities"])
 async def list_activities(
-    session: SessionDep, cipher: CipherDep, principal: STAFF,
+    conn: ReadConnDep, cipher: CipherDep, principal: STAFF,
     status: Annotated[list[ActivityStatus] | None, Query(description="状态 open、held、cancelled，可重复")] = None,
     activity_type: Annotated[list[ActivityType] | None, Query(description="N-ACT 活动类型，可重复")] = None,
     case_ref: Annotated[str | None, Query(min_length=1, max_length=100, description="案号（完全一致）")] = None,
@@ -89,7 +90,7 @@ async def list_activities(
     sign = paging.signer(cipher)
     after = paging.decode(sign, cursor, scope=SCOPE, filters=filters, types=KEY_TYPES)
     items, total, next_key = await svc.list_activities(
-        session, statuses=statuses, activity_types=types, case_ref=case_ref, since=since, until=until,
+        conn, statuses=statuses, activity_types=types, case_ref=case_ref, since=since, until=until,
         district=district, office=office, descending=sort.startswith("-"), limit=limit, after=after)
     return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
                              paging.encode(sign, scope=SCOPE, filters=filters, key=next_key))

@@ -4,11 +4,12 @@ observers (R19.1). The caller owns the transaction: nothing here commits."""
 import hashlib
 import uuid
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.casework import rules
 from services.casework.access import (
@@ -37,6 +38,7 @@ from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI, local_date
 from shared.crypto import FieldCipher
+from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.outbox import Outbox
 from shared.lead_time import check_lead_time
@@ -180,38 +182,58 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=SHANGHAI)
 
 
-async def list_activities(session: AsyncSession, *, statuses: list[str], activity_types: list[str],
-                          case_ref: str | None, since: date | None, until: date | None, district: str | None,
-                          office: str | None, descending: bool, limit: int,
-                          after: list | None) -> tuple[list[dict[str, Any]], int, list | None]:
+ACTIVITY_COLUMNS = ", ".join(activity.c.keys())
+
+
+def activities_query(*, statuses: list[str], activity_types: list[str], case_ref: str | None, since: date | None,
+                     until: date | None, district: str | None, office: str | None, descending: bool, limit: int,
+                     after: list | None) -> tuple[str, list[Any]]:
+    """SQL and arguments of one page of the activities work list, the total and the page in one statement (one
+    round trip on the read engine). Only fixed SQL text is concatenated; every value is a $n parameter."""
+    args: list[Any] = []
+
+    def p(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["TRUE"]
+    if statuses:
+        where.append(f"status = ANY({p(statuses)}::text[])")
+    if activity_types:
+        where.append(f"activity_type = ANY({p(activity_types)}::text[])")
+    if case_ref is not None:
+        where.append(f"case_ref = {p(case_ref)}::text")
+    if since is not None:
+        where.append(f"starts_at >= {p(_day_start(since))}::timestamptz")
+    if until is not None:
+        where.append(f"starts_at < {p(_day_start(until + timedelta(days=1)))}::timestamptz")
+    if district is not None:
+        where.append(f"district = {p(district)}::text")
+    if office is not None:
+        where.append(f"office = {p(office)}::text")
+    condition = " AND ".join(where)
+    page_condition = condition
+    if after is not None:
+        page_condition += (f" AND (starts_at, id) {'<' if descending else '>'} "
+                           f"({p(after[0])}::timestamptz, {p(after[1])}::uuid)")
+    direction = "DESC" if descending else "ASC"
+    return (f"SELECT t.total_, p.* FROM (SELECT count(*) AS total_ FROM casework.activity WHERE {condition}) AS t "
+            f"LEFT JOIN LATERAL (SELECT {ACTIVITY_COLUMNS} FROM casework.activity WHERE {page_condition} "
+            f"ORDER BY starts_at {direction}, id {direction} LIMIT {p(limit + 1)}) AS p ON TRUE "
+            f"ORDER BY p.starts_at {direction}, p.id {direction}"), args
+
+
+async def list_activities(conn: AsyncConnection, *, limit: int, **filters: Any
+                          ) -> tuple[list[dict[str, Any]], int, list | None]:
     """(page, total, sort key of the last row when more follow): activities by status, activity date (Shanghai),
     N-ACT type, case number, district and office, in activity-time order with the id breaking ties."""
-    where = []
-    if statuses:
-        where.append(activity.c.status.in_(statuses))
-    if activity_types:
-        where.append(activity.c.activity_type.in_(activity_types))
-    if case_ref is not None:
-        where.append(activity.c.case_ref == case_ref)
-    if since is not None:
-        where.append(activity.c.starts_at >= _day_start(since))
-    if until is not None:
-        where.append(activity.c.starts_at < _day_start(until + timedelta(days=1)))
-    if district is not None:
-        where.append(activity.c.district == district)
-    if office is not None:
-        where.append(activity.c.office == office)
-    total = await session.scalar(select(func.count()).select_from(activity).where(*where))
-    key = tuple_(activity.c.starts_at, activity.c.id)
-    page_where = list(where)
-    if after is not None:
-        page_where.append(key < tuple(after) if descending else key > tuple(after))
-    order = (activity.c.starts_at.desc(), activity.c.id.desc()) if descending else (activity.c.starts_at, activity.c.id)
-    rows = (await session.execute(select(activity).where(*page_where).order_by(*order).limit(limit + 1))).all()
+    sql, args = activities_query(limit=limit, **filters)
+    records = await read.fetch(conn, sql, *args)
+    rows = [SimpleNamespace(**dict(r)) for r in records if r["id"] is not None]
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = [rows[-1].starts_at, rows[-1].id] if more else None
-    return [activity_dict(r) for r in rows], total or 0, next_key
+    return [activity_dict(r) for r in rows], int(records[0]["total_"]), next_key
 
 
 # --- materials (R15.1, R3.1) ----------------------------------------------------------------------

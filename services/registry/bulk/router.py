@@ -14,10 +14,11 @@ from services.registry import rules
 from services.registry.bulk import service as svc
 from services.registry.bulk import workbook
 from services.registry.roster import service as roster
-from services.registry.roster.router import ReadConnDep, RosterQuery, roster_filters
+from services.registry.roster.router import RosterQuery, roster_filters
 from services.registry.web import ADMIN, SettingsDep, StaffReader
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, forbidden
+from shared.db.read import ReadConnDep
 from shared.errors import Unprocessable
 
 router = APIRouter(tags=["registry"])

@@ -1,11 +1,10 @@
 """HTTP of the roster: records, masked and audited reads (R3.1), the hot lists, specialties."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +40,7 @@ from shared import pagination as paging
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, ensure_district, forbidden, require
 from shared.crypto import FieldCipher
+from shared.db.read import ReadConnDep
 from shared.errors import ProblemError, Unprocessable
 
 router = APIRouter(tags=["registry"])
@@ -56,15 +56,6 @@ async def create_supervisor(
         ensure_district(principal, body.district)
     row = await svc.create(session, cipher=cipher, settings=settings, data=body, actor=principal.subject)
     return to_read(row)
-
-
-async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """Connection of the read-only engine (autocommit, no pre-ping) for the hot roster lists."""
-    async with request.app.state.read_engine.connect() as conn:
-        yield conn
-
-
-ReadConnDep = Annotated[AsyncConnection, Depends(read_connection, scope="function")]
 
 
 def json_cursor_page(items: list[str], total: int, limit: int, next_cursor: str | None) -> Response:

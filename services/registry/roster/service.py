@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.registry import rules
@@ -18,7 +17,7 @@ from services.registry.rules import RuleViolation, Status
 from services.registry.schemas import SupervisorCreate, SupervisorUpdate
 from shared import audit, clock
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
-from shared.db import raw
+from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import EligibilityChanged, SupervisorUpdated
 from shared.events.outbox import Outbox
@@ -238,14 +237,7 @@ async def roster_page(conn: AsyncConnection, sql: str, args: list[Any], *, limit
                       ) -> tuple[list[str], int, list[Any] | None]:
     """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total, the sort
     key of the last item shown when more follow). An unknown specialty filter is a 422 (nothing to list)."""
-    try:
-        records = await raw.fetch(conn, sql, *args)
-    except DataError as exc:  # e.g. a NUL byte in a filter
-        raise Unprocessable("invalid_data", "数据无法处理", "请检查查询条件中的特殊字符。") from exc
-    except OperationalError as exc:
-        await conn.invalidate()  # a broken pooled connection: drop it, the next request gets a new one
-        raise ProblemError(503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试。",
-                           headers={"Retry-After": "5"}) from exc
+    records = await read.fetch(conn, sql, *args)
     if not records[0]["known_"]:
         raise Unprocessable("unknown_specialty", "专业领域不在目录中", "筛选条件中的专业领域不在专业领域目录中。")
     shown = [r for r in records if r["item"] is not None]
