@@ -36,6 +36,13 @@ def require_chromium() -> str:
     return str(CHROMIUM)
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests run last: Playwright's sync API keeps its own event loop running in the main thread from
+    the first browser test to the end of the session, and no asyncio test can run beside it."""
+    here = Path(__file__).resolve().parent
+    items.sort(key=lambda item: Path(str(item.fspath)).resolve().is_relative_to(here))  # stable: order kept
+
+
 @pytest.fixture(autouse=True)
 def _dump_tasks_if_a_test_hangs() -> None:
     """tests/conftest.py's async watchdog needs the asyncio runner, which Playwright's sync API (its own event
