@@ -58,7 +58,8 @@ class Client:
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             try:
-                answer = await self._oauth.get(f"{self.issuer}/.well-known/openid-configuration")
+                answer = await self._oauth.request("GET", f"{self.issuer}/.well-known/openid-configuration",
+                                                  withhold_token=True)  # no token yet: a public document
                 answer.raise_for_status()
                 metadata = answer.json()
             except (httpx.HTTPError, ValueError) as exc:
