@@ -126,3 +126,28 @@ def test_the_verify_page_is_accessible_before_any_receipt(page: Page, portal, ar
     page.goto(f"{portal.url}/verify")
     expect(page.get_by_role("heading", name="抽选凭证核验", level=1)).to_be_visible()
     check_page(page, artifacts, "verify-empty")
+
+
+def malformed(kind: str) -> str:
+    """Receipt files that are JSON but not receipts, or receipts with values canonical JSON refuses."""
+    good = receipts.staffed()
+    if kind == "array":
+        return "[1, 2]"
+    if kind == "empty_object":
+        return "{}"
+    if kind == "no_buckets":
+        del good["buckets"]
+    elif kind == "big_integer":  # beyond 2**53 - 1: refused by RFC 8785 (I-JSON), in both verifiers
+        good["params"]["yearly_cap"] = 2**60
+    elif kind == "log_not_a_list":
+        good["contact_log"] = {"seq": 1}
+    return json.dumps(good, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("kind", ["array", "empty_object", "no_buckets", "big_integer", "log_not_a_list"])
+def test_r11_1_a_malformed_receipt_fails_in_the_browser_exactly_as_in_python(page: Page, portal, tmp_path, kind):
+    path = tmp_path / f"{kind}.json"
+    path.write_text(malformed(kind), encoding="utf-8")
+    expected = python_verdict(path)
+    assert expected["ok"] is False, expected
+    assert verify_in_browser(page, portal.url, path, upload=False) == expected
