@@ -45,6 +45,7 @@ from services.portal.sessions import (
 )
 from services.selection.draw.algorithm import ALG
 from shared.errors import HTTP_TITLES, problem_response
+from shared.observability import CorrelationMiddleware, Metrics, configure_logging
 from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ def safe_next(value: str | None) -> str:
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or PortalSettings()
+    # the services' log format (tracebacks through safe_traceback), and their correlation ids: a page's calls to
+    # the services carry the page request's X-Correlation-ID
+    configure_logging("portal", level=settings.log_level, json_logs=settings.log_json)
     if settings.portal_session_key is not None:
         session_key = settings.portal_session_key.get_secret_value()
     elif settings.environment == "production":
@@ -124,6 +128,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="人民监督员信息系统 门户", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(CorrelationMiddleware, metrics=Metrics("portal"))
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(site_name=settings.site_name, csrf_field_name=CSRF_FIELD, role_labels=ROLE_LABELS,
                                  state_labels=STATE_LABELS)

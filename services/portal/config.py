@@ -43,6 +43,8 @@ class PortalSettings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_redirect_uri: str | None = None
     oidc_scope: str = "openid profile"
+    log_json: bool = False
+    log_level: str = "INFO"
 
     @property
     def dev_sign_in(self) -> bool:

@@ -156,3 +156,9 @@ async def test_production_offers_no_demo_personas_and_needs_a_session_key(tmp_pa
             csrf = unseal(c.cookies[SECURE_COOKIE_NAME], KEY, ttl_seconds=60).csrf  # a valid token: still refused
             r = await c.post("/sign-in", data={"persona": "dev-bureau-admin", "csrf_token": csrf})
             assert r.status_code == 404 and "set-cookie" not in r.headers
+
+
+async def test_a_page_keeps_the_callers_correlation_id_for_its_service_calls(client):
+    r = await client.get("/", headers={"X-Correlation-ID": "corr-portal-1"})
+    assert r.headers["X-Correlation-ID"] == "corr-portal-1"
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
