@@ -82,6 +82,7 @@ def signed_in_to_the_portal(portal: str) -> None:
         home = client.get("/").text
         assert "您好，市司法局管理员" in home and "待办" in home
         assert 'role="alert"' not in home, home  # no service refused the minted token or was unreachable
+        assert "data-rule=" in home or 'id="todo-empty"' in home  # counts per rule, or the words "nothing due"
 
 
 def postgres_running(data_dir: Path) -> bool:
