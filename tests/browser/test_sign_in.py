@@ -53,3 +53,15 @@ def test_a_page_that_does_not_exist_is_a_chinese_page(page: Page, portal, artifa
     assert answer is not None and answer.status == 404
     expect(page.locator("#error-title")).to_have_text("资源不存在")
     check_page(page, artifacts, "not-found")
+
+
+def test_keyboard_only_the_skip_link_and_signing_in_without_a_mouse(page: Page, portal):
+    page.goto(f"{portal.url}/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "跳到正文"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.get_by_label("市司法局财务（财务人员）").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Enter")  # submits the form from the focused radio button
+    expect(page.get_by_role("heading", level=1)).to_have_text("您好，市司法局财务")
