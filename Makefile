@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit bench lint format docs migrate token lock clean
+.PHONY: run test test-unit browser bench lint format docs migrate token lock clean
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,24 @@ $(STAMP): requirements.lock
 run: $(STAMP)  ## start PostgreSQL, the broker, every service and demo data
 	$(PY) -m shared.devstack
 
-test: $(STAMP)  ## unit, integration and end-to-end tests against real PostgreSQL and a real broker
+test: $(STAMP) browser  ## unit, integration, end-to-end and browser tests against real PostgreSQL and a real broker
 	$(PY) -m pytest
+
+# Debian's chromium for the browser tests (tests/browser, Playwright): installed with apt-get when missing and we
+# are root; otherwise a clear error (the browser tests never skip). CHROMIUM_PATH: another Chromium binary.
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+browser:
+	@if [ -x "$(CHROMIUM_PATH)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || exit 1; \
+	fi; \
+	if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+		echo "error: the browser tests need Chromium at $(CHROMIUM_PATH) and it is missing." >&2; \
+		echo "       Install it as root: apt-get install -y chromium   (or set CHROMIUM_PATH=<binary>)" >&2; \
+		exit 1; \
+	fi
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

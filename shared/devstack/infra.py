@@ -19,6 +19,14 @@ DEPLOY_POSTGRES = Path(__file__).resolve().parents[2] / "deploy" / "postgres"
 OWNER_ROLE = "supervision_owner"  # owns the database and the schemas, runs the migrations
 # one login role per service, each limited to DML in the schema of its name (10-schemas.sql)
 SERVICE_ROLES = ("registry", "selection", "casework", "appraisal", "finance")
+# services that by design have no database at all (no schema, no migrations, no role): the portal, a
+# backend-for-frontend whose sessions are sealed cookies. They are started without a DATABASE_URL.
+SERVICES_WITHOUT_DATABASE = ("portal",)
+
+
+def database_services(services: list[str]) -> list[str]:
+    """The services that need a database role of their own: all but SERVICES_WITHOUT_DATABASE."""
+    return [name for name in services if name not in SERVICES_WITHOUT_DATABASE]
 
 
 class PortInUse(RuntimeError):

@@ -1,6 +1,7 @@
 """`make run`'s launcher: comes up, reuses its data, refuses a busy port clearly, stops without orphans."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -70,6 +72,20 @@ def database_users(data_dir: Path) -> list[tuple[str, bool]]:
     return [(name, flag == "t") for name, flag in (line.split(",") for line in rows.split())]
 
 
+def signed_in_to_the_portal(portal: str) -> None:
+    """A demo persona signs in (the portal mints its token with the dev key file) and the home page's to-do
+    board reads every service's GET /deadlines with that token: none refuses it, none is down (issue 15)."""
+    with httpx.Client(base_url=portal, headers={"accept": "text/html"}, timeout=30) as client:
+        form = client.get("/sign-in").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        answer = client.post("/sign-in", data={"persona": "dev-bureau-admin", "csrf_token": csrf, "next": "/"})
+        assert answer.status_code == 303, answer.text
+        home = client.get("/").text
+        assert "您好，市司法局管理员" in home and "待办" in home
+        assert 'role="alert"' not in home, home  # no service refused the minted token or was unreachable
+        assert "data-rule=" in home or 'id="todo-empty"' in home  # counts per rule, or the words "nothing due"
+
+
 def postgres_running(data_dir: Path) -> bool:
     return (data_dir / "postgres" / "postmaster.pid").exists()
 
@@ -118,7 +134,10 @@ def test_launcher_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path
     assert postgres_running(tmp_path)
     # issue 16: each service is connected as its own role (deploy/postgres/), none as a superuser
     users = database_users(tmp_path)
-    assert {name for name, _ in users} == set(available_services()), users
+    assert {name for name, _ in users} == set(infra.database_services(available_services())), users
+    # issue 15: the portal runs beside them without a database, listed in the banner
+    assert "portal" in available_services() and "receipt checker:" in banner
+    signed_in_to_the_portal(f"http://127.0.0.1:{base_port + 5}")
     assert not [name for name, superuser in users if superuser]
 
     assert stop(process) == 0
