@@ -24,15 +24,17 @@ test: $(STAMP) browser  ## unit, integration, end-to-end and browser tests again
 # are root; otherwise a clear error (the browser tests never skip). CHROMIUM_PATH: another Chromium binary.
 CHROMIUM_PATH ?= /usr/bin/chromium
 export CHROMIUM_PATH
+# Chinese fonts (fonts-noto-cjk) too: without them the pages' screenshots show boxes instead of characters.
 browser:
-	@if [ -x "$(CHROMIUM_PATH)" ]; then exit 0; fi; \
+	@if [ -x "$(CHROMIUM_PATH)" ] && [ -n "$$(fc-list :lang=zh 2>/dev/null)" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Debian's chromium for the browser tests ..."; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || exit 1; \
+		echo "Installing Debian's chromium and Chinese fonts for the browser tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk \
+			|| exit 1; \
 	fi; \
-	if [ ! -x "$(CHROMIUM_PATH)" ]; then \
-		echo "error: the browser tests need Chromium at $(CHROMIUM_PATH) and it is missing." >&2; \
-		echo "       Install it as root: apt-get install -y chromium   (or set CHROMIUM_PATH=<binary>)" >&2; \
+	if [ ! -x "$(CHROMIUM_PATH)" ] || [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+		echo "error: the browser tests need Chromium at $(CHROMIUM_PATH) and a Chinese font; one is missing." >&2; \
+		echo "       Install as root: apt-get install -y chromium fonts-noto-cjk   (or set CHROMIUM_PATH=<binary>)" >&2; \
 		exit 1; \
 	fi
 

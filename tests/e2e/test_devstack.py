@@ -19,11 +19,31 @@ from shared.serve import available_services
 ROOT = Path(__file__).resolve().parents[2]
 
 
+LAUNCHED: list[subprocess.Popen] = []  # this test's launchers, stopped after it whatever happened
+
+
 def launch(data_dir: Path, broker_port: int, base_port: int) -> subprocess.Popen:
     env = {**os.environ, "DATA_DIR": str(data_dir), "BROKER_PORT": str(broker_port),
            "SERVICE_BASE_PORT": str(base_port)}
-    return subprocess.Popen([sys.executable, "-m", "shared.devstack"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "shared.devstack"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    LAUNCHED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_launcher_left_behind():
+    """A test that fails half-way still stops its launcher (Ctrl-C, then kill): no stack outlives its test."""
+    LAUNCHED.clear()
+    yield
+    for process in LAUNCHED:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def read_until_ready(process: subprocess.Popen, timeout: float = 300) -> str:
