@@ -7,6 +7,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from shared.settings import DEFAULT_SERVICE_URLS
 
 
 class PortalSettings(BaseSettings):
@@ -17,13 +18,7 @@ class PortalSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "production"
     site_name: str = "人民监督员信息系统"
     # Base URL of every service the portal calls as a backend-for-frontend (the dev launcher sets SERVICE_URLS)
-    service_urls: dict[str, str] = {
-        "registry": "http://127.0.0.1:8001",
-        "selection": "http://127.0.0.1:8002",
-        "casework": "http://127.0.0.1:8003",
-        "appraisal": "http://127.0.0.1:8004",
-        "finance": "http://127.0.0.1:8005",
-    }
+    service_urls: dict[str, str] = DEFAULT_SERVICE_URLS
     service_timeout_seconds: float = 3.0
     # Fernet key (urlsafe base64 of 32 random bytes: `python -c "from cryptography.fernet import Fernet;
     # print(Fernet.generate_key().decode())"`) that seals the session cookie. No default: production must set it.

@@ -1,7 +1,6 @@
 """Statistics the bureau reports upward (issue 14): case activities by N-ACT type, district, office and month of a
 year, computed by PostgreSQL (GROUP BY). Read only, nothing here commits."""
 
-from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, extract, func, select
@@ -10,29 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.casework import rules
 from services.casework.models import activity, roster, supervision_request
 from shared import activity_types
-from shared.clock import SHANGHAI
+from shared.clock import local_period
 
 GROUPS = ("activity_type", "district", "office", "month")
 COUNTS = ("activities", "held", "cancelled", "mandatory", "supervised", "participations")
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
-
-def period(year: int, month: int | None) -> tuple[datetime, datetime]:
-    """[start, end) of a year or of one of its months, Shanghai time (the activity's date decides)."""
-    if month is None:
-        return _midnight(date(year, 1, 1)), _midnight(date(year + 1, 1, 1))
-    first = date(year, month, 1)
-    return _midnight(first), _midnight(rules.next_month(first))
 
 
 async def activities(session: AsyncSession, *, year: int, month: int | None, district: str | None,
                      group_by: list[str]) -> dict[str, Any]:
     """Rows per group: activities (not cancelled), held, cancelled, mandatory (N-MUST), supervised (with a confirmed
     supervisor), participations (confirmed supervisors, absent ones not counted); and the totals."""
-    start, end = period(year, month)
+    start, end = local_period(year, month)  # the activity's date decides
     participants = (select(func.count()).select_from(roster.join(
         supervision_request, supervision_request.c.id == roster.c.request_id))
         .where(roster.c.activity_id == activity.c.id, roster.c.status == "confirmed",

@@ -2,7 +2,6 @@
 district, and each supervisor's drawn / confirmed / served counts, computed by PostgreSQL (GROUP BY); the rates
 are `statistics/rules.py`. Read only, nothing here commits (but the audit row of a read of names)."""
 
-from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, extract, func, select
@@ -11,27 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.selection.models import absence, booking, candidate, platform, request, supervisor
 from services.selection.statistics import rules
 from shared import audit, clock
-from shared.clock import SHANGHAI
+from shared.clock import local_period
 
 OUTCOMES = ("pending", *rules.SETTLED)
 GROUPS = ("district", "month")
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
-
-def period(year: int, month: int | None) -> tuple[datetime, datetime]:
-    """[start, end) of a year or one of its months, Shanghai time: the activity's date decides."""
-    if month is None:
-        return _midnight(date(year, 1, 1)), _midnight(date(year + 1, 1, 1))
-    first = date(year, month, 1)
-    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return _midnight(first), _midnight(following)
-
-
 def _in_period(year: int, month: int | None) -> list:
-    start, end = period(year, month)
+    start, end = local_period(year, month)  # the activity's date decides
     return [request.c.starts_at >= start, request.c.starts_at < end]
 
 
