@@ -9,7 +9,7 @@
 All are the procuratorate's to do; the district is the activity's. Read only, nothing here commits.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,14 +20,11 @@ from services.casework.models import activity, feedback_form, material, particip
 from services.casework.reports.service import owed_transmittals
 from shared import clock
 from shared.calendar import WorkingCalendar
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.deadlines import Deadline, DeadlineQuery
 
 PROCURATORATE = ["procuratorate"]
 
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
 
 
 def _in_district(district: str | None) -> list:
@@ -40,7 +37,7 @@ async def materials_due(session: AsyncSession, query: DeadlineQuery) -> list[Dea
     rows = (await session.execute(select(activity.c.id, activity.c.case_ref, activity.c.district,
                                          activity.c.starts_at).where(
         activity.c.status == "open", activity.c.ends_at > clock.now(),
-        activity.c.starts_at < _midnight(query.horizon + timedelta(days=1)), confirmed,
+        activity.c.starts_at < local_midnight(query.horizon + timedelta(days=1)), confirmed,
         ~exists().where(material.c.activity_id == activity.c.id), *_in_district(query.district)))).all()
     return [Deadline(rule="R15.1", kind="materials_due", subject_type="activity", subject_id=str(r.id),
                      title=f"{r.case_ref}：活动前向确认参加的人民监督员提供案件材料（R15.1）",
@@ -57,7 +54,7 @@ async def signatures_due(session: AsyncSession, query: DeadlineQuery) -> list[De
                func.count().label("unsigned"))
         .select_from(activity.join(roster, roster.c.activity_id == activity.c.id))
         .where(activity.c.status != "cancelled", roster.c.status == "confirmed", live_roster(), unsigned,
-               activity.c.ends_at < _midnight(query.horizon + timedelta(days=1)), *_in_district(query.district))
+               activity.c.ends_at < local_midnight(query.horizon + timedelta(days=1)), *_in_district(query.district))
         .group_by(activity.c.id))).all()
     return [Deadline(rule="R17.1", kind="signature_due", subject_type="activity", subject_id=str(r.id),
                      title=f"{r.case_ref}：{r.unsigned}名人民监督员尚未在反馈表上现场签字（R17.1）",
@@ -72,7 +69,7 @@ async def reports_due(session: AsyncSession, query: DeadlineQuery, calendar: Wor
     rows = (await session.execute(select(activity.c.id, activity.c.case_ref, activity.c.district,
                                          activity.c.ends_at).where(
         activity.c.status != "cancelled", with_roster, ~reported,
-        activity.c.ends_at < _midnight(query.horizon + timedelta(days=1)), *_in_district(query.district)))).all()
+        activity.c.ends_at < local_midnight(query.horizon + timedelta(days=1)), *_in_district(query.district)))).all()
     items = []
     for r in rows:
         due, _provisional = rules.report_due(local_date(r.ends_at), calendar)

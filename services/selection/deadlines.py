@@ -11,7 +11,7 @@
 Everything but the reveal is the bureau's to do; the district is the activity's. Read only, nothing here commits.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from sqlalchemy import cast, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -20,14 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.selection.models import candidate, recusal, request
 from services.selection.requests.service import LIVE
 from shared import clock
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.deadlines import Deadline, DeadlineQuery
 
 BUREAU = ["bureau_admin"]
 
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
 
 
 def _activity_item(r, *, rule: str, kind: str, title: str, roles: list[str] = BUREAU,
@@ -40,7 +37,7 @@ def _activity_item(r, *, rule: str, kind: str, title: str, roles: list[str] = BU
 
 async def compute(session: AsyncSession, query: DeadlineQuery) -> list[Deadline]:
     """Every open selection item due on or before the query's horizon (overdue ones included)."""
-    until = _midnight(query.horizon + timedelta(days=1))
+    until = local_midnight(query.horizon + timedelta(days=1))
     now = clock.now()
     where = [] if query.district is None else [request.c.district == query.district]
     columns = (request.c.id, request.c.case_ref, request.c.office, request.c.district, request.c.starts_at)

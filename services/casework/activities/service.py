@@ -3,7 +3,7 @@ observers (R19.1). The caller owns the transaction: nothing here commits."""
 
 import hashlib
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,7 +36,7 @@ from services.casework.requests.service import (
 from shared import activity_types, clock
 from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.crypto import FieldCipher
 from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
@@ -178,9 +178,6 @@ async def reschedule(session: AsyncSession, *, outbox: Outbox, cipher: FieldCiph
             "reason": data["reason"], "cancelled_request_id": old.id if old else None, "request": request}
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
 
 ACTIVITY_COLUMNS = ", ".join(activity.c.keys())
 
@@ -204,9 +201,9 @@ def activities_query(*, statuses: list[str], activity_types: list[str], case_ref
     if case_ref is not None:
         where.append(f"case_ref = {p(case_ref)}::text")
     if since is not None:
-        where.append(f"starts_at >= {p(_day_start(since))}::timestamptz")
+        where.append(f"starts_at >= {p(local_midnight(since))}::timestamptz")
     if until is not None:
-        where.append(f"starts_at < {p(_day_start(until + timedelta(days=1)))}::timestamptz")
+        where.append(f"starts_at < {p(local_midnight(until + timedelta(days=1)))}::timestamptz")
     if district is not None:
         where.append(f"district = {p(district)}::text")
     if office is not None:

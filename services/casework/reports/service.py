@@ -2,7 +2,7 @@
 The caller owns the transaction: nothing here commits."""
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -27,7 +27,7 @@ from services.casework.models import (
 from shared import clock
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.errors import Conflict, Unprocessable
 
 # --- reports to the bureau (R20.1, R20.2) ---------------------------------------------------------
@@ -58,9 +58,6 @@ def _shanghai_day(column):
     return func.date(func.timezone("Asia/Shanghai", column))
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
 
 async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
                                 principal: Principal, office: str | None, limit: int,
@@ -72,7 +69,7 @@ async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalen
     """
     cutoff = rules.report_overdue_cutoff(as_of, calendar)
     reported_on = _shanghai_day(participation_report.c.reported_at)
-    missing = and_(participation_report.c.activity_id.is_(None), activity.c.ends_at < _midnight(
+    missing = and_(participation_report.c.activity_id.is_(None), activity.c.ends_at < local_midnight(
         cutoff + timedelta(days=1)))
     late = reported_on > participation_report.c.due_on
     with_roster = exists().where(roster.c.activity_id == activity.c.id, live_roster())
@@ -115,7 +112,7 @@ async def send_transmittal(session: AsyncSession, *, office: str, month: date, c
     if month >= today.replace(day=1):
         raise Unprocessable("R20.2", "只能汇总已结束月份的反馈表", "每月汇总转送的是上月及以前的反馈表。")
     items = (await session.execute(_untransmitted(office).where(
-        activity.c.starts_at < _midnight(rules.next_month(month))))).all()
+        activity.c.starts_at < local_midnight(rules.next_month(month))))).all()
     forms = sorted({str(i.form_id) for i in items})
     carried = sorted({str(i.form_id) for i in items if local_date(i.starts_at) < month})
     due, _provisional = rules.transmittal_due(month, calendar)

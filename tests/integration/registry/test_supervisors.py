@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy import func, select, text
 
 from services.registry.models import platform
+from shared import clock
 from tests.support.apps import bearer
 from tests.support.registry_helpers import (
     ADMIN,
@@ -252,10 +253,9 @@ async def test_list_filter_and_paginate(client):
     assert (await client.get(base + "&district=高区", headers=ADMIN)).json()["total"] == 0
     assert (await client.get(base + "&training_state=pending", headers=ADMIN)).json()["total"] == 6
     assert (await client.get(base + "&eligible=true", headers=ADMIN)).json()["total"] == 0
-    from datetime import date
-    active_on = (await client.get(base + f"&term_active_on={date.today()}", headers=ADMIN)).json()
+    active_on = (await client.get(base + f"&term_active_on={clock.today()}", headers=ADMIN)).json()
     assert active_on["total"] == 1
-    assert (await client.get(base + f"&term_year={date.today().year}", headers=ADMIN)).json()["total"] == 1
+    assert (await client.get(base + f"&term_year={clock.today().year}", headers=ADMIN)).json()["total"] == 1
     assert made[0]["id"] in {i["id"] for i in everything["items"]}
     # LIKE wildcards are literal
     assert (await client.get("/supervisors?name=%25", headers=ADMIN)).json()["total"] == 0
