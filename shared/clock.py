@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -42,6 +42,19 @@ def local_date(moment: datetime) -> date:
         return moment.astimezone(SHANGHAI).date()
     except (OverflowError, ValueError) as exc:
         raise ValueError("时间超出可表示的日期范围（公元1年至9999年）。") from exc
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of a calendar day in Shanghai, as an aware datetime."""
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+def local_period(year: int, month: int | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of a year, or of one of its months, in Shanghai time (what statistics count by)."""
+    if month is None:
+        return local_midnight(date(year, 1, 1)), local_midnight(date(year + 1, 1, 1))
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return local_midnight(date(year, month, 1)), local_midnight(following)
 
 
 def today() -> date:

@@ -36,5 +36,16 @@ class ServiceClient:
             raise UpstreamUnavailable(self.service, f"HTTP {response.status_code}")
         return response.json()
 
+    async def post_json(self, path: str, body: Any) -> Any:
+        """POST a JSON body → JSON (a read that takes a body, e.g. many ids); errors as `get_json`."""
+        try:
+            response = await self._client.post(path, json=body,
+                                               headers={CORRELATION_HEADER: current_correlation_id()})
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(self.service, f"{type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise UpstreamUnavailable(self.service, f"HTTP {response.status_code}")
+        return response.json()
+
     async def close(self) -> None:
         await self._client.aclose()

@@ -6,6 +6,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# where the services listen on one machine (the dev launcher's default ports); production sets SERVICE_URLS
+DEFAULT_SERVICE_URLS = {
+    "registry": "http://127.0.0.1:8001",
+    "selection": "http://127.0.0.1:8002",
+    "casework": "http://127.0.0.1:8003",
+    "appraisal": "http://127.0.0.1:8004",
+    "finance": "http://127.0.0.1:8005",
+    "notify": "http://127.0.0.1:8007",
+}
+
 
 class CommonSettings(BaseSettings):
     """Fields every service needs. Secrets have no default: production must set them."""
@@ -64,14 +74,7 @@ class CommonSettings(BaseSettings):
     event_repair_timeout_seconds: float = Field(default=10.0, gt=0)
     # Base URL of every service (the event feed of a producer; user-facing reads). The dev launcher
     # sets SERVICE_URLS (JSON) for its ports; production sets the in-cluster addresses.
-    service_urls: dict[str, str] = {
-        "registry": "http://127.0.0.1:8001",
-        "selection": "http://127.0.0.1:8002",
-        "casework": "http://127.0.0.1:8003",
-        "appraisal": "http://127.0.0.1:8004",
-        "finance": "http://127.0.0.1:8005",
-        "notify": "http://127.0.0.1:8006",
-    }
+    service_urls: dict[str, str] = DEFAULT_SERVICE_URLS
     # shutdown: background tasks get this long to stop after cancellation, clients as long to close
     shutdown_budget_seconds: float = Field(default=10.0, gt=0)
     # --- audit chain watch (issue 16, shared/audit_watch.py) ---

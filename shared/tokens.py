@@ -8,6 +8,7 @@ For local runs and tests only; production tokens come from the real identity pro
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -135,6 +136,32 @@ def mint_persona(private_key_pem: str, persona: Persona, **overrides: Any) -> st
     )
 
 
+def pick_supervisor(registry_url: str, private_key_pem: str) -> tuple[str, str] | None:
+    """(id, name) of a supervisor on the roster who may take part in a draw, asked of the running
+    registry with a bureau token; None when the registry cannot be reached or has nobody eligible.
+    The demo persona's `supervisor_id` names no real person until this gives one."""
+    import httpx
+
+    bureau = mint_persona(private_key_pem, DEV_PERSONAS[0], ttl_seconds=60)
+    try:
+        answer = httpx.get(f"{registry_url.rstrip('/')}/supervisors/eligible", params={"limit": 1},
+                           headers={"Authorization": f"Bearer {bureau}"}, timeout=5)
+        answer.raise_for_status()
+        items = answer.json()["items"]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+    return (str(items[0]["id"]), str(items[0]["name"])) if items else None
+
+
+def with_real_supervisor(personas: list[Persona], picked: tuple[str, str] | None) -> list[Persona]:
+    """The personas with the demo supervisor standing for `picked` (id, name) when there is one."""
+    if picked is None:
+        return personas
+    supervisor_id, name = picked
+    return [dataclasses.replace(p, supervisor_id=supervisor_id, name=f"人民监督员 {name}")
+            if Role.SUPERVISOR in p.roles else p for p in personas]
+
+
 def init_key_file(path: str | os.PathLike[str]) -> Path:
     """Create the JSON key file (mode 0600) unless it exists; return its path."""
     path = Path(path)
@@ -171,6 +198,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--district")
     parser.add_argument("--office")
     parser.add_argument("--supervisor-id")
+    parser.add_argument("--pick-supervisor", metavar="REGISTRY_URL",
+                        help="role supervisor without --supervisor-id: name an eligible supervisor of this registry")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds")
     parser.add_argument("--issuer", default=DEFAULT_ISSUER)
     parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
@@ -189,12 +218,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.key_file.exists():
         parser.error(f"{args.key_file} does not exist; create it with --init")
     private_pem, _ = load_key_file(args.key_file)
+    name = args.name
+    if Role.SUPERVISOR.value in args.role and not args.supervisor_id and args.pick_supervisor:
+        picked = pick_supervisor(args.pick_supervisor, private_pem)
+        if picked is None:
+            parser.error(f"no eligible supervisor found at {args.pick_supervisor} (is make run up?); "
+                         "give SUPERVISOR_ID=<id> instead")
+        args.supervisor_id, name = picked[0], name or picked[1]
     try:
         token = mint(
             private_pem,
             subject=args.subject or f"dev-{args.role[0]}",
             roles=args.role,
-            name=args.name,
+            name=name,
             district=args.district,
             office=args.office,
             supervisor_id=args.supervisor_id,

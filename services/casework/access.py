@@ -13,7 +13,7 @@ from services.casework.models import (
     supervision_request,
 )
 from shared import audit
-from shared.auth import Principal, Role, ensure_district, forbidden
+from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, forbidden
 from shared.errors import NotFound, ProblemError
 
 PHONE_CONTEXT = "casework.roster.phone"
@@ -32,6 +32,15 @@ def ensure_office(principal: Principal, act) -> None:
     ensure_district(principal, act.district)
     if principal.has(Role.PROCURATORATE) and principal.office and principal.office != act.office:
         raise ProblemError(403, "R2.1", "超出本院范围", f"该活动属于{act.office}，您所在单位为{principal.office}。")
+
+
+def scoped_district(principal: Principal, district: str | None) -> str | None:
+    """R2.1: the district a list is limited to: any (or none) for city-wide roles; a district bureau's or
+    procuratorate's own, and asking for another is a 403 `R2.1` (as selection's work lists)."""
+    if principal.is_citywide or not principal.has(*DISTRICT_SCOPED_ROLES):
+        return district
+    ensure_district(principal, district or principal.district)
+    return principal.district
 
 
 def ensure_procuratorate(principal: Principal, act) -> None:

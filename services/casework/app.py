@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
+from services.casework import deadlines
 from services.casework.activities.router import router as activities_router
 from services.casework.config import CaseworkSettings
 from services.casework.consumers import build_handlers
@@ -16,7 +17,10 @@ from services.casework.receipts import check_receipts, close_verifier, selection
 from services.casework.reports.router import router as reports_router
 from services.casework.requests.router import router as requests_router
 from services.casework.rules import RuleViolation
+from services.casework.statistics.router import router as statistics_router
 from shared.app import PeriodicJob, ServiceSpec, create_service_app
+from shared.db import read
+from shared.deadlines import deadlines_router
 from shared.errors import problem_response
 
 DESCRIPTION = """检察院办案活动与人民监督员监督（《威海市人民监督员履职管理实施办法》第十条至第二十条）。
@@ -33,7 +37,7 @@ DESCRIPTION = """检察院办案活动与人民监督员监督（《威海市人
 """
 
 spec = ServiceSpec(name="casework", title="检察办案活动监督服务", metadata=metadata, platform=platform,
-                   routers=[activities_router, requests_router, feedback_router, reports_router],
+                   routers=[activities_router, requests_router, feedback_router, reports_router, statistics_router],
                    build_handlers=build_handlers, description=DESCRIPTION)
 
 
@@ -41,8 +45,16 @@ def create_app(settings: CaseworkSettings | None = None) -> FastAPI:
     """The app; tests replace `app.state.receipt_fetch` (selection's receipts) or call `check_receipts` directly."""
     settings = settings or CaseworkSettings()
     jobs = [PeriodicJob("receipt-check", settings.receipt_check_seconds, check_receipts)]
-    app = create_service_app(dataclasses.replace(spec, jobs=jobs, on_shutdown=[close_verifier]), settings)
+
+    async def due_items(session, query):
+        """GET /deadlines (R15.1, R17.1, R20.1, R20.2) with the app's working-day calendar."""
+        return await deadlines.compute(session, query, calendar=app.state.calendar)
+
+    routers = [*spec.routers, deadlines_router(due_items)]
+    app = create_service_app(dataclasses.replace(spec, routers=routers, jobs=jobs, on_shutdown=[close_verifier]),
+                             settings)
     app.state.receipt_fetch = selection_receipt_fetch(settings)
+    read.install(app)  # the activities work list's read-only engine
 
     @app.exception_handler(RuleViolation)
     async def _rule_violation(request: Request, exc: RuleViolation) -> JSONResponse:

@@ -364,6 +364,16 @@ def transmittal_period(activity_on: date, signed_on: date, sent_months: set[date
     return month
 
 
+def materials_due(starts_at: datetime) -> date:
+    """R15.1: the case department provides the materials beforehand: due on the activity's day (Shanghai)."""
+    return starts_at.astimezone(SHANGHAI).date()
+
+
+def signature_due(ends_at: datetime) -> date:
+    """R17.1: the form is signed on site: due on the day the activity ends (Shanghai)."""
+    return ends_at.astimezone(SHANGHAI).date()
+
+
 def is_overdue(due_on: date, done_on: date | None, as_of: date) -> bool:
     """A deadline is overdue when not met by `due_on` (done later, or not done and as_of is past it)."""
     if done_on is not None:

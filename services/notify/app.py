@@ -2,6 +2,7 @@
 
 import uuid
 
+import httpx
 from fastapi import FastAPI
 
 from services.notify import service as svc
@@ -25,16 +26,17 @@ DESCRIPTION = """人民监督员通知服务：把与人有关的事件和各服
 """
 
 
-def phone_lookup(settings: NotifySettings):
-    """The phone of a supervisor from the registry (GET /supervisors/{id}/contact, role service, audited there)."""
+def phone_lookup(settings: NotifySettings, transport: httpx.AsyncBaseTransport | None = None):
+    """The phone of a supervisor from the registry (GET /supervisors/{id}/contact, role service, audited there).
+    `transport` lets a test reach an in-process registry app with this same client code."""
     token = settings.service_token.get_secret_value() if settings.service_token else ""
     client: ServiceClient | None = None
 
     async def lookup(supervisor_id: uuid.UUID) -> str | None:
         nonlocal client
         if client is None:
-            client = ServiceClient("registry", settings.service_urls.get("registry", ""), token,
-                                   timeout=settings.sms_timeout_seconds)
+            client = ServiceClient("registry", settings.service_urls.get("registry", "http://registry"), token,
+                                   timeout=settings.sms_timeout_seconds, transport=transport)
         found = await client.get_json(f"/supervisors/{supervisor_id}/contact")
         return None if found is None else found.get("phone")
 

@@ -88,8 +88,9 @@ class SupervisorListItem(BaseModel):
 
 
 class EligibleSupervisor(BaseModel):
-    """What the procuratorate may see: names and specialties (and district) of eligible supervisors."""
+    """What the procuratorate may see: id, name, specialties and district of eligible supervisors."""
 
+    id: uuid.UUID
     name: str
     district: str
     specialties: list[str]
@@ -99,6 +100,22 @@ class Contact(BaseModel):
     id: uuid.UUID
     name: str
     phone: str
+
+
+class ContactsQuery(_In):
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=200, description="人民监督员 id，至多 200 个")
+
+
+class MaskedContact(BaseModel):
+    id: uuid.UUID
+    name: str
+    district: str
+    phone_masked: str
+
+
+class MaskedContacts(BaseModel):
+    items: list[MaskedContact]
+    missing: list[uuid.UUID] = Field(description="名册中没有的 id")
 
 
 class AppointmentCreate(_In):

@@ -19,14 +19,25 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.db.migrations import services_with_migrations
 from shared.devstack import infra
 from shared.events.signing import generate_keypair, public_key_of
 from shared.serve import available_services
-from shared.tokens import DEV_PERSONAS, init_key_file, load_key_file, mint, mint_persona
+from shared.tokens import (
+    DEV_PERSONAS,
+    init_key_file,
+    load_key_file,
+    mint,
+    mint_persona,
+    pick_supervisor,
+    with_real_supervisor,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Producers before consumers, so demo events find their readers' projections in order.
 DEMO_ORDER = ["registry", "selection", "casework", "appraisal", "finance"]
+# ports: SERVICE_BASE_PORT + index (the portal kept 8006 when notify came after it)
+PORT_ORDER = [*DEMO_ORDER, "portal", "notify"]
 
 
 class DevStackSettings(BaseSettings):
@@ -41,6 +52,7 @@ class DevStackSettings(BaseSettings):
 
 SIGNING_KEYS = "event_signing_keys"  # in dev-secrets.json: service -> its Ed25519 private key
 DATABASE_PASSWORDS = "database_passwords"  # in dev-secrets.json: database role -> its password
+PORTAL_SESSION_KEY = "PORTAL_SESSION_KEY"  # in dev-secrets.json: the Fernet key sealing the portal's cookies
 
 
 def dev_secrets(data_dir: Path, services: Iterable[str] = DEMO_ORDER) -> dict[str, str]:
@@ -54,8 +66,8 @@ def dev_secrets(data_dir: Path, services: Iterable[str] = DEMO_ORDER) -> dict[st
     stored = json.loads(path.read_text()) if path.exists() else {}
     before = json.dumps(stored, sort_keys=True)
     key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
-    for name in ("FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY"):
-        stored.setdefault(name, key())
+    for name in ("FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", PORTAL_SESSION_KEY):
+        stored.setdefault(name, key())  # a Fernet key is urlsafe base64 of 32 random bytes too
     signing = stored.setdefault(SIGNING_KEYS, {})
     for service in services:
         if service not in signing:
@@ -81,6 +93,26 @@ def dev_signing_env(data_dir: Path, service: str) -> dict[str, str]:
     return {"EVENT_SIGNING_KEY": stored[SIGNING_KEYS][service]}
 
 
+# what only the services get: the portal holds no service token, no field keys, no database, no signing key
+SERVICE_ONLY_ENV = frozenset({"SERVICE_TOKEN", "FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "DATABASE_URL",
+                              "EVENT_SIGNING_KEY"})
+
+
+def dev_portal_env(data_dir: Path, key_file: Path) -> dict[str, str]:
+    """The portal's own settings: its session key, the demo-persona sign-in with the dev key file, http cookies.
+    It gets no database, no signing key and no service token (services/portal/README.md)."""
+    stored = json.loads((data_dir / "dev-secrets.json").read_text())
+    return {PORTAL_SESSION_KEY: stored[PORTAL_SESSION_KEY], "DEV_KEY_FILE": str(key_file), "COOKIE_SECURE": "false"}
+
+
+def service_env(env: dict[str, str], postgres: infra.Postgres, passwords: dict[str, str], data_dir: Path,
+                key_file: Path, name: str) -> dict[str, str]:
+    """The environment of one service process: its own database role and signing key, or the portal's settings."""
+    if name in infra.SERVICES_WITHOUT_DATABASE:
+        return {k: v for k, v in env.items() if k not in SERVICE_ONLY_ENV} | dev_portal_env(data_dir, key_file)
+    return {**env, **dev_database_env(postgres, passwords, name), **dev_signing_env(data_dir, name)}
+
+
 def dev_database_passwords(data_dir: Path) -> dict[str, str]:
     """Password of every database role (made by `dev_secrets`): what `infra.apply_database_roles` sets."""
     return dict(json.loads((data_dir / "dev-secrets.json").read_text())[DATABASE_PASSWORDS])
@@ -93,7 +125,7 @@ def dev_database_env(postgres: infra.Postgres, passwords: dict[str, str], role: 
 
 def service_ports(settings: DevStackSettings, services: list[str]) -> dict[str, int]:
     """Fixed port per service in DEMO_ORDER order, so URLs stay the same as services are added."""
-    order = DEMO_ORDER + sorted(set(services) - set(DEMO_ORDER))
+    order = PORT_ORDER + sorted(set(services) - set(PORT_ORDER))
     return {name: settings.service_base_port + order.index(name) for name in services}
 
 
@@ -139,7 +171,14 @@ class Stack:
 
 def run(settings: DevStackSettings) -> int:
     services = available_services()
-    without_role = sorted(set(services) - set(infra.SERVICE_ROLES))
+    with_database = infra.database_services(services)
+    without_role = sorted(set(with_database) - set(infra.SERVICE_ROLES))
+    # a service declared database-free may hold no migrations: then it needs a schema and a role after all
+    migrating = sorted(set(services_with_migrations()) - set(with_database))
+    if migrating:
+        print(f"error: {', '.join(migrating)} has migrations but is in infra.SERVICES_WITHOUT_DATABASE; give it a "
+              "database role instead", file=sys.stderr)
+        return 1
     if without_role:  # it would have no database role: add it to both files and to infra.SERVICE_ROLES
         print(f"error: no database role for {', '.join(without_role)} in deploy/postgres/00-roles.sql and "
               "10-schemas.sql (and shared/devstack/infra.py SERVICE_ROLES)", file=sys.stderr)
@@ -167,7 +206,7 @@ def run(settings: DevStackSettings) -> int:
     try:
         print(f"Starting PostgreSQL (data in {settings.data_dir / 'postgres'}) ...", flush=True)
         stack.postgres = infra.start_postgres(settings.data_dir / "postgres", create_database=False)
-        shared_secrets = dev_secrets(settings.data_dir, DEMO_ORDER + services)
+        shared_secrets = dev_secrets(settings.data_dir, DEMO_ORDER + with_database)
         passwords = dev_database_passwords(settings.data_dir)
         # as in production: the owner role owns the database and runs the migrations, each service logs
         # in as its own role (DML in its own schema only); only the superuser needs no password
@@ -201,9 +240,9 @@ def run(settings: DevStackSettings) -> int:
             log = open(settings.data_dir / "logs" / f"{name}.log", "ab")
             process = subprocess.Popen(
                 [sys.executable, "-m", "shared.serve", name], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**env, "HOST": "127.0.0.1", "PORT": str(ports[name]),
-                     **dev_database_env(stack.postgres, passwords, name),  # its own role
-                     **dev_signing_env(settings.data_dir, name)},  # its own key; everyone's public keys
+                # its own role and key (everyone's public keys); the portal: no database, no service token
+                env={**service_env(env, stack.postgres, passwords, settings.data_dir, key_file, name),
+                     "HOST": "127.0.0.1", "PORT": str(ports[name])},
                 preexec_fn=infra.die_with_parent,
             )
             stack.processes.append((name, process))
@@ -249,15 +288,21 @@ def print_banner(services: list[str], ports: dict[str, int], private_key: str,
         lines.append("  (no service exists yet under services/; PostgreSQL and the broker are running)")
     for name in sorted(services, key=ports.__getitem__):
         base = f"http://127.0.0.1:{ports[name]}"
-        lines.append(f"  {name:<10} {base}   docs: {base}/docs")
+        if name in infra.SERVICES_WITHOUT_DATABASE:
+            lines.append(f"  {name:<10} {base}   sign in: {base}/sign-in   receipt checker: {base}/verify")
+        else:
+            lines.append(f"  {name:<10} {base}   docs: {base}/docs")
     lines += ["", f"  broker     127.0.0.1:{settings.broker_port}",
               f"  logs       {settings.data_dir / 'logs'}", "", "Bearer tokens (valid 8 hours):"]
-    for persona in DEV_PERSONAS:
+    # the supervisor token names a real person of the demo roster (R2.1: a supervisor sees only self)
+    registry = f"http://127.0.0.1:{ports['registry']}" if "registry" in ports else None
+    personas = with_real_supervisor(DEV_PERSONAS, registry and pick_supervisor(registry, private_key))
+    for persona in personas:
         scope = persona.district or persona.office or persona.supervisor_id or "city-wide"
         lines.append(f"  {persona.roles[0].value} ({persona.name}, {scope}):")
         lines.append(f"    {mint_persona(private_key, persona)}")
     lines += ["", "Example: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8001/docs",
-              "More tokens: make token ROLE=district_bureau DISTRICT=文登区",
+              "More tokens: make token ROLE=district_bureau DISTRICT=文登区 · make token ROLE=supervisor",
               "Ctrl-C stops everything.", "READY"]
     print("\n".join(lines), flush=True)
 

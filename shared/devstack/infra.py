@@ -22,6 +22,14 @@ SERVICE_ROLES = ("registry", "selection", "casework", "appraisal", "finance", "n
 # what ADOPT_LEGACY_SQL hands to the owner: the service schemas and the scheduler's (shared/scheduler.py), which
 # migrations run by the superuser (an earlier dev stack) would have made
 ADOPTED_SCHEMAS = (*SERVICE_ROLES, "scheduler")
+# services that by design have no database at all (no schema, no migrations, no role): the portal, a
+# backend-for-frontend whose sessions are sealed cookies. They are started without a DATABASE_URL.
+SERVICES_WITHOUT_DATABASE = ("portal",)
+
+
+def database_services(services: list[str]) -> list[str]:
+    """The services that need a database role of their own: all but SERVICES_WITHOUT_DATABASE."""
+    return [name for name in services if name not in SERVICES_WITHOUT_DATABASE]
 
 
 class PortInUse(RuntimeError):

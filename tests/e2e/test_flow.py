@@ -12,7 +12,7 @@ procuratorate token cannot create a request in selection.
 
 import contextlib
 import uuid
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import httpx
 import pytest
@@ -28,9 +28,15 @@ from services.casework.models import platform as casework_platform
 from services.finance.app import create_app as finance_app
 from services.finance.config import FinanceSettings
 from services.finance.models import subsidy_line
+from services.notify import service as notify_service
+from services.notify.app import create_app as notify_app
+from services.notify.app import deadline_fetch, phone_lookup
+from services.notify.config import NotifySettings
+from services.notify.models import delivery as notify_delivery
 from services.registry.app import create_app as registry_app
 from services.registry.config import RegistrySettings
 from services.selection.app import build as selection_app
+from services.selection.app import registry_lookups
 from services.selection.config import SelectionSettings
 from services.selection.models import request as selection_request
 from services.selection.models import supervisor as pool_supervisor
@@ -50,13 +56,14 @@ TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def migrated(database_url: str) -> None:
-    for name in ("registry", "selection", "casework", "finance", "appraisal"):
+    for name in ("registry", "selection", "casework", "finance", "appraisal", "notify"):
         upgrade(service_migrations(name), database_url)
 
 
 @pytest.fixture(scope="module")
 async def stack(migrated, settings_env):
-    """The four apps, each in its own consumer group for this run (a shared group stalls the dev broker)."""
+    """The five services and notify, each in its own consumer group for this run (a shared group stalls the
+    dev broker)."""
     run = uuid.uuid4().hex[:8]
 
     def settings(cls, name: str, **extra):
@@ -64,24 +71,32 @@ async def stack(migrated, settings_env):
                                 **extra)
 
     registry = registry_app(settings(RegistrySettings, "registry"))
-    selection = selection_app(settings(SelectionSettings, "selection"))
+    selection_settings = settings(SelectionSettings, "selection", registry_url="http://registry",
+                                  service_token=SERVICE["Authorization"].removeprefix("Bearer "))
+    selection = selection_app(selection_settings)
     casework = casework_app(settings(CaseworkSettings, "casework", receipt_check_seconds=0.2))
     finance = finance_app(settings(FinanceSettings, "finance"))
     appraisal = appraisal_app(settings(AppraisalSettings, "appraisal"))
+    # no quiet hours here (an empty window), so the SMS go at any hour of the run (quiet hours: notify/test_sms)
+    notify_settings = settings(NotifySettings, "notify", sms_dispatch_seconds=0.3, reminder_job_seconds=3600,
+                               quiet_hours_start=time(0, 0), quiet_hours_end=time(0, 0),
+                               service_token=bearer("service", subject="notify")["Authorization"].removeprefix(
+                                   "Bearer "))
+    notify = notify_app(notify_settings)
     async with contextlib.AsyncExitStack() as stack:
         apps = {}
         for name, app in (("registry", registry), ("selection", selection), ("casework", casework),
-                          ("finance", finance), ("appraisal", appraisal)):
+                          ("finance", finance), ("appraisal", appraisal), ("notify", notify)):
             apps[name] = await stack.enter_async_context(running(app))
-        registry_client = apps["registry"][1]
+        # notify reads phones from the registry app and every service's GET /deadlines with its own client code
+        notify.state.phone_lookup = phone_lookup(notify_settings, transport=httpx.ASGITransport(app=registry))
+        notify.state.service_transports = {name: httpx.ASGITransport(app=apps[name][0]) for name in
+                                           ("registry", "selection", "casework", "appraisal", "finance")}
+        notify.state.deadline_fetch = deadline_fetch(notify, notify_settings)
 
-        async def contact_lookup(supervisor_id: uuid.UUID) -> dict | None:
-            """selection asks the registry app for the phone (R12.1), with the service token."""
-            response = await registry_client.get(f"/supervisors/{supervisor_id}/contact", headers=SERVICE)
-            response.raise_for_status()
-            return response.json()
-
-        selection.state.contact_lookup = contact_lookup
+        # selection asks the registry app for phones (R12.1) with its own client code and the service token
+        selection.state.contact_lookup, selection.state.masked_contact_lookup = registry_lookups(
+            selection_settings, transport=httpx.ASGITransport(app=registry))
         selection_client = apps["selection"][1]
 
         async def receipt_fetch(draw_id: uuid.UUID) -> dict | None:
@@ -129,6 +144,29 @@ async def _selection_view(selection: httpx.AsyncClient, request_id: str) -> dict
 def _pending(view: dict) -> list[str]:
     return [c["supervisor_id"] for c in sorted(view.get("candidates", []), key=lambda c: (c["group"], c["position"]))
             if c["status"] == "pending"]
+
+
+async def _wait_for_message(notify: httpx.AsyncClient, supervisor_id: str, kind: str, subject_id: str) -> dict:
+    """The supervisor's own inbox message of this kind about this subject, once notify has made it."""
+    found: list[dict] = []
+
+    async def arrived() -> bool:
+        page = (await notify.get("/inbox", params={"kind": kind}, headers=supervisor(supervisor_id))).json()
+        found[:] = [m for m in page.get("items", []) if m["subject_id"] == subject_id]
+        return len(found) == 1
+
+    await wait_until(arrived, timeout=TIMEOUT)
+    return found[0]
+
+
+async def _wait_for_sms_sent(notify_app, message_id: str) -> None:
+    async def sent() -> bool:
+        async with notify_app.state.db.transaction() as session:
+            status = await session.scalar(select(notify_delivery.c.status).where(
+                notify_delivery.c.message_id == uuid.UUID(message_id), notify_delivery.c.channel == "sms"))
+        return status == "sent"
+
+    await wait_until(sent, timeout=TIMEOUT)
 
 
 async def _confirm_all_pending(selection: httpx.AsyncClient, request_id: str) -> None:
@@ -197,6 +235,14 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     entered = [c for c in after["candidates"] if c["status"] == "pending" and c["supervisor_id"] not in
                {s for s, c0 in before.items() if c0["status"] == "pending"}]
     assert [(c["group"], c["position"]) for c in entered] == [(group, last + 1)]  # the next in draw order
+    # the call list (R12.1): everyone in draw order with the registry's masked phone, read in one batch
+    listed = (await selection.get(f"/requests/{rid}/call-list", headers=ADMIN)).json()
+    assert listed["phones_available"] is True
+    callable_lines = [line for line in listed["items"] if line["status"] in ("pending", "confirmed", "queued")]
+    assert len(callable_lines) >= 3
+    for line in callable_lines:  # a person who declined is not called again: no phone shown
+        person = (await registry.get(f"/supervisors/{line['supervisor_id']}", headers=ADMIN)).json()
+        assert line["phone_masked"] == person["phone"] and "****" in line["phone_masked"]
     await _confirm_all_pending(selection, rid)
 
     # 4. casework shows the confirmed roster with names and phones that came from the registry
@@ -210,6 +256,15 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     for member in roster:
         contact = (await registry.get(f"/supervisors/{member['supervisor_id']}/contact", headers=SERVICE)).json()
         assert member["name"] == contact["name"] and member["phone"] == contact["phone"]
+
+    # 4b. every confirmed supervisor is told "you were drawn" (R12.1): in their own inbox, and by SMS (in
+    # development the SMS goes to the log, recorded as sent by provider "log")
+    notify = stack["notify"]
+    for member in roster:
+        drawn = await _wait_for_message(notify, member["supervisor_id"], "supervisor_drawn", rid)
+        assert drawn["rule"] == "R12.1" and "确认参加" in drawn["body"] and not drawn["read"]
+        await _wait_for_sms_sent(apps["notify"], drawn["id"])
+    assert decliner not in {m["supervisor_id"] for m in roster}
 
     # 5. a party's recusal application: bureau grants it, the next in order confirms and replaces
     recused = roster[0]["supervisor_id"]
@@ -235,6 +290,9 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
 
     await wait_until(replaced, timeout=TIMEOUT)
     final = (await casework.get(f"/supervision-requests/{rid}", headers=proc())).json()
+    # the recused supervisor is told the bureau's decision (R13.2); its SMS finds the phone in the registry
+    decided = await _wait_for_message(notify, recused, "recusal_decided", rid)
+    await _wait_for_sms_sent(apps["notify"], decided["id"])
     released = {m["supervisor_id"]: m for m in final["released"]}
     assert released[recused]["release_reason"] == "recused" and released[recused]["replaced_by"]
     participants = [m["supervisor_id"] for m in final["roster"]]
@@ -298,6 +356,13 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
                 outbox.c.published_at.is_not(None))))
 
     await wait_until(adoption_published, timeout=TIMEOUT)
+    adoption = await _wait_for_message(notify, participants[0], "opinion_adoption", aid)
+    assert "已被采纳" in adoption["body"]
+
+    # 9. reminders read the real GET /deadlines of all five services (none skipped, none failing)
+    made = await notify_service.remind(apps["notify"].state.db, fetch=apps["notify"].state.deadline_fetch,
+                                       settings=apps["notify"].state.settings, cipher=apps["notify"].state.cipher)
+    assert set(made) == {"registry", "selection", "casework", "appraisal", "finance"}
     pdf = await casework.get(f"/activities/{aid}/feedback-form.pdf", headers=proc())
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 

@@ -126,18 +126,18 @@ def drawn(request_id: str, supervisor_id: uuid.UUID, order: int, *, name: str = 
 
 async def staffed_activity(client: httpx.AsyncClient, producer: AIOKafkaProducer, *, n: int = 2,
                            office: str = OFFICE, start_day=None, app: FastAPI | None = None,
-                           **activity_extra) -> dict:
+                           district: str = DISTRICT, **activity_extra) -> dict:
     """An activity whose request selection accepted and staffed with `n` supervisors (events published here).
 
     With `start_day` in the past (R20 reports), pass `app`: a request can only be made ≥ 5 working days ahead
     (R10.1), so the activity is requested and staffed ahead, then its window is moved to `start_day` in SQL.
     """
-    headers = proc(office)
+    headers = proc(office, district)
     moved = start_day is not None and start_day <= default_calendar.add_working_days(today(), 6).value
     assert not moved or app is not None, "a past activity needs `app` to be moved back in time"
     response = await client.post("/activities", headers=headers,
-                                 json=activity_body(office=office, start_day=None if moved else start_day,
-                                                    **activity_extra))
+                                 json=activity_body(office=office, district=district,
+                                                    start_day=None if moved else start_day, **activity_extra))
     assert response.status_code == 201, response.text
     activity = response.json()
     response = await client.post(f"/activities/{activity['id']}/supervision-requests", headers=headers,

@@ -33,3 +33,11 @@ def test_local_date_refuses_naive_and_out_of_range_moments() -> None:
     with pytest.raises(ValueError):
         with clock.frozen(datetime(2026, 1, 1)):
             pass
+
+
+def test_local_period_of_a_year_and_of_a_month_in_shanghai_time():
+    start, end = clock.local_period(2026)
+    assert (start.isoformat(), end.isoformat()) == ("2026-01-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
+    start, end = clock.local_period(2026, 12)  # December ends at the next year's first midnight
+    assert (start.isoformat(), end.isoformat()) == ("2026-12-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
+    assert clock.local_period(2026, 2)[1] == clock.local_midnight(date(2026, 3, 1))

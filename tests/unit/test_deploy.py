@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-SERVICES = ("registry", "selection", "casework", "appraisal", "finance")
+SERVICES = ("registry", "selection", "casework", "appraisal", "finance", "notify")
 PORT = 8000
 YAML_FILES = sorted(p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in {".yml", ".yaml"})
 
@@ -219,7 +219,24 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_has_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "kafka-format", "kafka", "kafka-setup", "migrate", *SERVICES}
+    assert set(compose["services"]) == {"postgres", "kafka-format", "kafka", "kafka-setup", "migrate", *SERVICES,
+                                        "portal"}
+
+
+def test_compose_portal_has_no_database_no_service_secrets_and_its_own_session_key(compose: dict[str, Any]) -> None:
+    """Issue 15: the portal is one more command of the image, with only its own settings (never deploy/.env)."""
+    spec = compose["services"]["portal"]
+    assert spec["command"] == ["shared.serve", "portal"]
+    assert spec["image"] == compose["services"]["migrate"]["image"]
+    assert "env_file" not in spec and "volumes" not in spec  # no .env whole, no Kafka CA
+    env = spec["environment"]
+    assert env["ENVIRONMENT"] == "production"
+    assert not {"DATABASE_URL", "SERVICE_TOKEN", "FIELD_ENCRYPTION_KEY", "FIELD_HASH_KEY", "EVENT_SIGNING_KEY",
+                "KAFKA_BOOTSTRAP_SERVERS", "DEV_KEY_FILE"} & set(env)
+    assert env["PORTAL_SESSION_KEY"].startswith("${PORTAL_SESSION_KEY:?")
+    assert set(json.loads(env["SERVICE_URLS"])) == set(SERVICES)
+    assert "/readyz" in " ".join(spec["healthcheck"]["test"])
+    assert spec["ports"] == ["8006:8000"]
 
 
 def test_compose_postgres(compose: dict[str, Any]) -> None:
@@ -272,9 +289,9 @@ def test_compose_service(compose: dict[str, Any], service: str) -> None:
     assert [p.rsplit(":", 1)[1] for p in spec["ports"]] == [str(PORT)]
 
 
-def test_compose_host_ports_are_8001_to_8005(compose: dict[str, Any]) -> None:
+def test_compose_host_ports_are_8001_to_8005_and_notify_8007(compose: dict[str, Any]) -> None:
     host_ports = [compose["services"][s]["ports"][0].split(":")[-2] for s in SERVICES]
-    assert host_ports == ["8001", "8002", "8003", "8004", "8005"]
+    assert host_ports == ["8001", "8002", "8003", "8004", "8005", "8007"]  # the portal has 8006
 
 
 def test_compose_has_no_default_for_secrets() -> None:

@@ -1,7 +1,8 @@
 """HTTP of activities (N-ACT, N-MUST; cancel, reschedule), their materials (R15.1, R3.1) and observers (R19.1)."""
 
 import uuid
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -31,11 +32,12 @@ from services.casework.schemas import (
     RescheduleRead,
     SummaryIn,
 )
-from shared.activity_types import LABELS
+from shared import pagination as paging
+from shared.activity_types import ACTIVITY_TYPES, LABELS
 from shared.app import CalendarDep, CipherDep, OutboxDep, SessionDep
 from shared.auth import Principal, Role, require
+from shared.db.read import ReadConnDep
 from shared.errors import ProblemError, Unprocessable
-from shared.pagination import Page, PageDep
 
 router = APIRouter()
 
@@ -57,12 +59,41 @@ async def create_activity(body: ActivityCreate, request: Request, session: Sessi
     return await idempotency.respond(session, key, principal, 201, result)
 
 
-@router.get("/activities", response_model=Page[ActivityRead], summary="办案活动列表", tags=["activities"])
-async def list_activities(session: SessionDep, page: PageDep, principal: STAFF,
-                          district: Annotated[str | None, Query(max_length=50)] = None) -> Page:
-    items, total = await svc.list_activities(session, principal=principal, limit=page.limit, offset=page.offset,
-                                             district=district)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+ActivityStatus = Literal["open", "held", "cancelled"]
+ActivityType = Literal[ACTIVITY_TYPES]  # N-ACT: an unknown type is a 422, never an empty list
+ActivitySort = Literal["starts_at", "-starts_at"]
+KEY_TYPES = (datetime, uuid.UUID)
+SCOPE = "casework.activities"
+
+
+@router.get("/activities", response_model=paging.CursorPage[ActivityRead],
+            summary="办案活动工作清单：按状态、活动日期、类型、案号、区市筛选（区市仅见本辖区，R2.1），游标分页",
+            tags=["activities"])
+async def list_activities(
+    conn: ReadConnDep, cipher: CipherDep, principal: STAFF,
+    status: Annotated[list[ActivityStatus] | None, Query(description="状态 open、held、cancelled，可重复")] = None,
+    activity_type: Annotated[list[ActivityType] | None, Query(description="N-ACT 活动类型，可重复")] = None,
+    case_ref: Annotated[str | None, Query(min_length=1, max_length=100, description="案号（完全一致）")] = None,
+    since: Annotated[date | None, Query(alias="from", description="活动日期起（含，上海时间）")] = None,
+    until: Annotated[date | None, Query(alias="to", description="活动日期止（含，上海时间）")] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    sort: Annotated[ActivitySort, Query(description="按活动开始时间排序，“-”为倒序（默认）")] = "-starts_at",
+    limit: paging.Limit = 50, cursor: paging.CursorParam = None,
+) -> paging.CursorPage:
+    """The procuratorate's and the bureau's list of activities; a procuratorate with an office sees its office's."""
+    paging.check_date_range(since, until)
+    district = access.scoped_district(principal, district)
+    office = principal.office if principal.has(Role.PROCURATORATE) and not principal.is_citywide else None
+    statuses, types = sorted(set(status or [])), sorted(set(activity_type or []))
+    filters = {"status": statuses, "activity_type": types, "case_ref": case_ref, "from": since, "to": until,
+               "district": district, "office": office, "sort": sort}
+    sign = paging.signer(cipher)
+    after = paging.decode(sign, cursor, scope=SCOPE, filters=filters, types=KEY_TYPES)
+    items, total, next_key = await svc.list_activities(
+        conn, statuses=statuses, activity_types=types, case_ref=case_ref, since=since, until=until,
+        district=district, office=office, descending=sort.startswith("-"), limit=limit, after=after)
+    return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
+                             paging.encode(sign, scope=SCOPE, filters=filters, key=next_key))
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityRead, summary="办案活动详情", tags=["activities"])

@@ -3,11 +3,13 @@ observers (R19.1). The caller owns the transaction: nothing here commits."""
 
 import hashlib
 import uuid
+from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, true, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.casework import rules
 from services.casework.access import (
@@ -34,8 +36,9 @@ from services.casework.requests.service import (
 from shared import activity_types, clock
 from shared.auth import Principal, Role, ensure_district, forbidden
 from shared.calendar import WorkingCalendar
-from shared.clock import local_date
+from shared.clock import local_date, local_midnight
 from shared.crypto import FieldCipher
+from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.outbox import Outbox
 from shared.lead_time import check_lead_time
@@ -175,20 +178,59 @@ async def reschedule(session: AsyncSession, *, outbox: Outbox, cipher: FieldCiph
             "reason": data["reason"], "cancelled_request_id": old.id if old else None, "request": request}
 
 
-async def list_activities(session: AsyncSession, *, principal: Principal, limit: int, offset: int,
-                          district: str | None) -> tuple[list[dict[str, Any]], int]:
-    cond = []
-    if not principal.is_citywide:
-        cond.append(activity.c.district == principal.district)
-        if principal.has(Role.PROCURATORATE) and principal.office:
-            cond.append(activity.c.office == principal.office)
-    if district:
-        cond.append(activity.c.district == district)
-    where = and_(true(), *cond)
-    total = await session.scalar(select(func.count()).select_from(activity).where(where))
-    rows = (await session.execute(select(activity).where(where).order_by(activity.c.starts_at.desc(), activity.c.id)
-                                  .limit(limit).offset(offset))).all()
-    return [activity_dict(r) for r in rows], total or 0
+
+ACTIVITY_COLUMNS = ", ".join(activity.c.keys())
+
+
+def activities_query(*, statuses: list[str], activity_types: list[str], case_ref: str | None, since: date | None,
+                     until: date | None, district: str | None, office: str | None, descending: bool, limit: int,
+                     after: list | None) -> tuple[str, list[Any]]:
+    """SQL and arguments of one page of the activities work list, the total and the page in one statement (one
+    round trip on the read engine). Only fixed SQL text is concatenated; every value is a $n parameter."""
+    args: list[Any] = []
+
+    def p(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["TRUE"]
+    if statuses:
+        where.append(f"status = ANY({p(statuses)}::text[])")
+    if activity_types:
+        where.append(f"activity_type = ANY({p(activity_types)}::text[])")
+    if case_ref is not None:
+        where.append(f"case_ref = {p(case_ref)}::text")
+    if since is not None:
+        where.append(f"starts_at >= {p(local_midnight(since))}::timestamptz")
+    if until is not None:
+        where.append(f"starts_at < {p(local_midnight(until + timedelta(days=1)))}::timestamptz")
+    if district is not None:
+        where.append(f"district = {p(district)}::text")
+    if office is not None:
+        where.append(f"office = {p(office)}::text")
+    condition = " AND ".join(where)
+    page_condition = condition
+    if after is not None:
+        page_condition += (f" AND (starts_at, id) {'<' if descending else '>'} "
+                           f"({p(after[0])}::timestamptz, {p(after[1])}::uuid)")
+    direction = "DESC" if descending else "ASC"
+    return (f"SELECT t.total_, p.* FROM (SELECT count(*) AS total_ FROM casework.activity WHERE {condition}) AS t "
+            f"LEFT JOIN LATERAL (SELECT {ACTIVITY_COLUMNS} FROM casework.activity WHERE {page_condition} "
+            f"ORDER BY starts_at {direction}, id {direction} LIMIT {p(limit + 1)}) AS p ON TRUE "
+            f"ORDER BY p.starts_at {direction}, p.id {direction}"), args
+
+
+async def list_activities(conn: AsyncConnection, *, limit: int, **filters: Any
+                          ) -> tuple[list[dict[str, Any]], int, list | None]:
+    """(page, total, sort key of the last row when more follow): activities by status, activity date (Shanghai),
+    N-ACT type, case number, district and office, in activity-time order with the id breaking ties."""
+    sql, args = activities_query(limit=limit, **filters)
+    records = await read.fetch(conn, sql, *args)
+    rows = [SimpleNamespace(**dict(r)) for r in records if r["id"] is not None]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = [rows[-1].starts_at, rows[-1].id] if more else None
+    return [activity_dict(r) for r in rows], int(records[0]["total_"]), next_key
 
 
 # --- materials (R15.1, R3.1) ----------------------------------------------------------------------

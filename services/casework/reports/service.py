@@ -2,7 +2,7 @@
 The caller owns the transaction: nothing here commits."""
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -27,7 +27,7 @@ from services.casework.models import (
 from shared import clock
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.errors import Conflict, Unprocessable
 
 # --- reports to the bureau (R20.1, R20.2) ---------------------------------------------------------
@@ -58,9 +58,6 @@ def _shanghai_day(column):
     return func.date(func.timezone("Asia/Shanghai", column))
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
 
 async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
                                 principal: Principal, office: str | None, limit: int,
@@ -72,7 +69,7 @@ async def overdue_participation(session: AsyncSession, *, calendar: WorkingCalen
     """
     cutoff = rules.report_overdue_cutoff(as_of, calendar)
     reported_on = _shanghai_day(participation_report.c.reported_at)
-    missing = and_(participation_report.c.activity_id.is_(None), activity.c.ends_at < _midnight(
+    missing = and_(participation_report.c.activity_id.is_(None), activity.c.ends_at < local_midnight(
         cutoff + timedelta(days=1)))
     late = reported_on > participation_report.c.due_on
     with_roster = exists().where(roster.c.activity_id == activity.c.id, live_roster())
@@ -115,7 +112,7 @@ async def send_transmittal(session: AsyncSession, *, office: str, month: date, c
     if month >= today.replace(day=1):
         raise Unprocessable("R20.2", "只能汇总已结束月份的反馈表", "每月汇总转送的是上月及以前的反馈表。")
     items = (await session.execute(_untransmitted(office).where(
-        activity.c.starts_at < _midnight(rules.next_month(month))))).all()
+        activity.c.starts_at < local_midnight(rules.next_month(month))))).all()
     forms = sorted({str(i.form_id) for i in items})
     carried = sorted({str(i.form_id) for i in items if local_date(i.starts_at) < month})
     due, _provisional = rules.transmittal_due(month, calendar)
@@ -140,19 +137,12 @@ def transmittal_dict(r) -> dict[str, Any]:
             "on_time": not rules.is_overdue(r.due_on, sent_on, sent_on)}
 
 
-async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
-                               principal: Principal) -> list[dict[str, Any]]:
-    """R20.2: (office, month) whose transmittal was sent late, or is owed (signatures not sent) and past due."""
-    out = []
-    late = select(transmittal).where(_shanghai_day(transmittal.c.sent_at) > transmittal.c.due_on)
+async def owed_transmittals(session: AsyncSession, *, district: str | None) -> dict[tuple[str, date], dict[str, Any]]:
+    """R20.2: (office, month) → {district, forms} of the signatures not sent yet, each in the month whose
+    transmittal it belongs to (`rules.transmittal_period`)."""
     pending = _untransmitted()
-    if not principal.is_citywide:
-        late = late.where(exists().where(activity.c.office == transmittal.c.office,
-                                         activity.c.district == principal.district))
-        pending = pending.where(activity.c.district == principal.district)
-    for t in (await session.execute(late)).all():
-        out.append({"office": t.office, "month": t.month.strftime("%Y-%m"), "due_on": t.due_on,
-                    "forms": len(t.form_ids), "sent_on": local_date(t.sent_at)})
+    if district is not None:
+        pending = pending.where(activity.c.district == district)
     owed = (await session.execute(pending)).all()
     offices = sorted({o.office for o in owed})
     sent: dict[str, set[date]] = {office: set() for office in offices}
@@ -160,13 +150,28 @@ async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalend
         for t in (await session.execute(select(transmittal.c.office, transmittal.c.month).where(
                 transmittal.c.office.in_(offices)))).all():
             sent[t.office].add(t.month)
-    periods: dict[tuple[str, date], set[str]] = {}
+    periods: dict[tuple[str, date], dict[str, Any]] = {}
     for o in owed:
         period = rules.transmittal_period(local_date(o.starts_at), local_date(o.signed_at), sent[o.office])
-        periods.setdefault((o.office, period), set()).add(str(o.form_id))
-    for (office, month), forms in periods.items():
+        periods.setdefault((o.office, period), {"district": o.district, "forms": set()})["forms"].add(str(o.form_id))
+    return periods
+
+
+async def overdue_transmittals(session: AsyncSession, *, calendar: WorkingCalendar, as_of: date,
+                               principal: Principal) -> list[dict[str, Any]]:
+    """R20.2: (office, month) whose transmittal was sent late, or is owed (signatures not sent) and past due."""
+    out = []
+    late = select(transmittal).where(_shanghai_day(transmittal.c.sent_at) > transmittal.c.due_on)
+    if not principal.is_citywide:
+        late = late.where(exists().where(activity.c.office == transmittal.c.office,
+                                         activity.c.district == principal.district))
+    for t in (await session.execute(late)).all():
+        out.append({"office": t.office, "month": t.month.strftime("%Y-%m"), "due_on": t.due_on,
+                    "forms": len(t.form_ids), "sent_on": local_date(t.sent_at)})
+    owed = await owed_transmittals(session, district=None if principal.is_citywide else principal.district)
+    for (office, month), period in owed.items():
         due, _provisional = rules.transmittal_due(month, calendar)
         if rules.is_overdue(due, None, as_of):
-            out.append({"office": office, "month": month.strftime("%Y-%m"), "due_on": due, "forms": len(forms),
-                        "sent_on": None})
+            out.append({"office": office, "month": month.strftime("%Y-%m"), "due_on": due,
+                        "forms": len(period["forms"]), "sent_on": None})
     return sorted(out, key=lambda x: (x["month"], x["office"]))

@@ -1,18 +1,22 @@
 """HTTP of the roster: records, masked and audited reads (R3.1), the hot lists, specialties."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.registry import rules
+from services.registry.config import RegistrySettings
 from services.registry.roster import service as svc
 from services.registry.schemas import (
     Contact,
+    ContactsQuery,
     EligibleSupervisor,
+    MaskedContact,
+    MaskedContacts,
     SpecialtyCreate,
     SpecialtyRead,
     SupervisorCreate,
@@ -32,10 +36,12 @@ from services.registry.web import (
     scoped_district,
     to_read,
 )
+from shared import pagination as paging
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, ensure_district, forbidden, require
-from shared.errors import ProblemError
-from shared.pagination import Page, PageDep, PageParams
+from shared.crypto import FieldCipher
+from shared.db.read import ReadConnDep
+from shared.errors import ProblemError, Unprocessable
 
 router = APIRouter(tags=["registry"])
 
@@ -52,59 +58,124 @@ async def create_supervisor(
     return to_read(row)
 
 
-async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """Connection of the read-only engine (autocommit, no pre-ping) for the hot roster lists."""
-    async with request.app.state.read_engine.connect() as conn:
-        yield conn
-
-
-ReadConnDep = Annotated[AsyncConnection, Depends(read_connection, scope="function")]
-
-
-def json_items_page(items: list[str], total: int, page: PageParams) -> Response:
-    """A page whose items PostgreSQL already rendered as JSON objects (`svc.roster_query`): joined, not re-encoded."""
-    body = f'{{"items":[{",".join(items)}],"total":{total},"limit":{page.limit},"offset":{page.offset}}}'
+def json_cursor_page(items: list[str], total: int, limit: int, next_cursor: str | None) -> Response:
+    """A CursorPage whose items PostgreSQL already rendered as JSON objects (`svc.roster_query`): joined, not
+    re-encoded (the cursor is base64url and hex: nothing to escape)."""
+    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
+    body = f'{{"items":[{",".join(items)}],"total":{total},"limit":{limit},"next_cursor":{cursor}}}'
     return Response(body.encode(), media_type="application/json")
+
+
+RosterSort = Literal["name", "term_end"]
 
 
 class RosterQuery(BaseModel):
     """Filters of the roster list (one model: validated in a single pydantic-core call)."""
 
-    district: str | None = Field(None, max_length=50)
-    specialty: str | None = Field(None, max_length=30)
-    status: Status | None = None
-    term_active_on: date | None = None
-    term_year: int | None = Field(None, ge=2000, le=2100)
+    district: str | None = Field(None, min_length=1, max_length=50, description="辖区（区级用户只能看本辖区，R2.1）")
+    specialty: str | None = Field(None, min_length=1, max_length=30, description="专业领域（须在目录中）")
+    status: list[Status] | None = Field(None, description="状态，可重复")
+    term_active_on: date | None = Field(None, description="该日在任")
+    term_year: int | None = Field(None, ge=2000, le=2100, description="该年内在任")
+    term_ends_from: date | None = Field(None, description="任期届满日起（含）")
+    term_ends_to: date | None = Field(None, description="任期届满日止（含）")
+    ending_within_months: int | None = Field(
+        None, ge=1, le=24, description="R4.1：今后 N 个月内任期届满的在任人员（自今日起，含首尾）")
     training_state: TrainingState | None = None
     name: str | None = Field(None, min_length=1, max_length=50, description="姓名前缀")
+    number: str | None = Field(None, min_length=1, max_length=50, description="证书编号或工作证编号前缀")
     eligible: bool | None = None
+    sort: RosterSort = Field("name", description="排序：name（姓名）或 term_end（任期届满日，未任命者在后）；同值按 id")
+    limit: paging.Limit = 50
+    cursor: paging.CursorParam = None
 
 
-@router.get("/supervisors", response_model=Page[SupervisorListItem], summary="人民监督员名册（检索、筛选、分页）")
-async def list_supervisors(conn: ReadConnDep, page: PageDep, principal: StaffReader,
-                           q: Annotated[RosterQuery, Query()]) -> Response:
+def roster_filters(q: RosterQuery, principal: Principal, settings: RegistrySettings) -> dict[str, Any]:
+    """The filters a roster list runs with (and its cursor is signed over): district scoped (R2.1), unknown
+    values and reversed or conflicting ranges refused (422), "terms ending in N months" (R4.1) made a range."""
+    district = scoped_district(principal, q.district)
+    if district is not None:
+        svc.check_district(settings, district)
+    paging.check_date_range(q.term_ends_from, q.term_ends_to)
+    statuses = sorted(set(q.status or []))
+    ends_from, ends_to = q.term_ends_from, q.term_ends_to
+    if q.ending_within_months is not None:
+        if ends_from is not None or ends_to is not None:
+            raise Unprocessable("conflicting_filters", "筛选条件冲突",
+                                "ending_within_months 与 term_ends_from/term_ends_to 不能同时使用。")
+        # R4.1: the active terms whose 5-year term ends between today and N calendar months from today
+        today = svc.today()
+        ends_from, ends_to = today, rules.add_months(today, q.ending_within_months)
+        if statuses and statuses != [rules.Status.ACTIVE.value]:
+            raise Unprocessable("conflicting_filters", "筛选条件冲突",
+                                "ending_within_months 只列在任人员（status=active），不能与其他状态同时使用。")
+        statuses = [rules.Status.ACTIVE.value]
+    return {"district": district, "specialty": q.specialty, "status": statuses, "term_active_on": q.term_active_on,
+            "term_year": q.term_year, "term_ends_from": ends_from, "term_ends_to": ends_to,
+            "training_state": q.training_state, "name": q.name, "number": q.number, "eligible": q.eligible,
+            "sort": q.sort}
+
+
+async def roster_list(conn: AsyncConnection, cipher: FieldCipher, *, scope: str, fields: dict[str, str],
+                      filters: dict[str, Any], limit: int, cursor: str | None) -> Response:
+    """One keyset page of a roster list (shared.pagination: cursor signed over `scope` and `filters`)."""
+    sign = paging.signer(cipher)
+    key_type = svc.ROSTER_SORTS[filters["sort"]][1]
+    after = paging.decode(sign, cursor, scope=scope, filters=filters, types=(key_type, uuid.UUID))
     sql, args = svc.roster_query(
-        fields=svc.ROSTER_FIELDS, on=svc.today(), limit=page.limit, offset=page.offset,
-        district=scoped_district(principal, q.district), specialty_name=q.specialty, status=q.status,
-        term_active_on=q.term_active_on, term_year=q.term_year, training_state=q.training_state, name=q.name,
-        eligible=q.eligible)
-    items, total = await svc.roster_page(conn, sql, args)
-    return json_items_page(items, total, page)
+        fields=fields, on=svc.today(), limit=limit, after=after, sort=filters["sort"],
+        district=filters["district"], specialty_name=filters["specialty"], statuses=filters["status"],
+        term_active_on=filters["term_active_on"], term_year=filters["term_year"],
+        term_ends_from=filters["term_ends_from"], term_ends_to=filters["term_ends_to"],
+        training_state=filters["training_state"], name=filters["name"], number=filters["number"],
+        eligible=filters["eligible"])
+    items, total, next_key = await svc.roster_page(conn, sql, args, limit=limit)
+    next_cursor = None if next_key is None else paging.encode(sign, scope=scope, filters=filters, key=next_key)
+    return json_cursor_page(items, total, limit, next_cursor)
 
 
-@router.get("/supervisors/eligible", response_model=Page[EligibleSupervisor],
-            summary="可参加抽选的人民监督员（检察院）")
+@router.get("/supervisors", response_model=paging.CursorPage[SupervisorListItem],
+            summary="人民监督员名册工作清单：按状态、辖区、专业、任期届满日、姓名或证号筛选，游标分页（R2.1、R4.1）")
+async def list_supervisors(conn: ReadConnDep, cipher: CipherDep, settings: SettingsDep, principal: StaffReader,
+                           q: Annotated[RosterQuery, Query()]) -> Response:
+    """Masked fields only (R3.1); stable order (name or term end, then id); `total` counts every match."""
+    return await roster_list(conn, cipher, scope="registry.supervisors", fields=svc.ROSTER_FIELDS,
+                             filters=roster_filters(q, principal, settings), limit=q.limit, cursor=q.cursor)
+
+
+class EligibleQuery(BaseModel):
+    district: str | None = Field(None, min_length=1, max_length=50)
+    specialty: str | None = Field(None, min_length=1, max_length=30)
+    limit: paging.Limit = 50
+    cursor: paging.CursorParam = None
+
+
+@router.get("/supervisors/eligible", response_model=paging.CursorPage[EligibleSupervisor],
+            summary="可参加抽选的人民监督员（检察院）：id、姓名、专业、辖区，游标分页")
 async def list_eligible(
-    conn: ReadConnDep, page: PageDep,
+    conn: ReadConnDep, cipher: CipherDep, settings: SettingsDep, q: Annotated[EligibleQuery, Query()],
     principal: Principal = Depends(require(Role.PROCURATORATE, Role.BUREAU_ADMIN, Role.AUDITOR, Role.SERVICE)),
-    district: str | None = Query(None, max_length=50), specialty: str | None = Query(None, max_length=30),
 ) -> Response:
-    """The procuratorate sees only names, specialties and district of eligible supervisors."""
-    sql, args = svc.roster_query(fields=svc.ELIGIBLE_FIELDS, on=svc.today(), limit=page.limit,
-                                 offset=page.offset, district=district, specialty_name=specialty, eligible=True)
-    items, total = await svc.roster_page(conn, sql, args)
-    return json_items_page(items, total, page)
+    """The procuratorate sees only ids, names, specialties and district of eligible supervisors (R22.3)."""
+    if q.district is not None:
+        svc.check_district(settings, q.district)
+    filters = {"district": q.district, "specialty": q.specialty, "status": [], "term_active_on": None,
+               "term_year": None, "term_ends_from": None, "term_ends_to": None, "training_state": None, "name": None,
+               "number": None, "eligible": True, "sort": "name"}
+    return await roster_list(conn, cipher, scope="registry.eligible", fields=svc.ELIGIBLE_FIELDS, filters=filters,
+                             limit=q.limit, cursor=q.cursor)
 
+
+@router.post("/supervisors/contacts", response_model=MaskedContacts,
+             summary="批量查询隐去部分号码的联系方式（联络名单用，一次至多200人，记入审计；R12.1、R3.1）")
+async def masked_contacts(body: ContactsQuery, session: SessionDep,
+                          principal: Principal = Depends(require(Role.SERVICE, Role.BUREAU_ADMIN))) -> MaskedContacts:
+    """One request for the call list instead of one lookup per person; the full phone stays behind
+    `GET /supervisors/{id}/contact`."""
+    wanted = list(dict.fromkeys(body.ids))
+    rows = await svc.masked_contacts(session, actor=principal.subject, ids=wanted)
+    found = {r["id"] for r in rows}
+    return MaskedContacts(items=[MaskedContact(**r) for r in rows], missing=[i for i in wanted if i not in found])
 
 
 @router.get("/supervisors/{supervisor_id}", response_model=SupervisorRead, summary="人民监督员详情")

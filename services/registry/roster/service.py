@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.registry import rules
@@ -18,7 +17,7 @@ from services.registry.rules import RuleViolation, Status
 from services.registry.schemas import SupervisorCreate, SupervisorUpdate
 from shared import audit, clock
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
-from shared.db import raw
+from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import EligibilityChanged, SupervisorUpdated
 from shared.events.outbox import Outbox
@@ -27,6 +26,7 @@ ID_CTX = "registry.supervisor.id_number"
 PHONE_CTX = "registry.supervisor.phone"
 CONFLICT_CODES = {"N-TERM", "N-BAN", "N-EXCL", "invalid_transition", "R22.2", "R21.1", "exclusion_in_force"}
 CONTRACT_FIELDS = ("name", "district", "employer", "recommending_body", "specialties")
+NO_TERM_END = date(2999, 12, 31)  # sort key of a record without a term (candidates): after every real end
 
 
 def today() -> date:
@@ -131,20 +131,31 @@ ROSTER_FIELDS = {
                       "WHEN status = 'active' AND initial_training_due < {on} THEN 'overdue' ELSE 'pending' END",
     "eligible": "eligible",
 }
-ELIGIBLE_FIELDS = {"name": "name", "district": "district", "specialties": "specialties"}
+ELIGIBLE_FIELDS = {"id": "id", "name": "name", "district": "district", "specialties": "specialties"}
 
 
-def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, district: str | None = None,
-                 specialty_name: str | None = None, status: str | None = None, term_active_on: date | None = None,
-                 term_year: int | None = None, training_state: str | None = None, name: str | None = None,
+# sort of a roster list -> (SQL expression of its first key, the key's type in a cursor); the id breaks ties
+ROSTER_SORTS: dict[str, tuple[str, type]] = {
+    "name": ("name", str),
+    "term_end": (f"coalesce(term_end, DATE '{NO_TERM_END.isoformat()}')", date),  # no term yet: last
+}
+
+
+def roster_query(*, fields: dict[str, str], on: date, limit: int, after: Sequence[Any] | None = None,
+                 sort: str = "name", district: str | None = None, specialty_name: str | None = None,
+                 statuses: Sequence[str] = (), term_active_on: date | None = None, term_year: int | None = None,
+                 term_ends_from: date | None = None, term_ends_to: date | None = None,
+                 training_state: str | None = None, name: str | None = None, number: str | None = None,
                  eligible: bool | None = None) -> tuple[str, list[Any]]:
-    """SQL and arguments of one roster page: per row, the item as JSON text (`item`) and the exact total (`total_`).
+    """SQL and arguments of one roster page in keyset order (shared.pagination), in one round trip.
 
-    Filters are combined with AND. Only fixed SQL text is concatenated; every value is a $n parameter. With only
-    district/status/eligible filters the total comes from the trigger-kept `supervisor_tally`, otherwise it is a
-    window count over the matches. PostgreSQL renders each item with row_to_json over the `fields` only, after
-    LIMIT/OFFSET (so skipped rows are never rendered): the service joins the texts instead of decoding every
-    column into Python objects and encoding them again.
+    The statement always answers at least one row: `total_` (the exact count of matches), `known_` (false when
+    the specialty filter names no specialty of the managed list) and, per item of the page, the item as JSON
+    text (`item`) with its sort key (`k1_`, `k2_` = id). Filters are combined with AND; only fixed SQL text is
+    concatenated, every value is a $n parameter. With only district/status/eligible filters the total comes from
+    the trigger-kept `supervisor_tally`, otherwise it counts the matches. PostgreSQL renders each item with
+    row_to_json over the `fields` only, after LIMIT: the service joins the texts instead of decoding every
+    column into Python objects and encoding them again. `limit + 1` rows are read to know whether more follow.
     """
     args: list[Any] = []
 
@@ -157,20 +168,26 @@ def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, d
     if district:
         where.append(f"district = {p(district)}")
         tally.append(f"district = ${len(args)}")
-    if status:
-        where.append(f"status = {p(status)}")
-        tally.append(f"status = ${len(args)}")
+    if statuses:
+        where.append(f"status = ANY({p(list(statuses))}::text[])")
+        tally.append(f"status = ANY(${len(args)}::text[])")
     if eligible is not None:
         where.append(f"eligible = {p(eligible)}")
         tally.append(f"eligible = ${len(args)}")
     simple = len(where)
+    known = "TRUE"
     if specialty_name:
         where.append(f"specialties @> ARRAY[{p(specialty_name)}::text]")
+        known = f"EXISTS (SELECT 1 FROM registry.specialty WHERE name = ${len(args)}::text)"
     if term_active_on:
         day = p(term_active_on)
         where.append(f"term_start <= {day} AND term_end >= {day}")
     if term_year:
         where.append(f"term_start <= {p(date(term_year, 12, 31))} AND term_end >= {p(date(term_year, 1, 1))}")
+    if term_ends_from:
+        where.append(f"term_end >= {p(term_ends_from)}")
+    if term_ends_to:
+        where.append(f"term_end <= {p(term_ends_to)}")
     on_refs: list[str] = []
 
     def on_param() -> str:
@@ -187,40 +204,60 @@ def roster_query(*, fields: dict[str, str], on: date, limit: int, offset: int, d
         where.append(f"initial_passed_on IS NULL AND (status <> 'active' OR initial_training_due IS NULL "
                      f"OR initial_training_due >= {on_param()})")
     if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(f"name LIKE {p(escaped + '%')} ESCAPE '\\'")
+        where.append(f"name LIKE {p(like_prefix(name))} ESCAPE '\\'")
+    if number:
+        pattern = p(like_prefix(number))
+        where.append(f"(certificate_no LIKE {pattern} ESCAPE '\\' OR work_card_no LIKE {pattern} ESCAPE '\\')")
     condition = " AND ".join(where) or "TRUE"
     if len(where) == simple:
         total = f"(SELECT coalesce(sum(n), 0) FROM registry.supervisor_tally WHERE {' AND '.join(tally) or 'TRUE'})"
     else:
-        total = "count(*) OVER ()"  # one pass over the (filtered) matches instead of a second scan
+        total = f"(SELECT count(*) FROM registry.supervisor WHERE {condition})"
+    key, key_type = ROSTER_SORTS[sort]
+    page_condition = condition
+    if after is not None:
+        cast_to = "date" if key_type is date else "text"
+        page_condition += f" AND ({key}, id) > ({p(after[0])}::{cast_to}, {p(after[1])}::uuid)"
     shown = ", ".join(f"{expr.format(on=on_param()) if '{on}' in expr else expr} AS {field}"
                       for field, expr in fields.items())
-    page = (f"SELECT {shown}, name AS order_name_, id AS order_id_, {total} AS total_ FROM registry.supervisor "
-            f"WHERE {condition} ORDER BY name, id LIMIT {p(limit)} OFFSET {p(offset)}")
+    page = (f"SELECT {shown}, {key} AS k1_, id AS k2_ FROM registry.supervisor WHERE {page_condition} "
+            f"ORDER BY {key}, id LIMIT {p(limit + 1)}")
     item = ", ".join(f"page.{field}" for field in fields)
-    sql = (f"SELECT row_to_json(item)::text AS item, page.total_ FROM ({page}) AS page "
-           f"CROSS JOIN LATERAL (SELECT {item}) AS item ORDER BY page.order_name_, page.order_id_")
-    return sql, args
+    return (f"SELECT t.total_, t.known_, p.item, p.k1_, p.k2_ FROM (SELECT {total} AS total_, {known} AS known_) AS t "
+            f"LEFT JOIN LATERAL (SELECT row_to_json(item)::text AS item, page.k1_, page.k2_ FROM ({page}) AS page "
+            f"CROSS JOIN LATERAL (SELECT {item}) AS item) AS p ON TRUE ORDER BY p.k1_, p.k2_"), args
 
 
-async def roster_page(conn: AsyncConnection, sql: str, args: list[Any]) -> tuple[list[str], int]:
-    """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total)."""
-    try:
-        records = await raw.fetch(conn, sql, *args)
-        if not records and args[-1]:
-            # past the end: the total alone (same statement, first row only)
-            first = await raw.fetch(conn, sql, *args[:-2], 1, 0)
-            return [], int(first[0]["total_"]) if first else 0
-    except DataError as exc:  # e.g. a NUL byte in a filter
-        raise Unprocessable("invalid_data", "数据无法处理", "请检查查询条件中的特殊字符。") from exc
-    except OperationalError as exc:
-        await conn.invalidate()  # a broken pooled connection: drop it, the next request gets a new one
-        raise ProblemError(503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试。",
-                           headers={"Retry-After": "5"}) from exc
-    if not records:
-        return [], 0
-    return [r[0] for r in records], int(records[0][1])
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching `text` literally at the start (its wildcards escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def roster_page(conn: AsyncConnection, sql: str, args: list[Any], *, limit: int,
+                      ) -> tuple[list[str], int, list[Any] | None]:
+    """Run `roster_query` on the pooled connection's asyncpg driver: (the items' JSON texts, the total, the sort
+    key of the last item shown when more follow). An unknown specialty filter is a 422 (nothing to list)."""
+    records = await read.fetch(conn, sql, *args)
+    if not records[0]["known_"]:
+        raise Unprocessable("unknown_specialty", "专业领域不在目录中", "筛选条件中的专业领域不在专业领域目录中。")
+    shown = [r for r in records if r["item"] is not None]
+    more = len(shown) > limit
+    shown = shown[:limit]
+    next_key = [shown[-1]["k1_"], shown[-1]["k2_"]] if more else None
+    return [r["item"] for r in shown], int(records[0]["total_"]), next_key
+
+
+async def masked_contacts(session: AsyncSession, *, actor: str, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
+    """Name and masked phone of many supervisors in one read (R12.1's call list), audited as one entry naming
+    every id read (R3.1: ids and field names only, no values). Unknown ids are simply not in the answer."""
+    c = supervisor.c
+    rows = list((await session.execute(select(c.id, c.name, c.district, c.phone_masked).where(c.id.in_(ids))
+                                        .order_by(c.id))).mappings().all())
+    if rows:
+        await audit.append(session, platform.audit, actor=actor, action="supervisor.read_masked_contacts",
+                           subject="supervisors", details={"ids": [str(r["id"]) for r in rows],
+                                                           "fields": ["name", "phone_masked"]})
+    return rows
 
 
 # --- eligibility (R22.3) -------------------------------------------------------------------------

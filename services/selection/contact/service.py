@@ -5,7 +5,6 @@ confirmation also takes a per-supervisor advisory lock, so two requests never bo
 for overlapping times (and the yearly cap holds) however many confirmations run at once.
 """
 
-import asyncio
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -436,26 +435,19 @@ async def recusal_inbox(session: AsyncSession, *, status: str | None, district: 
 CALL_STATUS_LABELS = {"queued": "候补（尚未轮到）", "pending": "待联络", **contacts.OUTCOME_LABELS}
 GROUP_LABELS = {"local": "本区市", "cross": "跨区市"}
 CALLABLE = ("pending", "confirmed")  # in the window, or on the roster: a clerk may need their phone
-MASKED_LOOKUPS_AT_ONCE = 8
-MaskedLookup = Callable[[uuid.UUID], Awaitable[dict[str, Any] | None]]
+# the registry's masked phones of many supervisors at once (id -> masked phone; unknown ids absent)
+MaskedLookup = Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, str]]]
 
 
 async def _masked_phones(lookup: MaskedLookup | None, ids: list[uuid.UUID]) -> tuple[dict[uuid.UUID, str], bool]:
-    """Masked phones from the registry (the owner of phones; selection stores none); ok=False when it failed."""
+    """Masked phones from the registry (the owner of phones; selection stores none) in one batch read;
+    ok=False when it failed."""
     if lookup is None or not ids:
         return {}, lookup is not None
-    gate = asyncio.Semaphore(MASKED_LOOKUPS_AT_ONCE)
-
-    async def one(sid: uuid.UUID) -> tuple[uuid.UUID, str | None, bool]:
-        async with gate:
-            try:
-                found = await lookup(sid)
-            except ProblemError:  # registry down: the list is still selection's to show
-                return sid, None, False
-            return sid, (found or {}).get("phone_masked"), True
-
-    results = await asyncio.gather(*(one(sid) for sid in ids))
-    return {sid: phone for sid, phone, _ in results if phone}, all(ok for _, _, ok in results)
+    try:
+        return await lookup(list(dict.fromkeys(ids))), True
+    except ProblemError:  # registry down: the list is still selection's to show
+        return {}, False
 
 
 async def call_list(session: AsyncSession, *, req, masked_lookup: MaskedLookup | None) -> dict:

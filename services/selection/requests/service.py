@@ -22,7 +22,7 @@ import json
 import secrets
 import uuid
 import zlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Text, cast, exists, func, literal, select, tuple_, update
@@ -47,7 +47,7 @@ from services.selection.pool import snapshot as pool_snapshot
 from services.selection.requests.rules import split_seats
 from shared import audit, clock
 from shared.calendar import WorkingCalendar
-from shared.clock import SHANGHAI, local_date
+from shared.clock import local_date, local_midnight
 from shared.db import raw
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events.contracts import (
@@ -743,9 +743,6 @@ SORTS = {"starts_at": (request.c.starts_at, False), "-starts_at": (request.c.sta
          "requested_at": (request.c.requested_at, False), "-requested_at": (request.c.requested_at, True)}
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
 
 def waiting_for(row) -> str | None:
     """What a request waits for, in the bureau's words: the step a work list is sorted into."""
@@ -771,9 +768,9 @@ async def list_requests(session: AsyncSession, *, statuses: list[str] | None, sh
         has_shortfall = request.c.shortfall.op("<>")(cast(literal("{}"), JSONB))
         where.append(has_shortfall if short_staffed else ~has_shortfall)
     if since is not None:
-        where.append(request.c.starts_at >= _day_start(since))
+        where.append(request.c.starts_at >= local_midnight(since))
     if until is not None:
-        where.append(request.c.starts_at < _day_start(until + timedelta(days=1)))
+        where.append(request.c.starts_at < local_midnight(until + timedelta(days=1)))
     if district is not None:
         where.append(request.c.district == district)
     total = await session.scalar(select(func.count()).select_from(request).where(*where))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from services.casework.models import platform as casework_tables
 from shared import audit
-from shared.db.migrations import service_migrations, upgrade
+from shared.db.migrations import service_migrations, services_with_migrations, upgrade
 from shared.devstack import infra
 from shared.devstack.__main__ import dev_database_env, dev_database_passwords, dev_secrets
 from shared.serve import available_services
@@ -77,7 +77,9 @@ async def refused(engine: AsyncEngine, sql: str, match: str) -> None:
 
 
 def test_every_service_has_a_database_role() -> None:
-    assert set(available_services()) <= set(ROLES)
+    """Every service but the database-free ones (the portal), which may hold no migrations."""
+    assert set(infra.database_services(available_services())) <= set(ROLES)
+    assert not set(infra.SERVICES_WITHOUT_DATABASE) & set(services_with_migrations())
 
 
 async def test_no_role_is_privileged_and_a_wrong_password_is_refused(roles_db: RolesDatabase) -> None:

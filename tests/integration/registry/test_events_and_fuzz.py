@@ -3,7 +3,6 @@
 import asyncio
 import json
 import time
-from datetime import date
 
 from aiokafka import AIOKafkaConsumer
 
@@ -62,7 +61,7 @@ async def test_events_of_each_kind_reach_a_consumer(client, registry_settings):
     training = by_type["TrainingRecorded"][0]
     assert training["session_id"] == course and training["kind"] == "initial" and training["exam_passed"] is True
     assert training["centralized"] is False  # R23.1: the initial course is not the yearly centralized training
-    assert training["date"] == date.today().isoformat()
+    assert training["date"] == clock.today().isoformat()
     assert by_type["SupervisorUpdated"][0]["changed"] == {"employer": "事件新单位"}
     assert by_type["ChangeReportRecorded"] == [{  # R6.1: late (> 1 month), so the ledger will count it
         "supervisor_id": sid, "report_id": report.json()["id"], "changed_on": changed_on.isoformat(),

@@ -69,7 +69,7 @@ async def test_n_ban_dismissed_for_fraud_cannot_be_appointed_again(client):
                                  json={"ground": 4, "evidence_note": "提供虚假学历证明"})
     assert response.status_code == 201, response.text
     assert response.json()["permanent_ban"] is True
-    again = await appoint(client, sup["id"], decision_date=date.today() + timedelta(days=1))
+    again = await appoint(client, sup["id"], decision_date=clock.today() + timedelta(days=1))
     assert again.status_code == 409
     assert again.json()["code"] == "N-BAN"
     assert (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()["permanent_ban"] is True

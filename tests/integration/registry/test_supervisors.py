@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy import func, select, text
 
 from services.registry.models import platform
+from shared import clock
 from tests.support.apps import bearer
 from tests.support.registry_helpers import (
     ADMIN,
@@ -211,17 +212,18 @@ async def test_procuratorate_sees_only_eligible_names_and_specialties(client):
     token = bearer("procuratorate", district="环翠区")
     assert (await client.get(f"/supervisors/{eligible['id']}", headers=token)).status_code == 403
     assert (await client.get("/supervisors", headers=token)).status_code == 403
-    names, offset = [], 0
+    listed, cursor = {}, None
     while True:
-        page = (await client.get(f"/supervisors/eligible?limit=200&offset={offset}", headers=token)).json()
+        page = (await client.get("/supervisors/eligible?limit=200" + (f"&cursor={cursor}" if cursor else ""),
+                                 headers=token)).json()
         for item in page["items"]:
-            assert set(item) == {"name", "district", "specialties"}
-        names += [item["name"] for item in page["items"]]
-        offset += 200
-        if offset >= page["total"]:
+            assert set(item) == {"id", "name", "district", "specialties"}
+        listed.update({item["id"]: item["name"] for item in page["items"]})
+        cursor = page["next_cursor"]
+        if cursor is None:
             break
-    assert eligible["name"] in names
-    assert pending["name"] not in names
+    assert listed[eligible["id"]] == eligible["name"]  # the id names whom the procuratorate may ask for
+    assert pending["id"] not in listed
 
 
 async def test_supervisor_sees_only_own_record(client):
@@ -241,7 +243,8 @@ async def test_list_filter_and_paginate(client):
     base = f"/supervisors?name={prefix}"
     everything = (await client.get(base, headers=ADMIN)).json()
     assert everything["total"] == 6
-    page = (await client.get(base + "&limit=2&offset=2", headers=ADMIN)).json()
+    first = (await client.get(base + "&limit=2", headers=ADMIN)).json()
+    page = (await client.get(base + f"&limit=2&cursor={first['next_cursor']}", headers=ADMIN)).json()
     assert page["total"] == 6 and len(page["items"]) == 2
     assert [i["name"] for i in page["items"]] == sorted(i["name"] for i in everything["items"])[2:4]
     assert (await client.get(base + "&specialty=教育", headers=ADMIN)).json()["total"] == 5
@@ -250,10 +253,9 @@ async def test_list_filter_and_paginate(client):
     assert (await client.get(base + "&district=高区", headers=ADMIN)).json()["total"] == 0
     assert (await client.get(base + "&training_state=pending", headers=ADMIN)).json()["total"] == 6
     assert (await client.get(base + "&eligible=true", headers=ADMIN)).json()["total"] == 0
-    from datetime import date
-    active_on = (await client.get(base + f"&term_active_on={date.today()}", headers=ADMIN)).json()
+    active_on = (await client.get(base + f"&term_active_on={clock.today()}", headers=ADMIN)).json()
     assert active_on["total"] == 1
-    assert (await client.get(base + f"&term_year={date.today().year}", headers=ADMIN)).json()["total"] == 1
+    assert (await client.get(base + f"&term_year={clock.today().year}", headers=ADMIN)).json()["total"] == 1
     assert made[0]["id"] in {i["id"] for i in everything["items"]}
     # LIKE wildcards are literal
     assert (await client.get("/supervisors?name=%25", headers=ADMIN)).json()["total"] == 0
@@ -281,9 +283,9 @@ async def test_tally_matches_counted_rows(client, app):
         tallied = set((await session.execute(text(
             "SELECT district, status, eligible, n FROM registry.supervisor_tally WHERE n > 0"))).all())
     assert counted == tallied
-    total = (await client.get("/supervisors?limit=1&offset=1", headers=ADMIN)).json()["total"]
+    total = (await client.get("/supervisors?limit=1", headers=ADMIN)).json()["total"]
     assert total == sum(n for *_, n in counted)
-    eligible = (await client.get("/supervisors/eligible?limit=1&offset=1", headers=ADMIN)).json()["total"]
+    eligible = (await client.get("/supervisors/eligible?limit=1", headers=ADMIN)).json()["total"]
     assert eligible == sum(n for _, _, e, n in counted if e)
 
 

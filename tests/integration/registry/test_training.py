@@ -2,16 +2,24 @@
 
 from datetime import date, timedelta
 
+from shared import clock
 from tests.support.apps import bearer
 from tests.support.registry_helpers import ADMIN, appointed, record, session
 
 
 async def all_ids(client, url: str, headers=ADMIN) -> set[str]:
-    ids, offset = set(), 0
+    """Every id of a list: by its cursor (the roster lists) or by offset (the short training lists)."""
+    ids, offset, cursor = set(), 0, None
     while True:
         sep = "&" if "?" in url else "?"
-        page = (await client.get(f"{url}{sep}limit=200&offset={offset}", headers=headers)).json()
+        paging = f"cursor={cursor}" if cursor else f"offset={offset}"
+        page = (await client.get(f"{url}{sep}limit=200&{paging}", headers=headers)).json()
         ids |= {item["id"] for item in page["items"]}
+        if "next_cursor" in page:
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return ids
+            continue
         offset += 200
         if offset >= page["total"]:
             return ids
@@ -24,7 +32,7 @@ async def test_r22_3_eligible_only_after_initial_exam_passed(client):
     assert response.status_code == 200 and response.json() == {"recorded": 1}
     after = (await client.get(f"/supervisors/{sup['id']}", headers=ADMIN)).json()
     assert after["eligible"] is True and after["eligibility_reasons"] == []
-    assert after["training_state"] == "trained" and after["initial_passed_on"] == date.today().isoformat()
+    assert after["training_state"] == "trained" and after["initial_passed_on"] == clock.today().isoformat()
     history = (await client.get(f"/supervisors/{sup['id']}/training", headers=ADMIN)).json()
     assert history[0]["kind"] == "initial" and history[0]["exam_passed"] is True
 
@@ -36,8 +44,8 @@ async def test_r22_3_annual_training_does_not_make_eligible(client):
 
 
 async def test_r22_1_initial_training_overdue_list(client):
-    late = await appointed(client, decision_date=date.today() - timedelta(days=70), district="文登区")
-    fresh = await appointed(client, decision_date=date.today() - timedelta(days=10), district="文登区")
+    late = await appointed(client, decision_date=clock.today() - timedelta(days=70), district="文登区")
+    fresh = await appointed(client, decision_date=clock.today() - timedelta(days=10), district="文登区")
     assert late["training_state"] == "overdue"
     overdue = await all_ids(client, "/training/overdue")
     assert late["id"] in overdue and fresh["id"] not in overdue
@@ -80,7 +88,7 @@ async def test_training_result_errors(client):
 
 
 async def test_r23_1_annual_check_lists_absentees(client):
-    year = date.today().year
+    year = clock.today().year
     attended = await appointed(client, decision_date=date(year, 1, 1))
     absent = await appointed(client, decision_date=date(year, 1, 1))
     annual = await session(client, "annual", held_on=date(year, 1, 2), fmt="seminar")
@@ -119,7 +127,7 @@ async def test_r21_1_term_training_is_a_kind_held_once_per_term(client):
 
 
 async def test_r23_1_only_a_centralized_annual_or_term_session_meets_the_yearly_training(client):
-    year = date.today().year
+    year = clock.today().year
     people = {name: await appointed(client, decision_date=date(year, 1, 1))
               for name in ("online", "initial", "annual", "term", "none")}
     held = date(year, 1, 3)

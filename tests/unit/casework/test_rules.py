@@ -213,3 +213,10 @@ def test_idempotency_fingerprint_same_for_same_request_different_otherwise():
     assert a != fingerprint("POST", "/other", {"a": [1, 2], "b": 1})
     assert fingerprint("POST", "/x", {"t": datetime(2026, 1, 1, tzinfo=UTC)}) == fingerprint(
         "POST", "/x", {"t": "2026-01-01T00:00:00+00:00"})
+
+
+def test_r15_1_materials_due_on_the_activity_day_and_r17_1_signatures_on_its_last_day_in_shanghai():
+    late_evening_utc = datetime(2026, 12, 9, 17, 30, tzinfo=UTC)  # 01:30 on 10 December in Shanghai
+    assert rules.materials_due(late_evening_utc) == date(2026, 12, 10)
+    assert rules.signature_due(datetime(2026, 12, 10, 15, 59, tzinfo=UTC)) == date(2026, 12, 10)
+    assert rules.signature_due(datetime(2026, 12, 10, 16, 0, tzinfo=UTC)) == date(2026, 12, 11)

@@ -1,0 +1,1 @@
+"""The portal: the people-facing web application (server-rendered pages; issue 15)."""

@@ -1,0 +1,346 @@
+"""The portal's FastAPI app: server-rendered Chinese pages (Jinja2), a backend-for-frontend of the five services.
+
+- `/verify` (public, R11.1, DRAW.md "Receipt and verifiers"): a receipt is recomputed in the browser
+  (static/receipt-verify.js); signed-in readers may also fetch one by draw id with their own token.
+- `/sign-in`, `/sign-out`: demo personas in development (the portal mints the persona's token with the
+  dev stack's key file), OpenID Connect in production (services/portal/oidc.py).
+- `/`: who you are and, for the bureau's roles, the to-do counts of every service's GET /deadlines.
+No database: the session is a sealed cookie (sessions.py). Start it with `python -m shared.serve portal`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.portal import oidc, todo
+from services.portal.backend import SERVICE_NAMES, Backend, ServiceError
+from services.portal.config import PortalSettings
+from services.portal.sessions import (
+    COOKIE_NAME,
+    CSRF_FIELD,
+    SECURE_COOKIE_NAME,
+    Session,
+    User,
+    csrf_ok,
+    expired,
+    seal,
+    unseal,
+)
+from services.selection.draw.algorithm import ALG
+from shared.errors import HTTP_TITLES, problem_response
+from shared.observability import CorrelationMiddleware, Metrics, configure_logging
+from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_FORM_BYTES = 16 * 1024
+# No inline script or style anywhere: the pages need nothing but their own origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+ROLE_LABELS = {
+    "bureau_admin": "市司法局管理员", "district_bureau": "区市司法局", "procuratorate": "检察院",
+    "supervisor": "人民监督员", "finance": "财务人员", "auditor": "审计人员", "service": "服务账号",
+}
+STATE_LABELS = {"overdue": "已逾期", "due": "今日到期", "upcoming": "即将到期"}
+# who may read a receipt from selection (services/selection/requests/router.py READERS, people only)
+RECEIPT_READERS = ("bureau_admin", "district_bureau", "procuratorate", "auditor")
+
+
+class PageError(Exception):
+    """A refusal shown as a page: HTTP status, stable code, Chinese title and detail."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str | None = None) -> None:
+        super().__init__(f"{code}: {title}")
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+
+
+def cn_date(value: datetime | str | int | None, with_time: bool = False) -> str:
+    """A date in Chinese style (2026年3月2日, Shanghai time), optionally with its time (09:00)."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else datetime.fromisoformat(value + "T00:00:00+08:00")
+    local = value.astimezone(SHANGHAI) if value.tzinfo else value
+    text = f"{local.year}年{local.month}月{local.day}日"
+    return f"{text} {local:%H:%M}" if with_time else text
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to return to after sign-in (never another site: no scheme, no //host, no backslash)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
+        return "/"
+    return value
+
+
+def create_app(settings: PortalSettings | None = None) -> FastAPI:
+    settings = settings or PortalSettings()
+    # the services' log format (tracebacks through safe_traceback), and their correlation ids: a page's calls to
+    # the services carry the page request's X-Correlation-ID
+    configure_logging("portal", level=settings.log_level, json_logs=settings.log_json)
+    if settings.portal_session_key is not None:
+        session_key = settings.portal_session_key.get_secret_value()
+    elif settings.environment == "production":
+        raise RuntimeError("PORTAL_SESSION_KEY is required in production (a Fernet key: see services/portal/README.md)")
+    else:
+        session_key = oidc.new_fernet_key()  # development without the dev stack: sessions end with the process
+        log.warning("PORTAL_SESSION_KEY not set: using a key that lives as long as this process")
+    cookie_name = SECURE_COOKIE_NAME if settings.cookie_secure else COOKIE_NAME
+    private_key = load_key_file(settings.dev_key_file)[0] if settings.dev_sign_in else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backend = Backend(settings.service_urls, timeout=settings.service_timeout_seconds)
+        app.state.oidc = oidc.Client(settings) if settings.oidc_configured else None
+        try:
+            yield
+        finally:
+            await app.state.backend.close()
+            if app.state.oidc is not None:
+                await app.state.oidc.close()
+
+    app = FastAPI(title="人民监督员信息系统 门户", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(CorrelationMiddleware, metrics=Metrics("portal"))
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(site_name=settings.site_name, csrf_field_name=CSRF_FIELD, role_labels=ROLE_LABELS,
+                                 state_labels=STATE_LABELS)
+    templates.env.filters["cn_date"] = cn_date
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    # --- sessions, pages, errors -----------------------------------------------------------------------
+    def session_of(request: Request) -> Session | None:
+        return unseal(request.cookies.get(cookie_name), session_key, ttl_seconds=settings.session_ttl_seconds)
+
+    def store(response: Response, session: Session) -> Response:
+        response.set_cookie(cookie_name, seal(session, session_key), max_age=settings.session_ttl_seconds,
+                            path="/", secure=settings.cookie_secure, httponly=True, samesite="lax")
+        return response
+
+    def forget(response: Response) -> Response:
+        response.delete_cookie(cookie_name, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax")
+        return response
+
+    def page(request: Request, template: str, session: Session | None, status: int = 200,
+             **context: Any) -> HTMLResponse:
+        user = session.user if session is not None and session.signed_in(time.time()) else None
+        response = templates.TemplateResponse(
+            request, template, {"user": user, "csrf": session.csrf if session else None,
+                                "dev_sign_in": settings.dev_sign_in, "oidc": settings.oidc_configured, **context},
+            status_code=status)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def error_page(request: Request, status: int, code: str, title: str, detail: str | None) -> Response:
+        if "text/html" not in request.headers.get("accept", "text/html"):
+            return problem_response(status, code, title, detail, request.url.path)
+        return page(request, "error.html", session_of(request), status=status,
+                    error={"status": status, "code": code, "title": title, "detail": detail})
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return error_page(request, exc.status, exc.code, exc.title, exc.detail)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return error_page(request, exc.status if exc.status < 500 else 502, exc.code, exc.title, exc.detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code, title = HTTP_TITLES.get(exc.status_code, ("http_error", "请求无法处理"))
+        detail = "您访问的页面不存在，请检查网址。" if exc.status_code == 404 else None
+        return error_page(request, exc.status_code, code, title, detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error on %s: %s", request.url.path, type(exc).__name__, exc_info=exc)
+        return error_page(request, 500, "internal_error", "门户内部错误",
+                          "请稍后重试；如果问题持续，请联系系统管理员。")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    async def form_of(request: Request) -> dict[str, str]:
+        """An urlencoded form body (the only kind the portal's forms send), at most MAX_FORM_BYTES."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+            raise PageError(415, "unsupported_media_type", "不支持的表单格式", "请通过页面上的表单提交。")
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise PageError(413, "payload_too_large", "表单内容过大", None)
+        try:
+            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise PageError(400, "bad_request", "表单格式错误", "请通过页面上的表单提交。") from exc
+
+    def checked(session: Session | None, form: dict[str, str]) -> Session:
+        """The session whose CSRF token the form carries; a 403 page (nothing done) otherwise."""
+        if not csrf_ok(session, form.get(CSRF_FIELD)):
+            raise PageError(403, "csrf_failed", "表单已失效，未执行任何操作",
+                            "这个表单来自已过期的页面或其他网站。请返回重新打开页面后再提交。")
+        assert session is not None
+        return session
+
+    def to_sign_in(next_path: str, reason: str | None = None) -> RedirectResponse:
+        query = f"next={quote(safe_next(next_path))}" + (f"&reason={reason}" if reason else "")
+        return RedirectResponse(f"/sign-in?{query}", status_code=303)
+
+    # --- pages -----------------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        session = session_of(request)
+        if expired(session):  # back to sign-in, this page remembered
+            return forget(to_sign_in("/", "expired"))
+        if session is None or not session.signed_in(time.time()):
+            return page(request, "home.html", session, active="home")
+        user = session.user
+        assert user is not None and session.token is not None
+        board = None
+        query = todo.deadline_query(user.roles, user.district)
+        if query is not None:
+            answers = await request.app.state.backend.get_each(
+                [s for s in SERVICE_NAMES if s in settings.service_urls], "/deadlines", session.token, query)
+            board = {"rows": [], "errors": []}
+            for service, answer in answers.items():
+                if isinstance(answer, ServiceError):
+                    if answer.status != 404:  # a service without GET /deadlines has nothing to show
+                        board["errors"].append(answer)
+                else:
+                    board["rows"].extend(todo.counts_per_rule(service, answer))
+        return page(request, "home.html", session, active="home", board=board, service_names=SERVICE_NAMES)
+
+    @app.get("/verify", response_class=HTMLResponse, summary="抽选凭证核验（公开，无需登录）")
+    async def verify_page(request: Request, draw_id: str | None = None) -> Response:
+        """R11.1: anyone re-checks a draw receipt in the browser, with the stand-alone verifier's checks."""
+        session = session_of(request)
+        signed_in = session is not None and session.signed_in(time.time())
+        user = session.user if signed_in and session else None
+        may_fetch = user is not None and any(r in RECEIPT_READERS for r in user.roles)
+        receipt_text, fetch_error = None, None
+        if draw_id is not None:
+            if not may_fetch:
+                if expired(session):
+                    return forget(to_sign_in(f"/verify?draw_id={quote(draw_id)}", "expired"))
+                raise PageError(403, "forbidden", "按编号获取凭证需要登录",
+                                "抽选凭证含人民监督员的化名编号和联络记录，只向有权查看的人员提供；公众请上传承办机关提供的凭证文件。")
+            try:
+                uuid.UUID(draw_id)
+            except ValueError:
+                fetch_error = {"title": "抽选编号格式错误",
+                               "detail": "抽选编号应为 UUID，例如 5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21。"}
+            else:
+                try:
+                    receipt = await request.app.state.backend.get("selection", f"/draws/{draw_id}/receipt",
+                                                                  session.token)
+                    receipt_text = json.dumps(receipt, ensure_ascii=False, indent=2)
+                except ServiceError as error:
+                    fetch_error = {"title": error.title, "detail": error.detail}
+        return page(request, "verify.html", session, active="verify", alg=ALG, may_fetch=may_fetch,
+                    draw_id=draw_id or "", receipt_text=receipt_text, fetch_error=fetch_error)
+
+    @app.get("/verify/", include_in_schema=False)
+    async def verify_slash() -> RedirectResponse:
+        return RedirectResponse("/verify", status_code=308)
+
+    # --- sign-in and sign-out ------------------------------------------------------------------------
+    @app.get("/sign-in", response_class=HTMLResponse)
+    async def sign_in_page(request: Request, next: str = "/", reason: str | None = None) -> Response:
+        session = session_of(request)
+        if session is None or expired(session):
+            session = Session()  # anonymous: only its CSRF token, for the form below
+        response = page(request, "sign_in.html", session, active="sign-in", next=safe_next(next),
+                        expired=reason == "expired", personas=DEV_PERSONAS if settings.dev_sign_in else [])
+        return store(response, session)
+
+    @app.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        """Development only: sign in as a demo persona; the portal mints its token server-side."""
+        form = await form_of(request)
+        checked(session_of(request), form)
+        if not settings.dev_sign_in or private_key is None:
+            raise PageError(404, "not_found", "开发登录未启用", "生产环境请通过统一身份认证登录。")
+        persona = next((p for p in DEV_PERSONAS if p.subject == form.get("persona")), None)
+        if persona is None:
+            raise PageError(422, "validation_error", "请选择一个演示身份", "所选身份不存在，请返回重新选择。")
+        expires_at = int(time.time()) + settings.session_ttl_seconds
+        token = mint_persona(private_key, persona, ttl_seconds=settings.session_ttl_seconds,
+                             issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        user = User(persona.subject, persona.name, tuple(r.value for r in persona.roles), persona.district,
+                    persona.office, persona.supervisor_id)
+        response = RedirectResponse(safe_next(form.get("next")), status_code=303)
+        return store(response, Session().with_user(user, token, expires_at))
+
+    @app.get("/auth/oidc")
+    async def oidc_start(request: Request, next: str = "/") -> Response:
+        """Production sign-in: to the identity provider (authorization code flow with PKCE, state and nonce)."""
+        client: oidc.Client | None = request.app.state.oidc
+        if client is None:
+            raise PageError(404, "not_found", "统一身份认证未配置", "请联系系统管理员配置 OIDC_ISSUER 等参数。")
+        pending = {"state": secrets.token_urlsafe(24), "nonce": secrets.token_urlsafe(24),
+                   "verifier": secrets.token_urlsafe(48), "next": safe_next(next)}
+        url = await client.authorization_url(pending)
+        return store(RedirectResponse(url, status_code=303), Session(pending=pending))
+
+    @app.get("/auth/callback")
+    async def oidc_callback(request: Request, code: str | None = None, state: str | None = None,
+                            error: str | None = None) -> Response:
+        client: oidc.Client | None = request.app.state.oidc
+        session = session_of(request)
+        if client is None:
+            raise PageError(404, "not_found", "统一身份认证未配置", None)
+        pending = session.pending if session is not None else None
+        if error or not code or not pending or not state or not secrets.compare_digest(state, pending["state"]):
+            raise PageError(400, "oidc_failed", "统一身份认证未完成", "登录请求已失效或被拒绝，请重新登录。")
+        try:
+            user, token, expires_at = await client.finish(code, pending)
+        except oidc.SignInFailed as exc:
+            raise PageError(401, "oidc_failed", "统一身份认证未通过", exc.reason) from exc
+        response = RedirectResponse(pending["next"], status_code=303)
+        return store(response, Session().with_user(user, token, expires_at))
+
+    @app.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        form = await form_of(request)
+        checked(session_of(request), form)
+        return forget(RedirectResponse("/?signed_out=1", status_code=303))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready as soon as it serves: the portal has no database or broker; each page names a service that is down."""
+        return JSONResponse({"status": "ok"})
+
+    return app

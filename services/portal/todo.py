@@ -1,0 +1,50 @@
+"""The to-do counts of the signed-in home page, from every service's GET /deadlines (shared/deadlines.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# who sees to-do counts: the bureau's people (the services' GET /deadlines readers, supervisors excepted)
+BUREAU_ROLES = ("bureau_admin", "district_bureau", "finance", "auditor")
+STATES = ("overdue", "due", "upcoming")
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """How many items one rule (and kind) has due, per state."""
+
+    service: str
+    rule: str
+    kind: str
+    title: str
+    overdue: int = 0
+    due: int = 0
+    upcoming: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.due + self.upcoming
+
+
+def counts_per_rule(service: str, answer: Mapping[str, Any]) -> list[RuleCount]:
+    """One row per (rule, kind) of a DeadlineList, counted by state, ordered by rule then kind."""
+    counts: dict[tuple[str, str], dict[str, Any]] = {}
+    items: Sequence[Mapping[str, Any]] = answer.get("items") or []
+    for item in items:
+        key = (str(item.get("rule", "")), str(item.get("kind", "")))
+        row = counts.setdefault(key, {"title": str(item.get("title", "")), **dict.fromkeys(STATES, 0)})
+        state = item.get("state")
+        if state in STATES:
+            row[state] += 1
+    return [RuleCount(service, rule, kind, **row) for (rule, kind), row in sorted(counts.items())]
+
+
+def deadline_query(roles: Sequence[str], district: str | None) -> dict[str, str] | None:
+    """The GET /deadlines query for a person (their first bureau role, their district), None if they have none."""
+    scope = {"district": district} if district else {}
+    for role in BUREAU_ROLES:
+        if role in roles:  # an auditor acts on nothing: they see everything that is due, unfiltered
+            return scope if role == "auditor" else {"role": role, **scope}
+    return None

@@ -1,0 +1,1 @@
+"""Bulk roster work: xlsx import of appointees, roster export."""
