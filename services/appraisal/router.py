@@ -414,8 +414,9 @@ async def list_results(round_id: uuid.UUID, supervisor_id: uuid.UUID, session: S
              summary="告知不合格理由、依据及陈述申辩权利（R35.1）")
 async def post_defence_notice(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: DefenceNoticeIn,
                               session: SessionDep, settings: SettingsDep, calendar: CalendarDep,
-                              principal: Admin) -> DefenceNoticeRead:
-    sent = await svc.send_defence_notice(session, settings, calendar, actor=principal.subject, round_id=round_id,
+                              outbox: OutboxDep, principal: Admin) -> DefenceNoticeRead:
+    sent = await svc.send_defence_notice(session, settings, calendar, outbox, actor=principal.subject,
+                                         round_id=round_id,
                                          supervisor_id=supervisor_id, reasons=body.reasons, basis=body.basis,
                                          window_days=body.window_days)
     return DefenceNoticeRead(supervisor_id=supervisor_id, **sent)

@@ -30,7 +30,7 @@ from services.appraisal.models import (
 from shared import audit, clock
 from shared.calendar import WorkingCalendar
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
-from shared.events.contracts import AppraisalFinalized, CommendationIssued
+from shared.events.contracts import AppraisalFinalized, CommendationIssued, DefenceNoticeSent
 from shared.events.outbox import Outbox
 
 R = appraisal_round.c
@@ -408,9 +408,9 @@ async def consultations(session: AsyncSession, round_id: uuid.UUID) -> Sequence:
         district_consultation.c.round_id == round_id).order_by(district_consultation.c.district))).all()
 
 
-async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar, *,
-                              actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID, reasons: str, basis: str,
-                              window_days: int | None) -> dict:
+async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings, calendar: WorkingCalendar,
+                              outbox: Outbox, *, actor: str, round_id: uuid.UUID, supervisor_id: uuid.UUID,
+                              reasons: str, basis: str, window_days: int | None) -> dict:
     """R35.1: reasons, basis and the right to state and defend, sent today (the server's date); returns the
     告知书's data. After finalizing it precedes a correction to unqualified."""
     rnd, row = await _editable(session, round_id, supervisor_id, "defence")
@@ -427,6 +427,9 @@ async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings
                defence_basis=basis, defence_window_end=end, defence_notice_text=text, statement_final=False)
     await _audit(session, actor=actor, action="defence.notice_sent", subject=f"round:{round_id}",
                  supervisor_id=str(supervisor_id), sent_on=sent_on.isoformat(), window_end=end.isoformat())
+    # the person is told (notify): the 告知书 and the last day to state and defend (R35.1)
+    await outbox.add(session, DefenceNoticeSent(round_id=round_id, supervisor_id=supervisor_id, kind=rnd.kind,
+                                                period=period_code(rnd), sent_on=sent_on, window_end=end))
     return {"sent_on": sent_on, "window_end": end, "document": doc, "text": text}
 
 

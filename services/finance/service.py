@@ -31,7 +31,7 @@ from shared.activity_types import ACTIVITY_TYPES, label
 from shared.auth import Principal
 from shared.crypto import FieldCipher
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
-from shared.events.contracts import FeedbackSigned, SubsidyApproved
+from shared.events.contracts import FeedbackSigned, SubsidyApproved, SubsidyPaid
 from shared.events.outbox import Outbox
 
 BANK_CONTEXT = "finance.supervisor.bank_account"
@@ -329,6 +329,11 @@ async def transition_line(session: AsyncSession, outbox: Outbox, principal: Prin
         await outbox.add(session, SubsidyApproved(
             line_id=row.id, supervisor_id=row.supervisor_id, activity_id=row.activity_id,
             amount_fen=row.amount_fen, approved_by=principal.subject, approved_at=updated.approved_at,
+        ))
+    if action == "pay":  # the supervisor is told (notify)
+        await outbox.add(session, SubsidyPaid(
+            line_id=row.id, supervisor_id=row.supervisor_id, activity_id=row.activity_id,
+            amount_fen=row.amount_fen, paid_on=updated.paid_on, paid_at=updated.paid_at,
         ))
     return updated
 

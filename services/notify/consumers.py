@@ -18,13 +18,17 @@ from shared import clock
 from shared.events.contracts import (
     AppraisalFinalized,
     CommendationIssued,
+    DefenceNoticeSent,
     DrawCompleted,
     FeedbackSigned,
+    MaterialsShared,
     OpinionAdoptionNotified,
+    OpinionRecorded,
     ReceiptMismatchDetected,
     RecusalDecided,
     RecusalRequested,
     SubsidyApproved,
+    SubsidyPaid,
     SupervisionRequested,
     SupervisionRequestRefused,
     SupervisorAbsenceRecorded,
@@ -116,7 +120,29 @@ def build_handlers(app: FastAPI) -> dict:
         await store(session, envelope, [rules.subsidy_approved(line_id=event.line_id, supervisor_id=event.supervisor_id,
                                                                amount_fen=event.amount_fen)])
 
+    async def on_materials(session: AsyncSession, event: MaterialsShared, envelope: Envelope) -> None:
+        activity = await svc.activity_of_activity(session, event.activity_id)
+        await store(session, envelope, [rules.materials_shared(activity_id=event.activity_id, supervisor_id=s,
+                                                               activity=activity) for s in event.supervisor_ids])
+
+    async def on_opinion(session: AsyncSession, event: OpinionRecorded, envelope: Envelope) -> None:
+        activity = await svc.activity_of_activity(session, event.activity_id)
+        await store(session, envelope, [rules.opinion_recorded(
+            activity_id=event.activity_id, supervisor_id=event.supervisor_id, source=event.source,
+            version=event.version, activity=activity)])
+
+    async def on_defence_notice(session: AsyncSession, event: DefenceNoticeSent, envelope: Envelope) -> None:
+        await store(session, envelope, [rules.defence_notice_sent(
+            round_id=event.round_id, supervisor_id=event.supervisor_id, kind=event.kind, period=event.period,
+            sent_on=event.sent_on, window_end=event.window_end)])
+
+    async def on_paid(session: AsyncSession, event: SubsidyPaid, envelope: Envelope) -> None:
+        await store(session, envelope, [rules.subsidy_paid(line_id=event.line_id, supervisor_id=event.supervisor_id,
+                                                           amount_fen=event.amount_fen, paid_on=event.paid_on)])
+
     return {
+        MaterialsShared: on_materials, OpinionRecorded: on_opinion, DefenceNoticeSent: on_defence_notice,
+        SubsidyPaid: on_paid,
         SupervisionRequested: on_requested, SupervisorDrawn: on_drawn, SupervisorReleased: on_released,
         RecusalDecided: on_recusal_decided, SupervisorAbsenceRecorded: on_absence, DrawCompleted: on_draw_completed,
         RecusalRequested: on_recusal_requested, SupervisionRequestRefused: on_refused,

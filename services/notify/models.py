@@ -102,3 +102,4 @@ request_info = Table(
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
+Index("ix_request_info_activity", request_info.c.activity_id, request_info.c.received_at.desc())

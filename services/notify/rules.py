@@ -19,7 +19,8 @@ from shared.crypto import mask_id_number
 
 Kind = Literal[
     "supervisor_drawn", "supervisor_released", "recusal_decided", "absence_recorded", "opinion_adoption",
-    "feedback_signed", "appraisal_finalized", "commendation_issued", "subsidy_approved",
+    "materials_shared", "opinion_recorded", "feedback_signed", "appraisal_finalized", "commendation_issued",
+    "defence_notice_sent", "subsidy_approved", "subsidy_paid",
     "short_notice_consent", "short_staffed", "recusal_to_decide", "request_refused", "receipt_mismatch",
     "deadline_day_before", "deadline_due_day", "deadline_overdue",
 ]
@@ -139,6 +140,25 @@ def opinion_adoption(*, activity_id, supervisor_id, adopted: bool, reason: str) 
         title="监督意见处理情况", body=f"您提出的监督意见{outcome}。说明：{reason}")
 
 
+def materials_shared(*, activity_id, supervisor_id, activity: Activity | None) -> Draft:
+    """R15.1: case materials were provided; the confirmed supervisor may read them until signing the form."""
+    return to_supervisor(
+        supervisor_id, kind="materials_shared", rule="R15.1", subject_type="activity", subject_id=str(activity_id),
+        title="案件材料已提供",
+        body=f"检察院已为{describe(activity)}提供案件材料，请登录系统查阅（签署反馈表后不再提供，第十五条）。")
+
+
+def opinion_recorded(*, activity_id, supervisor_id, source: str, version: int, activity: Activity | None) -> Draft:
+    """R16.1, R17.1: the opinion was recorded (by the procuratorate on the supervisor's behalf, or by
+    themself); the feedback form waits for their signature."""
+    who = "检察院已如实记录您的监督意见" if source == "procuratorate_record" else "您的监督意见已保存"
+    again = f"（第{version}版）" if version > 1 else ""
+    return to_supervisor(
+        supervisor_id, kind="opinion_recorded", rule="R17.1", subject_type="activity", subject_id=str(activity_id),
+        title="监督意见已记录，请签署反馈表",
+        body=f"{who}{again}：{describe(activity)}。请核对后在《威海市人民监督员履职情况反馈表》上签字确认。")
+
+
 def feedback_signed(*, activity_id, supervisor_id, activity_date: date) -> Draft:
     """R17.1: the supervisor's signature on the feedback form was recorded."""
     return to_supervisor(
@@ -161,6 +181,18 @@ def appraisal_finalized(*, round_id, supervisor_id, kind: str, period: str, grad
         title="考核结果通知", body=body)
 
 
+def defence_notice_sent(*, round_id, supervisor_id, kind: str, period: str, sent_on: date,
+                        window_end: date) -> Draft:
+    """R35.1: the 告知书 of a proposed unqualified grade: reasons, basis, and the right to state and defend
+    until the window's last day (the notice itself is in appraisal; its deadline is reminded separately)."""
+    which = "年度考核" if kind == "annual" else "任期考核"
+    return to_supervisor(
+        supervisor_id, kind="defence_notice_sent", rule="R35.1", subject_type="round", subject_id=str(round_id),
+        title="考核告知书",
+        body=f"市司法局已于{sent_on.isoformat()}向您送达{period}{which}拟定不合格的告知书（理由、依据及陈述申辩权利）。"
+             f"如需陈述、申辩，请于{window_end.isoformat()}前向市司法局提出。", urgent=True)
+
+
 def commendation_issued(*, round_id, supervisor_id, kind: str) -> Draft:
     """R38.1: an excellent supervisor was commended."""
     which = "年度" if kind == "annual" else "任期"
@@ -175,6 +207,15 @@ def subsidy_approved(*, line_id, supervisor_id, amount_fen: int) -> Draft:
         supervisor_id, kind="subsidy_approved", rule="R42.1", subject_type="line", subject_id=str(line_id),
         title="履职补助已批准",
         body=f"您的一笔履职补助（{amount_fen // 100}.{amount_fen % 100:02d} 元）已批准，将随发放表支付。")
+
+
+def subsidy_paid(*, line_id, supervisor_id, amount_fen: int, paid_on: date) -> Draft:
+    """R42.1: an approved subsidy line was paid by its monthly table."""
+    return to_supervisor(
+        supervisor_id, kind="subsidy_paid", rule="R42.1", subject_type="line", subject_id=str(line_id),
+        title="履职补助已发放",
+        body=f"您的一笔履职补助（{amount_fen // 100}.{amount_fen % 100:02d} 元）已于{paid_on.isoformat()}发放，"
+             "请注意查收。")
 
 
 def to_bureau(district: str | None, **values) -> list[Draft]:

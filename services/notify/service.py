@@ -76,6 +76,16 @@ async def activity_of(session: AsyncSession, request_id: uuid.UUID) -> rules.Act
                           district=row.district, office=row.office)
 
 
+async def activity_of_activity(session: AsyncSession, activity_id: uuid.UUID) -> rules.Activity | None:
+    """The activity of casework's latest request for it (what notify saw of SupervisionRequested)."""
+    row = (await session.execute(select(request_info).where(request_info.c.activity_id == activity_id)
+                                 .order_by(request_info.c.received_at.desc()).limit(1))).first()
+    if row is None:
+        return None
+    return rules.Activity(activity_type=row.activity_type, place=row.place, starts_at=row.starts_at,
+                          district=row.district, office=row.office)
+
+
 # --- the inbox ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

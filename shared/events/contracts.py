@@ -414,6 +414,33 @@ class OpinionAdoptionNotified(Event):
     notified_at: datetime
 
 
+class MaterialsShared(Event):
+    TYPE = "MaterialsShared"
+    TOPIC = topics.CASEWORK_FEEDBACK
+    KEY = "activity_id"
+    SUMMARY = ("The procuratorate provided case materials for an activity (R15.1); the supervisors confirmed on it "
+               "at that moment may read them until they sign the feedback form (no content, no title text).")
+
+    activity_id: uuid.UUID
+    material_id: uuid.UUID
+    supervisor_ids: list[uuid.UUID]
+    shared_at: datetime
+
+
+class OpinionRecorded(Event):
+    TYPE = "OpinionRecorded"
+    TOPIC = topics.CASEWORK_FEEDBACK
+    KEY = "activity_id"
+    SUMMARY = ("A supervisor's opinion of an activity was recorded (R16.1), by the supervisor or by the "
+               "procuratorate on their behalf; the feedback form waits for the signature (R17.1). No opinion text.")
+
+    activity_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    source: Literal["supervisor", "procuratorate_record"]
+    version: int = Field(ge=1)
+    recorded_at: datetime
+
+
 # --- appraisal.results ---------------------------------------------------------------------------
 
 class AppraisalFinalized(Event):
@@ -446,6 +473,21 @@ class CommendationIssued(Event):
     issued_at: datetime
 
 
+class DefenceNoticeSent(Event):
+    TYPE = "DefenceNoticeSent"
+    TOPIC = topics.APPRAISAL_RESULTS
+    KEY = "supervisor_id"
+    SUMMARY = ("The bureau sent a supervisor proposed as unqualified the 告知书: reasons, basis and the right to state "
+               "and defend until window_end (R35.1). The reasons themselves stay in appraisal.")
+
+    round_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    kind: Literal["annual", "term"]
+    period: str
+    sent_on: date
+    window_end: date
+
+
 # --- finance.subsidies ---------------------------------------------------------------------------
 
 class SubsidyApproved(Event):
@@ -460,6 +502,20 @@ class SubsidyApproved(Event):
     amount_fen: int = Field(ge=0)
     approved_by: str
     approved_at: datetime
+
+
+class SubsidyPaid(Event):
+    TYPE = "SubsidyPaid"
+    TOPIC = topics.FINANCE_SUBSIDIES
+    KEY = "supervisor_id"
+    SUMMARY = "An approved subsidy line was paid by its issued monthly table (R42.1)."
+
+    line_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    activity_id: uuid.UUID
+    amount_fen: int = Field(ge=0)
+    paid_on: date
+    paid_at: datetime
 
 
 # --- platform.calendar ----------------------------------------------------------------------------
@@ -499,8 +555,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     TrainingRecorded, SupervisionRequested, DrawNonceRevealed, SupervisionCancelled, ReceiptMismatchDetected,
     RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorDrawn,
     SupervisorReleased, SupervisionStaffed, SupervisorAbsenceRecorded, RecusalDecided, FeedbackSigned,
-    OpinionAdoptionNotified, AppraisalFinalized, CommendationIssued, SubsidyApproved, CalendarYearPublished,
-    AuditHeadPublished,
+    OpinionAdoptionNotified, MaterialsShared, OpinionRecorded, AppraisalFinalized, CommendationIssued,
+    DefenceNoticeSent, SubsidyApproved, SubsidyPaid, CalendarYearPublished, AuditHeadPublished,
 )
 
 REGISTRY: dict[tuple[str, int], type[Event]] = {(e.TYPE, e.VERSION): e for e in ALL_EVENTS}

@@ -343,6 +343,11 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
 
         await wait_until(ledger_activities, timeout=TIMEOUT)
 
+    # every participant was told the materials were provided (R15.1) and that the form waited for them (R17.1)
+    for sid in participants:
+        await _wait_for_message(notify, sid, "materials_shared", aid)
+        await _wait_for_message(notify, sid, "opinion_recorded", aid)
+
     # 8. adoption notice (R18.1), published
     response = await casework.put(f"/activities/{aid}/adoptions/{participants[0]}", headers=proc(),
                                   json={"adopted": True, "reason": "已采纳，作出不起诉决定"})

@@ -33,6 +33,9 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "CommendationIssued": "appraisal.results", "SubsidyApproved": "finance.subsidies",
     "CalendarYearPublished": "platform.calendar",  # added after EVENTS.md v1: every service publishes and reads it
     "AuditHeadPublished": "platform.audit",  # added by the project (issue 16): every service publishes and reads it
+    # added by the project (issue 14): what is recorded for a supervisor reaches them (services/notify)
+    "MaterialsShared": "casework.feedback", "OpinionRecorded": "casework.feedback",
+    "DefenceNoticeSent": "appraisal.results", "SubsidyPaid": "finance.subsidies",
 }
 
 

@@ -153,7 +153,7 @@ async def reschedule(activity_id: uuid.UUID, body: RescheduleIn, request: Reques
 @router.post("/activities/{activity_id}/materials", status_code=201, response_model=MaterialRead,
              summary="提供案件材料（R15.1）", tags=["materials"])
 async def add_material(activity_id: uuid.UUID, body: MaterialCreate, request: Request, session: SessionDep,
-                       settings: SettingsDep, principal: PROC, key: IdemKey = None) -> JSONResponse:
+                       settings: SettingsDep, outbox: OutboxDep, principal: PROC, key: IdemKey = None) -> JSONResponse:
     if (body.text is None) == (body.content_base64 is None):
         raise Unprocessable("invalid_material", "请提供材料内容", "text 与 content_base64 须且只能提供一个。")
     if (replay := await idempotency.claim(session, key, principal, request, body.model_dump(mode="json"))) is not None:
@@ -163,8 +163,8 @@ async def add_material(activity_id: uuid.UUID, body: MaterialCreate, request: Re
     content = body.text.encode() if body.text is not None else b64(body.content_base64 or "", "材料")
     if len(content) > settings.material_max_bytes:
         raise ProblemError(413, "payload_too_large", "材料过大", f"单个材料不超过 {settings.material_max_bytes} 字节。")
-    result = await svc.add_material(session, act=act, title=body.title, content_type=body.content_type,
-                                    content=content, principal=principal)
+    result = await svc.add_material(session, outbox=outbox, act=act, title=body.title,
+                                    content_type=body.content_type, content=content, principal=principal)
     return await idempotency.respond(session, key, principal, 201, result)
 
 

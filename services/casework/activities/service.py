@@ -40,6 +40,7 @@ from shared.clock import local_date, local_midnight
 from shared.crypto import FieldCipher
 from shared.db import read
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
+from shared.events.contracts import MaterialsShared
 from shared.events.outbox import Outbox
 from shared.lead_time import check_lead_time
 
@@ -235,8 +236,9 @@ async def list_activities(conn: AsyncConnection, *, limit: int, **filters: Any
 
 # --- materials (R15.1, R3.1) ----------------------------------------------------------------------
 
-async def add_material(session: AsyncSession, *, act, title: str, content_type: str, content: bytes,
+async def add_material(session: AsyncSession, *, outbox: Outbox, act, title: str, content_type: str, content: bytes,
                        principal: Principal) -> dict[str, Any]:
+    """R15.1: the procuratorate provides a material; the supervisors confirmed now are told (MaterialsShared)."""
     material_id = uuid.uuid4()
     row = (await session.execute(insert(material).values(
         id=material_id, activity_id=act.id, title=title, content_type=content_type, size=len(content),
@@ -244,6 +246,11 @@ async def add_material(session: AsyncSession, *, act, title: str, content_type: 
     ).returning(*material.c))).one()
     await audit_log(session, actor=principal.subject, action="material.added", subject=f"material:{material_id}",
                  activity_id=str(act.id), sha256=row.sha256)
+    readers = (await session.execute(select(roster.c.supervisor_id).where(
+        roster.c.activity_id == act.id, roster.c.status == "confirmed", live_roster())
+        .order_by(roster.c.supervisor_id))).scalars().all()
+    await outbox.add(session, MaterialsShared(activity_id=act.id, material_id=material_id,
+                                              supervisor_ids=list(readers), shared_at=row.uploaded_at))
     return material_meta(row)
 
 

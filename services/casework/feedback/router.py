@@ -36,9 +36,10 @@ router = APIRouter()
 @router.put("/activities/{activity_id}/opinions/{supervisor_id}", response_model=OpinionRead,
             summary="如实记录监督意见（R16.1）", tags=["opinions"])
 async def put_opinion(activity_id: uuid.UUID, supervisor_id: uuid.UUID, body: OpinionIn, session: SessionDep,
+                      outbox: OutboxDep,
                       principal: Annotated[Principal, Depends(require(Role.PROCURATORATE, Role.SUPERVISOR))]) -> dict:
     act = await access.require_activity(session, activity_id, lock=True)
-    return await svc.record_opinion(session, act=act, supervisor_id=supervisor_id, text=body.text,
+    return await svc.record_opinion(session, outbox=outbox, act=act, supervisor_id=supervisor_id, text=body.text,
                                     principal=principal)
 
 

@@ -34,6 +34,7 @@ from shared.errors import Conflict, ProblemError
 from shared.events.contracts import (
     FeedbackSigned,
     OpinionAdoptionNotified,
+    OpinionRecorded,
 )
 from shared.events.outbox import Outbox
 
@@ -45,7 +46,7 @@ async def form_of(session: AsyncSession, activity_id: uuid.UUID, *, lock: bool =
 
 # --- opinions (R16.1) -----------------------------------------------------------------------------
 
-async def record_opinion(session: AsyncSession, *, act, supervisor_id: uuid.UUID, text: str,
+async def record_opinion(session: AsyncSession, *, outbox: Outbox, act, supervisor_id: uuid.UUID, text: str,
                          principal: Principal) -> dict[str, Any]:
     """R16.1: the opinion verbatim with its history; the supervisor's own words, or the procuratorate's record of an
     oral opinion, which never overwrites what the supervisor wrote; refused once the form is signed."""
@@ -75,6 +76,9 @@ async def record_opinion(session: AsyncSession, *, act, supervisor_id: uuid.UUID
                                  .returning(*opinion.c))).one()
     await audit_log(session, actor=principal.subject, action="opinion.recorded", subject=f"activity:{act.id}",
                  supervisor_id=str(supervisor_id), source=source, version=version)
+    # the supervisor is told what was recorded for them and that the form waits for their signature (R17.1)
+    await outbox.add(session, OpinionRecorded(activity_id=act.id, supervisor_id=supervisor_id, source=source,
+                                              version=version, recorded_at=at))
     return opinion_dict(row)
 
 

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from services.appraisal.models import participant
+from services.appraisal.models import participant, platform
 from shared import clock
 from tests.integration.appraisal.flow import (
     CRITERIA,
@@ -289,6 +289,13 @@ async def test_r35_1_defence_window_from_the_next_day_to_the_end_of_its_last_day
         assert doc["title"] == "人民监督员考核拟确定不合格等次告知书" and doc["date_zh"] == "2025年12月2日"
         assert TITLE in sent[own]["text"] and "2025年12月12日二十四时" in sent[own]["text"]
         assert "陈述和申辩的权利" in sent[own]["text"] and "第三十二条第（2）项" in sent[own]["text"]
+        # the person is told (notify reads DefenceNoticeSent): the dates, not the reasons
+        async with app.state.db.transaction() as session:
+            told = (await session.execute(select(platform.outbox.c.envelope).where(
+                platform.outbox.c.event_type == "DefenceNoticeSent",
+                platform.outbox.c.key == str(own)))).scalars().all()
+        assert [(e["data"]["round_id"], e["data"]["sent_on"], e["data"]["window_end"]) for e in told] == [
+            (round_id, "2025-12-02", "2025-12-12")]
         # who closes it: the supervisor, or the bureau recording a statement received on paper with its date
         r = await client.post(f"/rounds/{round_id}/participants/{own}/statement",
                               headers=self_token(paper), json={"text": "x"})

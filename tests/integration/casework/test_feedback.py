@@ -52,6 +52,10 @@ async def test_r15_1_r3_1_materials_only_for_confirmed_supervisors_until_signed_
                                  json={"title": "听证案件材料", "text": "案情摘要：某某涉嫌盗窃。"})
     assert response.status_code == 201, response.text
     mid = response.json()["id"]
+    # the confirmed supervisors are told (notify reads MaterialsShared): ids only, no title or content
+    [shared] = [e for e in await _outbox(app, aid, "MaterialsShared") if e["data"]["material_id"] == mid]
+    assert sorted(shared["data"]["supervisor_ids"]) == sorted([sid, other])
+    assert "听证" not in str(shared) and "案情" not in str(shared)
     stranger = await client.get(f"/activities/{aid}/materials/{mid}", headers=supervisor(uuid.uuid4()))
     assert stranger.status_code == 403 and stranger.json()["code"] == "R15.1"
     assert (await client.get(f"/activities/{aid}/materials", headers=supervisor(uuid.uuid4()))).status_code == 403
@@ -63,6 +67,10 @@ async def test_r15_1_r3_1_materials_only_for_confirmed_supervisors_until_signed_
     assert reads == 1
     for s in (sid, other):
         assert (await client.put(f"/activities/{aid}/opinions/{s}", headers=proc(), json={"text": "同意"})).is_success
+    # R17.1: each is told their opinion was recorded on their behalf and the form waits for them (no text)
+    recorded = {e["data"]["supervisor_id"]: e["data"] for e in await _outbox(app, aid, "OpinionRecorded")}
+    assert set(recorded) == {sid, other}
+    assert {d["source"] for d in recorded.values()} == {"procuratorate_record"} and "同意" not in str(recorded)
     with during(staffed["activity"]):
         for s in (sid, other):
             signed = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(s),

@@ -251,6 +251,14 @@ async def test_r42_1_paid_is_a_state_once_by_an_issued_table_after_the_covering_
     assert datetime.fromisoformat(body["paid_at"]) == moment and body["paid_on"] == "2026-04-03"
     twice = await pay(client, line["id"], "ICBC-20260403-0002")
     assert twice.status_code == 409 and twice.json()["code"] == "already_paid"
+    # the supervisor is told it was paid (notify reads SubsidyPaid): once, not again for the refused second pay
+    async with app.state.db.transaction() as session:
+        paid_events = (await session.execute(select(platform.outbox.c.envelope).where(
+            platform.outbox.c.event_type == "SubsidyPaid",
+            platform.outbox.c.key == str(event.supervisor_id)))).scalars().all()
+    assert [e["data"] for e in paid_events] == [{
+        "line_id": line["id"], "supervisor_id": str(event.supervisor_id), "activity_id": str(event.activity_id),
+        "amount_fen": line["amount_fen"], "paid_on": "2026-04-03", "paid_at": body["paid_at"]}]
     assert (await client.get(f"/subsidy-lines/{line['id']}", headers=FIN_A)).json()["payment_reference"] == \
         "ICBC-20260403-0001"
     table = (await client.get("/disbursements/2026-03", headers=FIN_A, params={"district": district})).json()

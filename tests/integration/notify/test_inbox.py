@@ -10,12 +10,16 @@ from sqlalchemy import text
 
 from shared.events.contracts import (
     AppraisalFinalized,
+    DefenceNoticeSent,
     DrawCompleted,
     FeedbackSigned,
+    MaterialsShared,
     OpinionAdoptionNotified,
+    OpinionRecorded,
     RecusalRequested,
     ShortNotice,
     SubsidyApproved,
+    SubsidyPaid,
     SupervisionRequested,
     SupervisorDrawn,
     SupervisorReleased,
@@ -168,6 +172,37 @@ async def test_r14_2_r17_1_r39_1_outcomes_recorded_for_a_supervisor_are_told_to_
     items = await until_in_inbox(client, supervisor_token(supervisor_id), count=3)
     assert {i["kind"] for i in items} == {"supervisor_released", "feedback_signed", "appraisal_finalized"}
     assert {i["rule"] for i in items} == {"R14.2", "R17.1", "R39.1"}
+
+
+async def test_r15_1_r17_1_r35_1_r42_1_materials_form_to_sign_defence_notice_and_payment_reach_the_person(
+        notify, producer) -> None:
+    """What casework, appraisal and finance record for a supervisor reaches them: materials provided (to each
+    confirmed person the event names), the opinion recorded and the form to sign, the 告知书 with its last
+    day, the subsidy paid. Messages carry no case content."""
+    app, client = notify
+    supervisor_id, colleague = uuid.uuid4(), uuid.uuid4()
+    request = requested()
+    await publish(producer, request)
+    await request_known(app, request)
+    await publish(producer, MaterialsShared(activity_id=request.activity_id, material_id=uuid.uuid4(),
+                                            supervisor_ids=[supervisor_id, colleague], shared_at=datetime.now(UTC)))
+    await publish(producer, OpinionRecorded(activity_id=request.activity_id, supervisor_id=supervisor_id,
+                                            source="procuratorate_record", version=1, recorded_at=datetime.now(UTC)))
+    await publish(producer, DefenceNoticeSent(round_id=uuid.uuid4(), supervisor_id=supervisor_id, kind="annual",
+                                              period="2026", sent_on=date(2026, 12, 2), window_end=date(2026, 12, 9)))
+    await publish(producer, SubsidyPaid(line_id=uuid.uuid4(), supervisor_id=supervisor_id,
+                                        activity_id=request.activity_id, amount_fen=40_050, paid_on=date(2026, 12, 3),
+                                        paid_at=datetime.now(UTC)))
+    items = {i["kind"]: i for i in await until_in_inbox(client, supervisor_token(supervisor_id), count=4)}
+    assert set(items) == {"materials_shared", "opinion_recorded", "defence_notice_sent", "subsidy_paid"}
+    assert {k: i["rule"] for k, i in items.items()} == {"materials_shared": "R15.1", "opinion_recorded": "R17.1",
+                                                         "defence_notice_sent": "R35.1", "subsidy_paid": "R42.1"}
+    assert "第一听证室" in items["materials_shared"]["body"]  # when and where, from casework's request
+    assert "签字" in items["opinion_recorded"]["body"] and "检察院已如实记录" in items["opinion_recorded"]["body"]
+    assert "2026-12-09" in items["defence_notice_sent"]["body"] and items["defence_notice_sent"]["urgent"]
+    assert "400.50 元" in items["subsidy_paid"]["body"]
+    [theirs] = await until_in_inbox(client, supervisor_token(colleague), count=1)
+    assert theirs["kind"] == "materials_shared"
 
 
 async def test_r3_1_no_message_or_sms_ever_carries_a_full_id_number(notify, producer) -> None:

@@ -133,6 +133,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('request_id', name=op.f('pk_request_info')),
     schema='notify'
     )
+    op.create_index('ix_request_info_activity', 'request_info', ['activity_id', sa.literal_column('received_at DESC')], unique=False, schema='notify')
     op.create_table('delivery',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('message_id', sa.Uuid(), nullable=False),
@@ -173,6 +174,7 @@ def downgrade() -> None:
     op.drop_table('message_read', schema='notify')
     op.drop_index('ix_delivery_due', table_name='delivery', schema='notify', postgresql_where=sa.text("status IN ('queued', 'held', 'retrying')"))
     op.drop_table('delivery', schema='notify')
+    op.drop_index('ix_request_info_activity', table_name='request_info', schema='notify')
     op.drop_table('request_info', schema='notify')
     op.drop_index('ix_outbox_event_unpublished', table_name='outbox_event', schema='notify', postgresql_where=sa.text('published_at IS NULL'))
     op.drop_table('outbox_event', schema='notify')
