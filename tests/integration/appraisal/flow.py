@@ -114,6 +114,9 @@ async def annual_history(app, years: list[int], grades: dict[uuid.UUID, list[str
                                                                       final_grade=values[i], result_version=1))
 
 
+RESULT_TYPES = ("AppraisalFinalized", "CommendationIssued")
+
+
 async def results_of(bootstrap: str, round_id: str, expected: int) -> list[dict]:
     """AppraisalFinalized / CommendationIssued of this round read back from `appraisal.results`."""
     consumer = AIOKafkaConsumer(APPRAISAL_RESULTS, bootstrap_servers=bootstrap, group_id=None,
@@ -126,7 +129,8 @@ async def results_of(bootstrap: str, round_id: str, expected: int) -> list[dict]
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
                     body = json.loads(record.value)
-                    if body["data"].get("round_id") == round_id:
+                    # the results only (DefenceNoticeSent of the round shares the topic)
+                    if body["data"].get("round_id") == round_id and body["type"] in RESULT_TYPES:
                         seen.append(body)
     finally:
         await consumer.stop()
