@@ -68,22 +68,23 @@ async def save_request(session: AsyncSession, **values) -> None:
     await session.execute(insert(request_info).values(**values).on_conflict_do_nothing())
 
 
-async def activity_of(session: AsyncSession, request_id: uuid.UUID) -> rules.Activity | None:
-    row = (await session.execute(select(request_info).where(request_info.c.request_id == request_id))).first()
+def _activity(row) -> rules.Activity | None:
     if row is None:
         return None
     return rules.Activity(activity_type=row.activity_type, place=row.place, starts_at=row.starts_at,
                           district=row.district, office=row.office)
+
+
+async def activity_of(session: AsyncSession, request_id: uuid.UUID) -> rules.Activity | None:
+    """The activity of a request (what notify saw of casework's SupervisionRequested)."""
+    return _activity((await session.execute(select(request_info).where(
+        request_info.c.request_id == request_id))).first())
 
 
 async def activity_of_activity(session: AsyncSession, activity_id: uuid.UUID) -> rules.Activity | None:
-    """The activity of casework's latest request for it (what notify saw of SupervisionRequested)."""
-    row = (await session.execute(select(request_info).where(request_info.c.activity_id == activity_id)
-                                 .order_by(request_info.c.received_at.desc()).limit(1))).first()
-    if row is None:
-        return None
-    return rules.Activity(activity_type=row.activity_type, place=row.place, starts_at=row.starts_at,
-                          district=row.district, office=row.office)
+    """The activity as of casework's latest request for it."""
+    return _activity((await session.execute(select(request_info).where(request_info.c.activity_id == activity_id)
+                                            .order_by(request_info.c.received_at.desc()).limit(1))).first())
 
 
 # --- the inbox ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from services.casework.access import (
     is_participant,
     live_roster,
 )
-from services.casework.feedback.service import form_of
+from services.casework.feedback.service import form_of, participants
 from services.casework.models import (
     activity,
     activity_reschedule,
@@ -246,11 +246,9 @@ async def add_material(session: AsyncSession, *, outbox: Outbox, act, title: str
     ).returning(*material.c))).one()
     await audit_log(session, actor=principal.subject, action="material.added", subject=f"material:{material_id}",
                  activity_id=str(act.id), sha256=row.sha256)
-    readers = (await session.execute(select(roster.c.supervisor_id).where(
-        roster.c.activity_id == act.id, roster.c.status == "confirmed", live_roster())
-        .order_by(roster.c.supervisor_id))).scalars().all()
+    readers = [r.supervisor_id for r in await participants(session, act.id)]
     await outbox.add(session, MaterialsShared(activity_id=act.id, material_id=material_id,
-                                              supervisor_ids=list(readers), shared_at=row.uploaded_at))
+                                              supervisor_ids=readers, shared_at=row.uploaded_at))
     return material_meta(row)
 
 
