@@ -10,6 +10,7 @@ No database: the session is a sealed cookie (sessions.py). Start it with `python
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -42,7 +43,7 @@ from services.portal.web import (
 from services.selection.draw.algorithm import ALG
 from shared.errors import HTTP_TITLES, problem_response
 from shared.observability import CorrelationMiddleware, Metrics, configure_logging
-from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona
+from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona, pick_supervisor, with_real_supervisor
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -223,6 +224,10 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             except ValueError as exc:
                 raise PageError(422, "validation_error", "人民监督员编号格式错误",
                                 "编号应为 UUID，可在名册或联络名单中查到。") from exc
+        elif persona.supervisor_id is not None and "registry" in settings.service_urls:
+            # the demo supervisor stands for a real person of the roster, as in make run's banner (issue 14)
+            picked = await asyncio.to_thread(pick_supervisor, settings.service_urls["registry"], private_key)
+            persona = with_real_supervisor([persona], picked)[0]
         expires_at = int(time.time()) + settings.session_ttl_seconds
         token = mint_persona(private_key, persona, ttl_seconds=settings.session_ttl_seconds,
                              issuer=settings.jwt_issuer, audience=settings.jwt_audience)

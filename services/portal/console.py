@@ -142,3 +142,65 @@ async def short_notice_decision(request: Request, request_id: str) -> Response:
     await request.app.state.backend.post("selection", f"/requests/{request_id}/short-notice-decision",
                                          session.token, body)
     return RedirectResponse(f"/console/requests/{request_id}", status_code=303)
+
+
+# --- finance: subsidy lines (R42.1, four eyes) and the monthly table -------------------------------------
+FINANCE_READERS = ("finance", "bureau_admin", "auditor")
+LINE_STATES = {"": "全部", "draft": "待审核", "checked": "待批准", "approved": "已批准", "paid": "已支付",
+               "rejected": "已驳回"}
+LINE_ACTIONS = {"check": "审核通过", "approve": "批准"}
+TABLE_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+def parse_period(value: str) -> str:
+    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
+        raise PageError(404, "not_found", "月份格式错误", "月份应写作 2026-11。")
+    return value
+
+
+@router.get("/finance/lines", summary="履职补助明细：审核与批准（四眼原则）")
+async def lines_page(request: Request, status: str = "", period: str = "", cursor: str | None = None) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    if status not in LINE_STATES:
+        raise PageError(422, "validation_error", "未知的明细状态", f"可选的状态：{'、'.join(LINE_STATES.values())}。")
+    params = {"status": status or None, "period": parse_period(period) if period else None, "cursor": cursor,
+              "limit": 25}
+    answer = await request.app.state.backend.get("finance", "/subsidy-lines", session.token, params)
+    return portal.page(request, "console/lines.html", session, active="finance", answer=answer, states=LINE_STATES,
+                       status=status, period=period, actions=LINE_ACTIONS, done=request.query_params.get("done"))
+
+
+@router.post("/finance/lines/{line_id}/{action}", summary="审核或批准一条明细")
+async def line_action(request: Request, line_id: str, action: str) -> Response:
+    """Relayed to finance, which keeps the four eyes (never approve what one checked) and the budget rule."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "finance")
+    line_id = parse_uuid(line_id, "补助明细")
+    if action not in LINE_ACTIONS:
+        raise PageError(404, "not_found", "页面不存在", None)
+    await request.app.state.backend.post("finance", f"/subsidy-lines/{line_id}/{action}", session.token)
+    back = form.get("back", "")
+    back = back if back.startswith("/console/finance/lines") else "/console/finance/lines"
+    return RedirectResponse(back + ("&" if "?" in back else "?") + f"done={action}", status_code=303)
+
+
+@router.get("/finance/disbursements/{period}", summary="《威海市人民监督员履职补助发放表》")
+async def disbursement_page(request: Request, period: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    period = parse_period(period)
+    table = await request.app.state.backend.get("finance", f"/disbursements/{period}", session.token)
+    return portal.page(request, "console/disbursement.html", session, active="finance", table=table, period=period)
+
+
+@router.get("/finance/disbursements/{period}/{fmt}", summary="下载发放表（xlsx 或 PDF）")
+async def disbursement_file(request: Request, period: str, fmt: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    period = parse_period(period)
+    if fmt not in TABLE_FORMATS:
+        raise PageError(404, "not_found", "不支持的格式", "可下载 xlsx 或 pdf。")
+    answer = await request.app.state.backend.download("finance", f"/disbursements/{period}/{fmt}", session.token)
+    return Response(answer.content, media_type=TABLE_FORMATS[fmt], headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="disbursement-{period}.{fmt}"'})

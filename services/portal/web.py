@@ -66,6 +66,14 @@ def cn_date(value: datetime | str | int | None, with_time: bool = False) -> str:
     return f"{text} {local:%H:%M}" if with_time else text
 
 
+def yuan(fen: int | None) -> str:
+    """An amount in fen as yuan with two decimals (1234.50)."""
+    if fen is None:
+        return ""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
 def safe_next(value: str | None) -> str:
     """A local path to return to after sign-in (never another site: no scheme, no //host, no backslash)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
@@ -96,6 +104,7 @@ class Portal:
         self.cookie_name = SECURE_COOKIE_NAME if settings.cookie_secure else COOKIE_NAME
         templates.env.filters["cn_date"] = cn_date
         templates.env.filters["activity_type"] = activity_type_label
+        templates.env.filters["yuan"] = yuan
 
     # --- sessions ----------------------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:

@@ -1,9 +1,9 @@
 """`python -m tests.browser.stack`: the whole system for the browser journeys, in one process, with a test clock.
 
 Real PostgreSQL and the real broker (as every test), the six services and the portal each served by uvicorn on
-its own port (threads of this process), the registry's and the procuratorate's demo data (120 supervisors; a
-hearing whose supervision request goes through the draw protocol). What `make run` does, with two test-only
-additions that never exist in a service:
+its own port (threads of this process), the demo data of registry, casework and finance (120 supervisors; a
+hearing whose supervision request goes through the draw protocol; rates and the year's plans). What `make run`
+does, with two test-only additions that never exist in a service:
 - the clock: the journeys must move from "before the activity" (calls, confirmations, materials) to "during it"
   (R17.1: the form is signed on site), so this process's `shared.clock` is frozen and moved by
   `PUT /clock` on a control port (process-wide, so every service thread sees the same moment);
@@ -34,6 +34,7 @@ from services.appraisal.config import AppraisalSettings
 from services.casework import demo as casework_demo
 from services.casework.app import create_app as casework_app
 from services.casework.config import CaseworkSettings
+from services.finance import demo as finance_demo
 from services.finance.app import create_app as finance_app
 from services.finance.config import FinanceSettings
 from services.notify.app import create_app as notify_app
@@ -122,13 +123,14 @@ def main() -> int:
         registry_settings = settings(RegistrySettings, "registry")
         casework_settings = settings(CaseworkSettings, "casework", selection_url=urls["selection"],
                                      receipt_check_seconds=0.2)
+        finance_settings = settings(FinanceSettings, "finance")
         apps = {
             "registry": registry_app(registry_settings),
             "selection": selection_app(settings(SelectionSettings, "selection", registry_url=urls["registry"],
                                                 service_token=token_of("service", subject="selection"))),
             "casework": casework_app(casework_settings),
             "appraisal": appraisal_app(settings(AppraisalSettings, "appraisal")),
-            "finance": finance_app(settings(FinanceSettings, "finance")),
+            "finance": finance_app(finance_settings),
             "notify": notify_app(settings(NotifySettings, "notify",
                                           service_token=token_of("service", subject="notify"))),
         }
@@ -145,6 +147,7 @@ def main() -> int:
             server.wait(deadline)
         asyncio.run(registry_demo.seed(registry_settings))
         asyncio.run(casework_demo.seed(casework_settings))
+        asyncio.run(finance_demo.seed(finance_settings))  # rates and the year's plans (the budget of R41.1)
         print(json.dumps({"urls": urls, "key_file": str(key_file)}), flush=True)
         print("READY", flush=True)
         stop = threading.Event()

@@ -8,8 +8,11 @@ One system for the module, and the journeys in the order people meet them:
 3. the procuratorate shares a material (R15.1): the supervisor reads it on the phone;
 4. on the day (the stack's clock moved to the hearing), the supervisor writes the opinion (R16.1) and signs the
    feedback form on site (R17.1); the inbox shows "you were drawn";
-5. a member of the public verifies the draw's real receipt and sees a tampered copy rejected (R11.1).
-Screenshots of each key page go to tests/browser/artifacts/; axe-core runs on every page.
+5. finance checks a subsidy line, a second finance user approves it (four eyes, R42.1), and the month's
+   table downloads as xlsx;
+6. a member of the public verifies the draw's real receipt and sees a tampered copy rejected (R11.1).
+Screenshots of each key page go to tests/browser/artifacts/; axe-core runs on every page. Every test takes
+pytest-playwright's `page` (so all are parametrized alike and keep this order).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -194,7 +198,8 @@ def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Brow
     expect(page.locator("#request-status")).to_have_attribute("data-status", "staffed")
 
 
-def test_supervisor_reads_materials_R15_1(system: System, hearing: dict, state: dict, artifacts: Path) -> None:
+def test_supervisor_reads_materials_R15_1(page: Page, system: System, hearing: dict, state: dict,
+                                          artifacts: Path) -> None:
     activity = hearing["activity_id"]
 
     def on_roster():
@@ -215,8 +220,8 @@ def test_supervisor_reads_materials_R15_1(system: System, hearing: dict, state: 
     mine.go_back()
 
 
-def test_supervisor_writes_the_opinion_and_signs_on_site_R16_1_R17_1(system: System, hearing: dict, state: dict,
-                                                                      artifacts: Path) -> None:
+def test_supervisor_writes_the_opinion_and_signs_on_site_R16_1_R17_1(page: Page, system: System, hearing: dict,
+                                                                      state: dict, artifacts: Path) -> None:
     starts = datetime.fromisoformat(hearing["starts_at"])
     system.set_clock(starts + timedelta(minutes=30))  # on site, during the hearing
     mine: Page = state["supervisor_page"]
@@ -240,7 +245,8 @@ def test_supervisor_writes_the_opinion_and_signs_on_site_R16_1_R17_1(system: Sys
     assert [s["supervisor_id"] for s in form["signatures"]] == [state["local_next"]]
 
 
-def test_supervisor_inbox_shows_being_drawn_and_what_was_recorded(system: System, state: dict, artifacts: Path) -> None:
+def test_supervisor_inbox_shows_being_drawn_and_what_was_recorded(page: Page, system: System, state: dict,
+                                                                  artifacts: Path) -> None:
     mine: Page = state["supervisor_page"]
     mine.goto(system.portal + "/me/inbox")
     drawn = mine.locator("li.message[data-kind=supervisor_drawn]")
@@ -252,6 +258,58 @@ def test_supervisor_inbox_shows_being_drawn_and_what_was_recorded(system: System
     before = mine.locator("li.message[data-read=false]").count()
     drawn.first.locator("button").click()
     expect(mine.locator("li.message[data-read=false]")).to_have_count(before - 1)
+
+
+def test_finance_checks_approves_with_four_eyes_and_downloads_the_table_R42_1(page: Page, system: System,
+                                                                             hearing: dict, state: dict,
+                                                                             artifacts: Path) -> None:
+    activity = hearing["activity_id"]
+    form = system.call("GET", "casework", f"/activities/{activity}/feedback-form", system.procuratorate()).json()
+    for other in state["confirmed"]:  # the two others sign on site too (with their own tokens)
+        if other != state["local_next"]:
+            system.call("POST", "casework", f"/activities/{activity}/feedback-form/signatures",
+                        system.headers("supervisor", f"journey-{other}", supervisor_id=other),
+                        json={"method": "on_site_token", "content_hash": form["content_hash"]})
+
+    def lines():  # FeedbackSigned reaches finance over the broker: one subsidy line per signer
+        items = system.call("GET", "finance", "/subsidy-lines", system.headers("finance", "journey-finance"),
+                            params={"status": "draft"}).json()["items"]
+        return len(items) == 3
+    system.wait_for("three subsidy lines in finance", lines, timeout=180)
+
+    sign_in(page, system, "dev-finance")
+    page.goto(system.portal + "/console/finance/lines?status=draft")
+    expect(page.locator("li.line")).to_have_count(3)
+    check_page(page, artifacts, "journey-finance-lines")
+    line = page.locator("li.line").first
+    line_id = line.get_attribute("data-line-id")
+    line.locator("button.act").click()
+    expect(page.locator("#done")).to_contain_text("审核通过")
+    page.goto(system.portal + "/console/finance/lines?status=checked")
+    mine = page.locator(f'li.line[data-line-id="{line_id}"]')
+    expect(mine.locator(".four-eyes")).to_be_visible()  # who checked it may not approve it
+    expect(mine.locator("button.act")).to_have_count(0)
+
+    sign_in(page, system, "dev-finance-reviewer")
+    page.goto(system.portal + "/console/finance/lines?status=checked")
+    page.locator(f'li.line[data-line-id="{line_id}"] button.act').click()
+    expect(page.locator("#done")).to_contain_text("批准")
+    line_after = system.call("GET", "finance", f"/subsidy-lines/{line_id}",
+                             system.headers("finance", "journey-finance")).json()
+    assert line_after["status"] == "approved"
+    assert line_after["checked_by"] == "dev-finance" and line_after["approved_by"] == "dev-finance-reviewer"
+
+    period = hearing["starts_at"][:7]
+    page.goto(f"{system.portal}/console/finance/disbursements/{period}")
+    check_page(page, artifacts, "journey-finance-table")
+    with page.expect_download() as download:
+        page.click("#download-xlsx")
+    saved = artifacts / f"journey-disbursement-{period}.xlsx"
+    download.value.save_as(saved)
+    workbook = openpyxl.load_workbook(saved, read_only=True)
+    cells = [c for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
+    assert "《威海市人民监督员履职补助发放表》" in cells
+    assert line_after["amount_fen"] / 100 in cells  # the approved line's subsidy, in yuan
 
 
 def test_public_verifies_the_real_receipt_and_rejects_a_tampered_one_R11_1(page: Page, system: System,
