@@ -103,9 +103,13 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     def error_page(request: Request, status: int, code: str, title: str, detail: str | None) -> Response:
         if "text/html" not in request.headers.get("accept", "text/html"):
-            return problem_response(status, code, title, detail, request.url.path)
-        return page(request, "error.html", session_of(request), http_status=status,
-                    error={"status": status, "code": code, "title": title, "detail": detail})
+            response = problem_response(status, code, title, detail, request.url.path)
+        else:
+            response = page(request, "error.html", session_of(request), http_status=status,
+                            error={"status": status, "code": code, "title": title, "detail": detail})
+        # an unexpected error's answer is made outside the middleware below: it gets the headers here
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(SignInRequired)
     async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:

@@ -27,7 +27,7 @@ SERVICE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class ServiceError(Exception):
     """A service's refusal or absence, as the page shows it."""
 

@@ -161,7 +161,18 @@ def test_clerk_from_to_do_board_through_call_list_R12_1(page: Page, system: Syst
     nxt.locator("button.reveal").click()
     expect(page.locator("li.call-next .phone-full")).to_have_text(re.compile(r"^1\d{10}$"))
     check_page(page, artifacts, "journey-clerk-call-list")
+    stale = page.context.new_page()  # a second tab with the same call list, left open
+    stale.goto(f"{system.portal}/console/requests/{hearing['request_id']}")
     record_confirmed(page, first)
+    expect(page.locator("#confirmed-count")).to_have_text("1")
+    # the stale tab's form for the same person: a clear refusal, nothing recorded twice
+    card = stale.locator(f'li.call[data-supervisor-id="{first}"]')
+    card.locator('input[value="confirmed"]').check()
+    card.locator("button.record").click()
+    expect(stale.locator("#error-title")).to_have_text("联络结果已记录")  # selection's own 409, in Chinese
+    expect(stale.locator("#error-code")).to_have_text("contact_already_recorded")
+    stale.close()
+    page.reload()
     expect(page.locator("#confirmed-count")).to_have_text("1")
     assert page.locator(f'li.call[data-supervisor-id="{first}"]').get_attribute("data-status") == "confirmed"
     # the phone reveal is in selection's audit log with the clerk as actor (R3.1)
