@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.portal.backend import ServiceError
 from services.portal.web import SHANGHAI, PageError, portal_of
+from services.registry.rules import FORMAT_ZH, KIND_ZH, STATUS_ZH
 from shared import clock
 
 router = APIRouter(prefix="/console")
@@ -204,3 +205,67 @@ async def disbursement_file(request: Request, period: str, fmt: str) -> Response
     answer = await request.app.state.backend.download("finance", f"/disbursements/{period}/{fmt}", session.token)
     return Response(answer.content, media_type=TABLE_FORMATS[fmt], headers={
         "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="disbursement-{period}.{fmt}"'})
+
+
+# --- the roster (registry): search and a person's page, masked by default (R3.1) --------------------------
+ROSTER_READERS = ("bureau_admin", "district_bureau", "auditor")
+ROSTER_STATES = {"": "全部", **STATUS_ZH}  # the registry's own labels (R3.1 lists, R4.1 terms)
+TRAINING_STATES = {"trained": "已完成初任培训", "pending": "初任培训待完成", "overdue": "初任培训逾期"}
+ENDING_CHOICES = {"": "不限", "3": "3 个月内", "6": "6 个月内", "12": "12 个月内"}
+
+
+@router.get("/roster", summary="人民监督员名册")
+async def roster_page(request: Request, name: str = "", status: str = "", ending: str = "",
+                      cursor: str | None = None) -> Response:
+    """Search by name prefix, state and "terms ending in N months" (R4.1); registry scopes a district bureau (R2.1)."""
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    if status not in ROSTER_STATES or ending not in ENDING_CHOICES:
+        raise PageError(422, "validation_error", "未知的筛选条件", "请通过页面上的选项筛选。")
+    params = {"name": name.strip() or None, "status": status or None, "ending_within_months": ending or None,
+              "cursor": cursor, "limit": 25}
+    answer = await request.app.state.backend.get("registry", "/supervisors", session.token, params)
+    return portal.page(request, "console/roster.html", session, active="roster", answer=answer, name=name,
+                       status=status, ending=ending, states=ROSTER_STATES, endings=ENDING_CHOICES,
+                       training_states=TRAINING_STATES)
+
+
+async def _person_view(request: Request, supervisor_id: str, token: str, *, unmasked: bool) -> dict[str, Any]:
+    """The person (masked unless revealed), their terms and training from the registry, this year's ledger from
+    appraisal (a service that is down leaves its part empty and is named)."""
+    backend = request.app.state.backend
+    person = await backend.get("registry", f"/supervisors/{supervisor_id}", token,
+                               {"unmasked": "true"} if unmasked else None)
+    year = clock.today().year
+    parts = {"appointments": ("registry", f"/supervisors/{supervisor_id}/appointments"),
+             "training": ("registry", f"/supervisors/{supervisor_id}/training"),
+             "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}")}
+    view: dict[str, Any] = {"person": person, "year": year, "errors": []}
+    for key, (service, path) in parts.items():
+        try:
+            view[key] = await backend.get(service, path, token)
+        except ServiceError as error:
+            view[key] = None
+            view["errors"].append(error)
+    return view
+
+
+@router.get("/roster/{supervisor_id}", summary="人民监督员详情（脱敏）")
+async def person_page(request: Request, supervisor_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    view = await _person_view(request, supervisor_id, session.token, unmasked=False)
+    return portal.page(request, "console/person.html", session, active="roster", revealed=False,
+                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+
+
+@router.post("/roster/{supervisor_id}/reveal", summary="查看完整身份号码与手机号（记入审计，R3.1）")
+async def reveal_person(request: Request, supervisor_id: str) -> Response:
+    """bureau_admin only (registry checks and audits it); shown on this answer only, never in a URL."""
+    portal = portal_of(request)
+    session, _ = await portal.signed_form(request, "bureau_admin")
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    view = await _person_view(request, supervisor_id, session.token, unmasked=True)
+    return portal.page(request, "console/person.html", session, active="roster", revealed=True,
+                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)

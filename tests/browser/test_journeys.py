@@ -2,7 +2,8 @@
 
 One system for the module, and the journeys in the order people meet them:
 1. the bureau's clerk signs in, takes the hearing from the to-do board to its call list, reveals the next
-   person's phone (audited) and records the call (R12.1);
+   person's phone (audited) and records the call (R12.1); finds that person on the roster and reveals their
+   id number and phone (audited, R3.1);
 2. the next person in draw order, on a 390×844 phone, confirms themselves; the clerk confirms the cross-district
    seat and the request is staffed;
 3. the procuratorate shares a material (R15.1): the supervisor reads it on the phone;
@@ -179,6 +180,27 @@ def test_clerk_from_to_do_board_through_call_list_R12_1(page: Page, system: Syst
     state["local_next"] = pending_in(page, "本区市")
     state["cross_next"] = pending_in(page, "跨区市")
     state["confirmed"] = [first]
+
+
+def test_clerk_finds_a_person_on_the_roster_and_reveals_their_data_audited_R3_1(page: Page, system: System,
+                                                                              state: dict, artifacts: Path) -> None:
+    sign_in(page, system, "dev-bureau-admin")
+    person = system.call("GET", "registry", f"/supervisors/{state['confirmed'][0]}", system.bureau()).json()
+    page.goto(system.portal + "/console/roster")
+    page.fill("#name", person["name"])
+    page.click("form.filters button")
+    row = page.locator(f'#roster tr[data-supervisor-id="{person["id"]}"]')
+    expect(row).to_be_visible()
+    assert "*" in row.locator("td").nth(6).inner_text()  # masked in the list (R3.1)
+    check_page(page, artifacts, "journey-clerk-roster")
+    row.locator("a").click()
+    expect(page.locator("#id-number")).to_contain_text("*")
+    expect(page.locator("#appointments li")).to_have_count(1)
+    page.click("#reveal-button")
+    expect(page.locator("#revealed")).to_be_visible()
+    expect(page.locator("#id-number")).to_have_text(re.compile(r"^\d{17}[\dX]$"))
+    expect(page.locator("#phone")).to_have_text(re.compile(r"^1\d{10}$"))
+    check_page(page, artifacts, "journey-clerk-person")
 
 
 def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Browser, page: Page, system: System,

@@ -13,7 +13,8 @@ from services.portal.sessions import COOKIE_NAME, Session, User, seal
 from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
-PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/finance/lines",
+PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/roster", f"/console/roster/{REQUEST}",
+         "/console/finance/lines",
          "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/inbox"]
 
 
@@ -65,12 +66,14 @@ async def test_an_unexpected_error_is_a_chinese_page_with_the_security_headers(c
 @pytest.mark.parametrize(("path", "status", "text"), [
     ("/console/requests?status=bogus", 422, "未知的申请状态"),
     ("/console/requests/not-a-uuid", 404, "不是有效的编号"),
+    ("/console/roster?status=bogus", 422, "未知的筛选条件"),
+    ("/console/roster?ending=7", 422, "未知的筛选条件"),
     ("/console/finance/lines?status=bogus", 422, "未知的明细状态"),
     ("/console/finance/disbursements/2026-13", 404, "月份格式错误"),
     ("/console/finance/disbursements/2026-12/docx", 404, "不支持的格式"),
 ])
 async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status, text):
-    await signed_in(client, "dev-bureau-admin" if "requests" in path else "dev-finance")
+    await signed_in(client, "dev-finance" if "finance" in path else "dev-bureau-admin")
     r = await client.get(path)
     assert r.status_code == status and text in r.text
 
@@ -79,6 +82,7 @@ async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status,
     ("dev-bureau-admin", f"/console/requests/{REQUEST}/calls/{REQUEST}", {"outcome": "confirmed", "draw_id": REQUEST}),
     ("dev-bureau-admin", f"/console/requests/{REQUEST}/calls/{REQUEST}/phone", {}),
     ("dev-finance", f"/console/finance/lines/{REQUEST}/approve", {}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/reveal", {}),
     ("dev-supervisor", f"/me/assignments/{REQUEST}/confirm", {}),
     ("dev-supervisor", f"/me/activities/{REQUEST}/sign", {"content_hash": "0" * 64}),
 ])
