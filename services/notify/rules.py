@@ -19,7 +19,8 @@ from shared.clock import SHANGHAI
 from shared.crypto import mask_id_number
 
 Kind = Literal[
-    "supervisor_drawn", "supervisor_released", "recusal_decided", "absence_recorded", "opinion_adoption",
+    "supervisor_asked", "supervisor_drawn", "supervisor_released", "recusal_decided", "absence_recorded",
+    "opinion_adoption",
     "materials_shared", "opinion_recorded", "feedback_signed", "appraisal_finalized", "commendation_issued",
     "defence_notice_sent", "subsidy_approved", "subsidy_paid",
     "short_notice_consent", "short_staffed", "recusal_to_decide", "request_refused", "receipt_mismatch",
@@ -101,6 +102,17 @@ def to_supervisor(supervisor_id: object, **values) -> Draft:
 
 
 # --- events → messages ------------------------------------------------------------------------
+
+def supervisor_asked(*, request_id, supervisor_id, draw_order: int, activity: Activity | None,
+                     now: datetime) -> Draft:
+    """R12.1: the supervisor's turn in draw order came: asked whether they can take part."""
+    return to_supervisor(
+        supervisor_id, kind="supervisor_asked", rule="R12.1", subject_type="request", subject_id=str(request_id),
+        title="您已被随机抽选，请确认能否参加",
+        body=f"您已被随机抽选参加{describe(activity)}（抽选顺序第{draw_order}位）。市司法局将与您联系；您也可以登录"
+             "人民监督员信息系统确认参加、说明不能参加的正当理由或申请回避（第十二条至第十四条）。",
+        urgent=activity_is_soon(activity, now))
+
 
 def supervisor_drawn(*, request_id, supervisor_id, activity: Activity | None, now: datetime) -> Draft:
     """R12.1: a drawn supervisor confirmed participation: what, when, where."""

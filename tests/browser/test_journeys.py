@@ -282,6 +282,7 @@ def test_supervisor_inbox_shows_being_drawn_and_what_was_recorded(page: Page, sy
                                                                   artifacts: Path) -> None:
     mine: Page = state["supervisor_page"]
     mine.goto(system.portal + "/me/inbox")
+    expect(mine.locator("li.message[data-kind=supervisor_asked]").first).to_contain_text("请确认能否参加")
     drawn = mine.locator("li.message[data-kind=supervisor_drawn]")
     expect(drawn.first).to_be_visible(timeout=30_000)
     # what people read: the N-ACT label and a Chinese date, never a code or an ISO date
