@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
+from services.appraisal.rules import STATES as ROUND_STATES
 from services.portal.backend import ServiceError
 from services.portal.web import SHANGHAI, PageError, portal_of
 from services.registry.rules import FORMAT_ZH, KIND_ZH, STATUS_ZH
@@ -269,3 +271,61 @@ async def reveal_person(request: Request, supervisor_id: str) -> Response:
     view = await _person_view(request, supervisor_id, session.token, unmasked=True)
     return portal.page(request, "console/person.html", session, active="roster", revealed=True,
                        states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+
+
+# --- appraisal rounds as a stepper (R34.1): each step's who and when, forward and back ------------------------
+APPRAISAL_READERS = ("bureau_admin", "district_bureau", "auditor")
+
+
+@router.get("/appraisal", summary="考核轮次")
+async def rounds_page(request: Request, cursor: str | None = None) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *APPRAISAL_READERS)
+    answer = await request.app.state.backend.get("appraisal", "/rounds", session.token, {"cursor": cursor, "limit": 25})
+    return portal.page(request, "console/rounds.html", session, active="appraisal", answer=answer)
+
+
+@router.get("/appraisal/{round_id}", summary="考核轮次：步骤、操作人和时间")
+async def round_page(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *APPRAISAL_READERS)
+    round_id = parse_uuid(round_id, "考核轮次")
+    data = await request.app.state.backend.get("appraisal", f"/rounds/{round_id}", session.token)
+    return portal.page(request, "console/round.html", session, active="appraisal", round=data,
+                       stepper=stepper(data), done=request.query_params.get("done"))
+
+
+def stepper(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every state of R34.1 in order: done (with its last who/when), current, or to come."""
+    last = {}
+    for step in data.get("steps", []):  # in order: a step redone after a "back" shows its latest time
+        last[step["state"]] = step
+    current = ROUND_STATES.index(data["state"]) if data["state"] in ROUND_STATES else -1
+    return [{"state": s, "label": ROUND_STATE_ZH[s], "step": last.get(s) if i <= current else None,
+             "status": "done" if i < current else "current" if i == current else "todo"}
+            for i, s in enumerate(ROUND_STATES)]
+
+
+@router.post("/appraisal/{round_id}/forward", summary="推进到下一步（R34.1）")
+async def round_forward(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    to = form.get("to", "")
+    if to not in ROUND_STATES[1:]:
+        raise PageError(422, "validation_error", "未知的考核步骤", None)
+    body: dict[str, Any] = {"note": form["note"].strip()} if form.get("note", "").strip() else {}
+    await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/steps/{to}", session.token, body)
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=forward", status_code=303)
+
+
+@router.post("/appraisal/{round_id}/back", summary="退回上一步（须说明理由，R30.1、R34.1）")
+async def round_back(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    reason = form.get("reason", "").strip()
+    if not reason:
+        raise PageError(422, "validation_error", "请填写退回理由", "退回上一步须说明理由（R30.1）。")
+    await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/back", session.token, {"reason": reason})
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=back", status_code=303)

@@ -1,8 +1,9 @@
 """`python -m tests.browser.stack`: the whole system for the browser journeys, in one process, with a test clock.
 
 Real PostgreSQL and the real broker (as every test), the six services and the portal each served by uvicorn on
-its own port (threads of this process), the demo data of registry, casework and finance (120 supervisors; a
-hearing whose supervision request goes through the draw protocol; rates and the year's plans). What `make run`
+its own port (threads of this process), the demo data of registry, casework, finance and appraisal (120 supervisors;
+a hearing whose supervision request goes through the draw protocol; rates and the year's plans; this year's
+appraisal round). What `make run`
 does, with two test-only additions that never exist in a service:
 - the clock: the journeys must move from "before the activity" (calls, confirmations, materials) to "during it"
   (R17.1: the form is signed on site), so this process's `shared.clock` is frozen and moved by
@@ -29,6 +30,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel
 
+from services.appraisal import demo as appraisal_demo
 from services.appraisal.app import create_app as appraisal_app
 from services.appraisal.config import AppraisalSettings
 from services.casework import demo as casework_demo
@@ -124,12 +126,13 @@ def main() -> int:
         casework_settings = settings(CaseworkSettings, "casework", selection_url=urls["selection"],
                                      receipt_check_seconds=0.2)
         finance_settings = settings(FinanceSettings, "finance")
+        appraisal_settings = settings(AppraisalSettings, "appraisal")
         apps = {
             "registry": registry_app(registry_settings),
             "selection": selection_app(settings(SelectionSettings, "selection", registry_url=urls["registry"],
                                                 service_token=token_of("service", subject="selection"))),
             "casework": casework_app(casework_settings),
-            "appraisal": appraisal_app(settings(AppraisalSettings, "appraisal")),
+            "appraisal": appraisal_app(appraisal_settings),
             "finance": finance_app(finance_settings),
             "notify": notify_app(settings(NotifySettings, "notify",
                                           service_token=token_of("service", subject="notify"))),
@@ -148,6 +151,7 @@ def main() -> int:
         asyncio.run(registry_demo.seed(registry_settings))
         asyncio.run(casework_demo.seed(casework_settings))
         asyncio.run(finance_demo.seed(finance_settings))  # rates and the year's plans (the budget of R41.1)
+        asyncio.run(appraisal_demo.seed(appraisal_settings))  # this year's round
         print(json.dumps({"urls": urls, "key_file": str(key_file)}), flush=True)
         print("READY", flush=True)
         stop = threading.Event()

@@ -346,6 +346,27 @@ def test_finance_checks_approves_with_four_eyes_and_downloads_the_table_R42_1(pa
     assert line_after["amount_fen"] / 100 in cells  # the approved line's subsidy, in yuan
 
 
+def test_bureau_moves_the_appraisal_round_forward_and_back_with_who_and_when_R34_1(page: Page, system: System,
+                                                                                  artifacts: Path) -> None:
+    sign_in(page, system, "dev-bureau-admin")
+    page.goto(system.portal + "/console/appraisal")
+    page.locator("#rounds li.item a").first.click()
+    expect(page.locator('li.step[data-state="opened"]')).to_have_attribute("data-status", "current")
+    check_page(page, artifacts, "journey-appraisal-stepper")
+    page.fill("#forward-note", "个人总结已收齐")
+    page.click("#forward-button")
+    expect(page.locator("#done")).to_have_text("已推进到下一步。")
+    step = page.locator('li.step[data-state="self_summaries"]')
+    expect(step).to_have_attribute("data-status", "current")
+    expect(step.locator(".step-who")).to_contain_text("dev-bureau-admin")  # who moved it, and when
+    expect(step.locator(".step-who")).to_contain_text("个人总结已收齐")
+    expect(page.locator('li.step[data-state="opened"]')).to_have_attribute("data-status", "done")
+    page.fill("#back-reason", "一名人民监督员的总结有误，退回重交")
+    page.click("#back-button")
+    expect(page.locator("#done")).to_have_text("已退回上一步。")
+    expect(page.locator('li.step[data-state="opened"]')).to_have_attribute("data-status", "current")
+
+
 def test_public_verifies_the_real_receipt_and_rejects_a_tampered_one_R11_1(page: Page, system: System,
                                                                             hearing: dict,
                                                                             artifacts: Path) -> None:

@@ -14,7 +14,7 @@ from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
 PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/roster", f"/console/roster/{REQUEST}",
-         "/console/finance/lines",
+         "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
          "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/inbox"]
 
 
@@ -83,6 +83,8 @@ async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status,
     ("dev-bureau-admin", f"/console/requests/{REQUEST}/calls/{REQUEST}/phone", {}),
     ("dev-finance", f"/console/finance/lines/{REQUEST}/approve", {}),
     ("dev-bureau-admin", f"/console/roster/{REQUEST}/reveal", {}),
+    ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/forward", {"to": "reviewed"}),
+    ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/back", {"reason": "有误"}),
     ("dev-supervisor", f"/me/assignments/{REQUEST}/confirm", {}),
     ("dev-supervisor", f"/me/activities/{REQUEST}/sign", {"content_hash": "0" * 64}),
 ])
