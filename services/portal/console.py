@@ -329,3 +329,26 @@ async def round_back(request: Request, round_id: str) -> Response:
         raise PageError(422, "validation_error", "请填写退回理由", "退回上一步须说明理由（R30.1）。")
     await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/back", session.token, {"reason": reason})
     return RedirectResponse(f"/console/appraisal/{round_id}?done=back", status_code=303)
+
+
+# --- training (R21.1–R24.1): the sessions and who still needs which training ---------------------------------
+TRAINING_LISTS = {  # registry's lists of people due: path, title
+    "overdue": ("/training/overdue", "初任培训逾期（R22.1）"),
+    "makeup": ("/training/makeup-needed", "需补训补考（R22.2）"),
+    "term": ("/training/term-pending", "本届任期尚未参加任期培训（R21.1）"),
+}
+
+
+@router.get("/training", summary="培训班次与待培训名单")
+async def training_page(request: Request) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    backend = request.app.state.backend
+    year = clock.today().year
+    sessions = await backend.get("registry", "/training/sessions", session.token, {"year": year, "limit": 100})
+    lists = {key: {"title": title, **await backend.get("registry", path, session.token, {"limit": 100})}
+             for key, (path, title) in TRAINING_LISTS.items()}
+    lists["annual"] = {"title": f"{year} 年度集中培训缺训（R23.1）", **await backend.get(
+        "registry", "/training/annual-check", session.token, {"year": year, "limit": 100})}
+    return portal.page(request, "console/training.html", session, active="training", year=year, sessions=sessions,
+                       lists=lists, kinds=KIND_ZH, formats=FORMAT_ZH)

@@ -201,6 +201,10 @@ def test_clerk_finds_a_person_on_the_roster_and_reveals_their_data_audited_R3_1(
     expect(page.locator("#id-number")).to_have_text(re.compile(r"^\d{17}[\dX]$"))
     expect(page.locator("#phone")).to_have_text(re.compile(r"^1\d{10}$"))
     check_page(page, artifacts, "journey-clerk-person")
+    page.goto(system.portal + "/console/training")  # the sessions of the year and who still needs training
+    for key in ("overdue", "makeup", "term", "annual"):
+        expect(page.locator(f'section.due[data-list="{key}"] .due-total')).to_have_text(re.compile(r"^\d+$"))
+    check_page(page, artifacts, "journey-clerk-training")
 
 
 def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Browser, page: Page, system: System,

@@ -14,6 +14,7 @@ from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
 PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/roster", f"/console/roster/{REQUEST}",
+         "/console/training",
          "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
          "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/inbox"]
 
