@@ -85,3 +85,11 @@ def test_render_reads_no_system_font_same_bytes_with_an_empty_fontconfig(tmp_pat
 def test_render_error_names_the_template() -> None:
     with pytest.raises(engine.RenderError, match=r"sample_document\.typ"):
         engine.render_pdf(SAMPLE, {"title": 1}, dated=date(2026, 1, 1))
+
+
+def test_a_character_no_font_has_prints_as_the_missing_glyph_mark_never_dropped_or_an_error() -> None:
+    assert engine.printable({"a": ["张\U00098f3a三\x00", "abc"], "n": [1, 2]}) == {"a": ["张〓三〓", "abc"], "n": [1, 2]}
+    assert engine.printable("中文、ａｂ 123\n") == "中文、ａｂ 123\n"
+    document = engine.render_pdf(SAMPLE, {"title": "通知\U00098f3a", "body": ["正文😀"]}, dated=date(2026, 11, 30))
+    text = read.text(document)
+    assert "通知〓" in text and "正文〓" in text
