@@ -13,8 +13,8 @@ import json
 import re
 import struct
 import threading
-from functools import cache, lru_cache
 from datetime import UTC, date, datetime, time
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 

@@ -88,7 +88,8 @@ def test_render_error_names_the_template() -> None:
 
 
 def test_a_character_no_font_has_prints_as_the_missing_glyph_mark_never_dropped_or_an_error() -> None:
-    assert engine.printable({"a": ["张\U00098f3a三\x00", "abc"], "n": [1, 2]}) == {"a": ["张〓三〓", "abc"], "n": [1, 2]}
+    printed = engine.printable({"a": ["张\U00098f3a三\x00", "abc"], "n": [1, 2]})
+    assert printed == {"a": ["张〓三〓", "abc"], "n": [1, 2]}
     assert engine.printable("中文、ａｂ 123\n") == "中文、ａｂ 123\n"
     document = engine.render_pdf(SAMPLE, {"title": "通知\U00098f3a", "body": ["正文😀"]}, dated=date(2026, 11, 30))
     text = read.text(document)
