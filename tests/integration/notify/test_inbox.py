@@ -199,7 +199,7 @@ async def test_r15_1_r17_1_r35_1_r42_1_materials_form_to_sign_defence_notice_and
                                                          "defence_notice_sent": "R35.1", "subsidy_paid": "R42.1"}
     assert "第一听证室" in items["materials_shared"]["body"]  # when and where, from casework's request
     assert "签字" in items["opinion_recorded"]["body"] and "检察院已如实记录" in items["opinion_recorded"]["body"]
-    assert "2026-12-09" in items["defence_notice_sent"]["body"] and items["defence_notice_sent"]["urgent"]
+    assert "2026年12月9日" in items["defence_notice_sent"]["body"] and items["defence_notice_sent"]["urgent"]
     assert "400.50 元" in items["subsidy_paid"]["body"]
     [theirs] = await until_in_inbox(client, supervisor_token(colleague), count=1)
     assert theirs["kind"] == "materials_shared"
