@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit browser bench lint format docs migrate token lock clean
+.PHONY: run test test-unit browser bench lint format docs migrate token lock clean golden
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test-unit: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks, each against a baseline measured in the same run
 	$(PY) -m bench
+
+golden: $(STAMP)  ## re-render page 1 of every document of record into tests/golden/ (look at them before committing)
+	GOLDEN_UPDATE=1 $(PY) -m pytest -q $$(grep -rl assert_golden tests/unit)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

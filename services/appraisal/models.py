@@ -23,10 +23,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
+from shared.documents.archive import define_document_tables
 
 SCHEMA = "appraisal"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
+documents = define_document_tables(metadata)  # issued documents + 文号 sequences (issue 18)
 NOW = func.now()
 GRADE_CHECK = "IN ('excellent', 'qualified', 'basically_qualified', 'unqualified')"
 
@@ -90,6 +92,7 @@ appraisal_round = Table(
     Column("state", Text, nullable=False, server_default="opened"),
     Column("consultation_note", Text, nullable=True),  # R34.1(4) city procuratorate consulted
     Column("notice_text", Text, nullable=True),
+    Column("notice_document", JSONB, nullable=True),  # R34.1(5): the 公示 as a document (0006, issue 18)
     Column("notice_start", Date, nullable=True),
     Column("notice_end", Date, nullable=True),
     Column("finalized_on", Date, nullable=True),
@@ -170,6 +173,7 @@ notice = Table(
     Column("kind", Text, nullable=False),  # result | commendation
     Column("recipient", Text, nullable=False),  # person | employer | recommending_body | procuratorate | public
     Column("text", Text, nullable=False),
+    Column("document", JSONB, nullable=True),  # the notice as a document: title, addressee, paragraphs (0006)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 

@@ -1,5 +1,6 @@
 """HTTP of the appraisal service: parse, authorize, call the service, shape the answer."""
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.appraisal import ledger, worklists
+from services.appraisal import ledger, papers, worklists
 from services.appraisal import service as svc
 from services.appraisal.config import AppraisalSettings
 from services.appraisal.models import supervisor
@@ -49,6 +50,8 @@ from shared import audit
 from shared import pagination as paging
 from shared.app import CalendarDep, CipherDep, OutboxDep, SessionDep
 from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, ensure_self_or, forbidden, require
+from shared.documents import archive, tables
+from shared.errors import NotFound
 from shared.pagination import Page, PageDep
 
 router = APIRouter()
@@ -114,6 +117,40 @@ async def export_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, 
                                  rows=rows)
     return Response(content, media_type=XLSX, headers={
         "Content-Disposition": f'attachment; filename="ledger-{supervisor_id}-{year}.xlsx"'})
+
+
+PDF = "application/pdf"
+
+
+def _pdf(content: bytes, name: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(content, media_type=PDF, headers=headers or {"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/ledger/{year}.pdf", tags=["ledger"], summary="年度台账汇总 PDF（R28.1；区市司法局仅本辖区）",
+            response_class=Response, responses={200: {"content": {PDF: {}}}})
+async def district_ledger_pdf(year: Year, request: Request, session: SessionDep, principal: RoundReader,
+                              district: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    if not principal.has(*CITY):
+        ensure_district(principal, district or principal.district)
+        district = principal.district
+    await _audit_read(request, session, principal, "ledger.district_exported", f"ledger:{district or 'all'}:{year}")
+    data = papers.district_ledger_document(year=year, district=district,
+                                           rows=await papers.district_rows(session, year, district=district))
+    return _pdf(await asyncio.to_thread(tables.render, data, dated=svc.today()), f"ledger-{year}.pdf")
+
+
+@router.get("/ledger/{supervisor_id}/{year}.pdf", tags=["ledger"], summary="履职工作台账 PDF（R28.1）",
+            response_class=Response, responses={200: {"content": {PDF: {}}}})
+async def ledger_pdf(supervisor_id: uuid.UUID, year: Year, request: Request, session: SessionDep,
+                     principal: LedgerReader) -> Response:
+    person = await authorize_ledger(session, principal, supervisor_id)
+    figures = await ledger.figures_of(session, supervisor_id, year)
+    rows = await ledger.entries(session, supervisor_id, year)
+    await _audit_read(request, session, principal, "ledger.exported", f"ledger:{supervisor_id}:{year}")
+    data = papers.person_ledger_document(person=dict(person._mapping) if person else {}, year=year,
+                                         figures=figures, rows=rows)
+    return _pdf(await asyncio.to_thread(tables.render, data, dated=svc.today()),
+                f"ledger-{supervisor_id}-{year}.pdf")
 
 
 @router.get("/ledger/{supervisor_id}/{year}", tags=["ledger"], summary="履职工作台账（R28.1）")
@@ -444,6 +481,47 @@ async def list_notices(round_id: uuid.UUID, session: SessionDep,
             raise forbidden("人民监督员只能查看本人的考核通知。")
         supervisor_id = uuid.UUID(principal.supervisor_id)
     return [NoticeRead(**n._mapping) for n in await svc.notices(session, round_id, supervisor_id=supervisor_id)]
+
+
+@router.get("/rounds/{round_id}/notices/{notice_id}.pdf", tags=["results"],
+            summary="考核结果通知、通报表扬 PDF（R38.1、R39.1；公文格式，文号）", response_class=Response,
+            responses={200: {"content": {PDF: {}}}})
+async def notice_pdf(round_id: uuid.UUID, notice_id: int, session: SessionDep, settings: SettingsDep,
+                     principal: Annotated[Principal, Depends(require(*CITY, Role.SUPERVISOR))]) -> Response:
+    await svc.get_round(session, round_id)
+    row = await svc.notice_of(session, round_id, notice_id)
+    if not principal.has(*CITY) and (row.supervisor_id is None or not principal.is_self(row.supervisor_id)):
+        raise forbidden("人民监督员只能查看本人的考核通知。")
+    doc = await papers.issue_notice(session, kind=f"appraisal_{row.kind}", subject=f"notice:{row.id}",
+                                    doc=svc.notice_document(row), authority=settings.bureau_name,
+                                    actor=principal.subject)
+    return _pdf(doc.pdf, "", archive.headers(doc, f"notice-{row.id}.pdf"))
+
+
+@router.get("/rounds/{round_id}/participants/{supervisor_id}/defence-notice.pdf", tags=["rounds"],
+            summary="告知书 PDF（R35.1；公文格式，文号）", response_class=Response,
+            responses={200: {"content": {PDF: {}}}})
+async def defence_notice_pdf(round_id: uuid.UUID, supervisor_id: uuid.UUID, session: SessionDep,
+                             settings: SettingsDep,
+                             principal: Annotated[Principal, Depends(require(*CITY, Role.SUPERVISOR))]) -> Response:
+    ensure_self_or(principal, supervisor_id, *CITY)
+    data = await svc.defence_document(session, settings, round_id, supervisor_id)
+    doc = await papers.issue_notice(session, kind="appraisal_defence_notice", subject=f"{round_id}:{supervisor_id}",
+                                    doc=data, authority=settings.bureau_name, actor=principal.subject)
+    return _pdf(doc.pdf, "", archive.headers(doc, f"defence-notice-{supervisor_id}.pdf"))
+
+
+@router.get("/rounds/{round_id}/public-notice.pdf", tags=["rounds"],
+            summary="优秀等次公示 PDF（R34.1(5)；公文格式，文号）", response_class=Response,
+            responses={200: {"content": {PDF: {}}}})
+async def public_notice_pdf(round_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                            principal: RoundReader) -> Response:
+    rnd = await svc.get_round(session, round_id)
+    if not rnd.notice_document:
+        raise NotFound("公示", round_id)
+    doc = await papers.issue_notice(session, kind="appraisal_public_notice", subject=str(round_id),
+                                    doc=rnd.notice_document, authority=settings.bureau_name, actor=principal.subject)
+    return _pdf(doc.pdf, "", archive.headers(doc, f"public-notice-{round_id}.pdf"))
 
 
 @router.post("/rounds/{round_id}/deadlines/{which}/done", tags=["results"],

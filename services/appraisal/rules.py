@@ -167,13 +167,20 @@ def overdue(due: date, done: bool, today: date) -> bool:
     return not done and today > due
 
 
-def public_notice_text(*, year_label: str, names: list[str], start: date, end: date, bureau: str) -> str:
-    """R34.1(5): the text of the public notice of the proposed excellent list."""
+def public_notice_document(*, year_label: str, names: list[str], start: date, end: date, bureau: str,
+                           on: date | None = None) -> dict:
+    """R34.1(5): the public notice (公示) of the proposed excellent list."""
     listed = "、".join(names) if names else "（无）"
-    return (f"关于{year_label}人民监督员考核拟确定优秀等次人员的公示\n"
-            f"根据{REGULATION}第三十四条，经个人总结、全面了解、区市建议和征求市人民检察院意见，"
-            f"拟确定以下人民监督员为优秀等次：{listed}。\n"
-            f"公示期：{start.isoformat()} 至 {end.isoformat()}。公示期间如有异议，请向{bureau}书面反映。\n{bureau}")
+    return {"title": f"关于{year_label}人民监督员考核拟确定优秀等次人员的公示", "addressee": None, "issuer": bureau,
+            "date": on or start, "date_zh": date_zh(on or start),
+            "paragraphs": [f"根据{REGULATION}第三十四条，经个人总结、全面了解、区市建议和征求市人民检察院意见，"
+                           f"拟确定以下人民监督员为优秀等次：{listed}。",
+                           f"公示期：{date_zh(start)}至{date_zh(end)}。公示期间如有异议，请向{bureau}书面反映。"]}
+
+
+def public_notice_text(**kwargs) -> str:
+    """R34.1(5): the plain text of `public_notice_document(**kwargs)`."""
+    return document_text(public_notice_document(**kwargs))
 
 
 # --- R30.1: the 15 % cap -------------------------------------------------------------------------
@@ -405,7 +412,8 @@ def defence_notice_document(*, name: str, period_label: str, reasons: str, basis
 
 def document_text(doc: Mapping) -> str:
     """The plain text of a document's data (title, addressee, paragraphs, issuer, date)."""
-    return "\n".join([doc["title"], doc["addressee"], *doc["paragraphs"], doc["issuer"], doc["date_zh"]])
+    return "\n".join([doc["title"], *([doc["addressee"]] if doc["addressee"] else []), *doc["paragraphs"],
+                      doc["issuer"], doc["date_zh"]])
 
 
 def ensure_defence_closed(supervisor: str, *, sent_on: date | None, window_end: date | None,
@@ -479,22 +487,37 @@ RECIPIENT_ZH = {"person": "本人", "employer": "工作单位", "recommending_bo
                 "procuratorate": "威海市人民检察院"}
 
 
-def result_notice_text(*, recipient: str, addressee: str, name: str, period_label: str, grade: str,
-                       bureau: str, on: date, correction: str | None = None) -> str:
+def result_notice_document(*, recipient: str, addressee: str, name: str, period_label: str, grade: str,
+                           bureau: str, on: date, correction: str | None = None) -> dict:
     """R39.1: the result notice to one of the four recipients (person, employer, recommending body, procuratorate);
     with `correction`, the notice of a corrected result (the earlier one stands corrected)."""
     commend = "，并予以通报表扬" if grade == EXCELLENT else ""
     verb = "通报" if recipient == "procuratorate" else "通知"
-    lead = f"经复核（{correction}），更正" if correction else "经考核，"
-    return (f"{addressee}：\n{lead}人民监督员{name}{period_label}考核等次为“{GRADE_ZH[grade]}”{commend}。"
-            f"特此{verb}。\n{bureau}\n{date_zh(on)}")
+    lead = f"经复核（{correction}），更正" if correction else f"根据{REGULATION}，经考核，"
+    title = f"关于人民监督员{name}{period_label}考核{'结果更正' if correction else '结果'}的{verb}"
+    return {"title": title, "addressee": f"{addressee}：", "issuer": bureau, "date": on, "date_zh": date_zh(on),
+            "paragraphs": [f"{lead}人民监督员{name}{period_label}考核等次为“{GRADE_ZH[grade]}”{commend}。",
+                           f"特此{verb}。"]}
 
 
-def commendation_text(*, period_label: str, names: list[str], bureau: str, on: date) -> str:
+def result_notice_text(**kwargs) -> str:
+    """R39.1: the plain text of `result_notice_document(**kwargs)`."""
+    return document_text(result_notice_document(**kwargs))
+
+
+def commendation_document(*, period_label: str, names: list[str], bureau: str, on: date) -> dict:
     """R38.1: the public commendation (通报表扬) of the excellent supervisors of a round."""
-    return (f"关于对{period_label}考核优秀人民监督员予以通报表扬的决定\n"
-            f"{'、'.join(names)}等 {len(names)} 名人民监督员在{period_label}考核中被确定为优秀等次，现予以通报表扬。\n"
-            f"{bureau}\n{date_zh(on)}")
+    return {"title": f"关于对{period_label}考核优秀人民监督员予以通报表扬的决定",
+            "addressee": "各区市司法局，各人民监督员：", "issuer": bureau, "date": on, "date_zh": date_zh(on),
+            "paragraphs": [f"根据{REGULATION}第三十八条，{'、'.join(names)}等{len(names)}名人民监督员在{period_label}"
+                           "考核中被确定为优秀等次，现予以通报表扬。",
+                           "希望受到表扬的人民监督员珍惜荣誉，再接再厉；全市人民监督员以他们为榜样，依法履职，"
+                           "为促进司法公正作出新的贡献。"]}
+
+
+def commendation_text(**kwargs) -> str:
+    """R38.1: the plain text of `commendation_document(**kwargs)`."""
+    return document_text(commendation_document(**kwargs))
 
 
 # --- work list and deadlines (R29.1, R34.1, R35.1): who acts next, and by when --------------------

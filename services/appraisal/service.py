@@ -27,6 +27,7 @@ from services.appraisal.models import (
     round_step,
     supervisor,
 )
+from services.appraisal.papers import jsonable
 from shared import audit, clock
 from shared.calendar import WorkingCalendar
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
@@ -67,7 +68,7 @@ async def _history(session: AsyncSession, rnd, *, actor: str, action: str, to_st
 def period_label(row) -> str:
     if row.kind == "annual":
         return f"{row.year}年度"
-    return f"{row.term_start.isoformat()}至{row.term_end.isoformat()}任期"
+    return f"{rules.date_zh(row.term_start)}至{rules.date_zh(row.term_end)}任期"
 
 
 def period_code(row) -> str:
@@ -531,8 +532,10 @@ async def advance(session: AsyncSession, settings: AppraisalSettings, calendar: 
             end = rules.notice_period(start, days, lambda d, n: calendar.add_working_days(d, n).value)
             names = [p.name or str(p.supervisor_id) for p in await participants(session, round_id)
                      if p.bureau_grade == rules.EXCELLENT]
-            values.update(notice_start=start, notice_end=end, notice_text=rules.public_notice_text(
-                year_label=period_label(rnd), names=names, start=start, end=end, bureau=settings.bureau_name))
+            doc = rules.public_notice_document(year_label=period_label(rnd), names=names, start=start, end=end,
+                                               bureau=settings.bureau_name)
+            values.update(notice_start=start, notice_end=end, notice_text=rules.document_text(doc),
+                          notice_document=jsonable(doc))
         elif to == "finalized":
             values.update(await _finalize(session, settings, calendar, outbox, rnd, actor=actor))
     except rules.RuleViolation as exc:
@@ -562,7 +565,7 @@ async def _move_back(session: AsyncSession, rnd, to: str, *, actor: str, reason:
     details: dict[str, Any] = {}
     index = rules.STATES.index(to)
     if index < rules.STATES.index("public_notice") and rnd.notice_start is not None:
-        values.update(notice_start=None, notice_end=None, notice_text=None)
+        values.update(notice_start=None, notice_end=None, notice_text=None, notice_document=None)
         details["withdrawn_notice"] = {"start": rnd.notice_start.isoformat(), "end": rnd.notice_end.isoformat(),
                                        "text": rnd.notice_text}
     await session.execute(update(appraisal_round).where(R.id == rnd.id).values(**values))
@@ -708,19 +711,50 @@ async def _write_notices(session: AsyncSession, settings: AppraisalSettings, rnd
                       "recommending_body": (person.recommending_body if person else None) or "推荐单位或组织",
                       "procuratorate": rules.RECIPIENT_ZH["procuratorate"]}
         for recipient in rules.RECIPIENTS:
+            doc = rules.result_notice_document(
+                recipient=recipient, addressee=addressees[recipient], name=name, period_label=label,
+                grade=finals[supervisor_id], bureau=settings.bureau_name, on=on, correction=correction)
             rows.append({"round_id": rnd.id, "supervisor_id": supervisor_id, "kind": "result",
-                         "recipient": recipient, "text": rules.result_notice_text(
-                             recipient=recipient, addressee=addressees[recipient], name=name, period_label=label,
-                             grade=finals[supervisor_id], bureau=settings.bureau_name, on=on,
-                             correction=correction)})
+                         "recipient": recipient, "text": rules.document_text(doc), "document": jsonable(doc)})
     excellent = [(info[s].name if s in info and info[s].name else str(s))
                  for s, g in finals.items() if g == rules.EXCELLENT]
     if excellent:
+        doc = rules.commendation_document(period_label=label, names=excellent, bureau=settings.bureau_name, on=on)
         rows.append({"round_id": rnd.id, "supervisor_id": None, "kind": "commendation", "recipient": "public",
-                     "text": rules.commendation_text(period_label=label, names=excellent,
-                                                     bureau=settings.bureau_name, on=on)})
+                     "text": rules.document_text(doc), "document": jsonable(doc)})
     if rows:
         await session.execute(notice.insert(), rows)
+
+
+async def notice_of(session: AsyncSession, round_id: uuid.UUID, notice_id: int):
+    """R38.1/R39.1: one notice of the round with its document (404 if none)."""
+    row = (await session.execute(select(notice).where(notice.c.round_id == round_id, notice.c.id == notice_id))).first()
+    if row is None:
+        raise NotFound("考核通知", notice_id)
+    return row
+
+
+def notice_document(row) -> dict:
+    """The notice as a document; a notice written before documents were kept (0006) reads as its text."""
+    if row.document:
+        return row.document
+    lines = row.text.split("\n")
+    return {"title": "考核结果通知" if row.kind == "result" else lines[0], "addressee": None,
+            "paragraphs": lines[:-2] if row.kind == "result" else lines[1:-2], "issuer": lines[-2],
+            "date": clock.local_date(row.created_at).isoformat()}
+
+
+async def defence_document(session: AsyncSession, settings: AppraisalSettings, round_id: uuid.UUID,
+                           supervisor_id: uuid.UUID) -> dict:
+    """R35.1: the 告知书 as it was sent (its reasons, basis, grounds, last day); 404 when none was sent."""
+    rnd = await get_round(session, round_id)
+    row = await get_participant(session, round_id, supervisor_id)
+    if row.defence_sent_on is None:
+        raise NotFound("告知书", f"{round_id}/{supervisor_id}")
+    return jsonable(rules.defence_notice_document(
+        name=await _name(session, supervisor_id), period_label=period_label(rnd), reasons=row.defence_reasons,
+        basis=row.defence_basis, grounds=row.grounds or [], window_end=row.defence_window_end,
+        bureau=settings.bureau_name, on=row.defence_sent_on))
 
 
 async def notices(session: AsyncSession, round_id: uuid.UUID, *, supervisor_id: uuid.UUID | None = None) -> Sequence:

@@ -24,10 +24,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from services.casework.rules import REQUEST_STATUSES
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
+from shared.documents.archive import define_document_tables
 
 SCHEMA = "casework"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
+documents = define_document_tables(metadata)  # issued documents + 文号 sequences (issue 18)
 NOW = func.now()
 
 # N-ACT, N-MUST: one case activity of a procuratorate office

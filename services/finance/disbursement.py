@@ -12,7 +12,9 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import and_, case, distinct, func, literal, literal_column, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +33,10 @@ from services.finance.models import (
 )
 from services.finance.rules import month_bounds, payment_status, yuan
 from shared import audit, clock
+from shared.activity_types import label as activity_label
 from shared.crypto import DecryptionError, FieldCipher
+from shared.documents.engine import render_pdf
+from shared.documents.words import amount_in_words, document_date
 
 TITLE = "威海市人民监督员履职补助发放表"
 HEADERS = ("序号", "姓名", "所属区市", "履职次数", "履职补助（元）", "差旅费（元）", "合计（元）", "开户银行",
@@ -40,7 +45,6 @@ SIGNATURES = ("制表人：", "审核人：", "负责人：")
 PAYABLE = ("approved", "paid")
 BANK_CONTEXT = "finance.supervisor.bank_account"
 STREAM_BATCH = 1000
-PDF_ROWS_PER_TABLE = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,38 +416,101 @@ def sheet_rows(table: Table) -> Iterator[tuple]:
     yield from closing_rows(table.total_activities, table.total_subsidy_fen, table.total_travel_fen, table.total_fen)
 
 
+DETAIL_HEADERS = ("序号", "姓名", "所属区市", "活动日期", "活动类型", "履职补助（元）", "支付状态")
+LINE_STATE_ZH = {rules.APPROVED: "未支付", rules.PAID: "已支付"}
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One activity of the table (a subsidy line): who, when, which type, how much (R42.1 activity detail)."""
+    name: str
+    district: str
+    activity_date: object
+    activity_type: str
+    amount_fen: int
+    status: str
+
+
 class XlsxSheet:
-    """The official layout written row by row (openpyxl write-only: rows go to a temp file, not memory)."""
+    """The official layout written row by row (openpyxl write-only: rows go to a temp file, not memory): a bordered
+    table under a merged title, landscape A4 fitted to the page width, the header row repeated on every printed
+    page; a second sheet lists each activity (履职明细)."""
 
     MONEY_COLUMNS = frozenset({4, 5, 6})
-    WIDTHS = (6, 10, 10, 9, 14, 12, 14, 20, 24, 20, 24)
+    WRAP_COLUMNS = frozenset({7, 9, 10})  # bank name, remark, payment state wrap in their cells
+    WIDTHS = (6, 10, 10, 9, 14, 12, 14, 28, 24, 24, 24)
+    DETAIL_WIDTHS = (8, 10, 10, 12, 18, 14, 10)
 
     def __init__(self, year: int, month: int, label: str = "", scope: str = ALL_DISTRICTS) -> None:
         from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
         self.wb = Workbook(write_only=True)
         self.ws = self.wb.create_sheet(f"{year}-{month:02d}")
-        for index, width in enumerate(self.WIDTHS):
-            self.ws.column_dimensions[chr(ord("A") + index)].width = width
+        self.detail = self.wb.create_sheet("履职明细")
+        thin = Side(style="thin", color="000000")
+        self._border = Border(left=thin, right=thin, top=thin, bottom=thin)
+        self._wrap = Alignment(wrap_text=True, vertical="center")
+        self._center = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        self._head_fill = PatternFill("solid", fgColor="EDEDED")
+        self._bold = Font(bold=True)
+        for ws, widths, headers in ((self.ws, self.WIDTHS, HEADERS), (self.detail, self.DETAIL_WIDTHS, DETAIL_HEADERS)):
+            for index, width in enumerate(widths):
+                ws.column_dimensions[chr(ord("A") + index)].width = width
+            last = chr(ord("A") + len(headers) - 1)
+            ws.merged_cells.add(f"A1:{last}1")  # the title across the table
+            ws.print_title_rows = "3:3"  # the header row on every printed page
+            ws.page_setup.orientation = "landscape"
+            ws.page_setup.paperSize = "9"  # A4
+            ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+            ws.sheet_properties.pageSetUpPr.fitToPage = True
+            ws.print_options.horizontalCentered = True
+            ws.page_margins.left = ws.page_margins.right = 0.4
+            ws.oddFooter.center.text = "第 &P 页 共 &N 页"
         self.activities = self.subsidy_fen = self.travel_fen = self.total_fen = 0
-        self._money_cells = {}
-        for column in sorted(self.MONEY_COLUMNS):
-            cell = WriteOnlyCell(self.ws)
+        self._cells = [self._cell(money=c in self.MONEY_COLUMNS, wrap=c in self.WRAP_COLUMNS)
+                       for c in range(len(HEADERS))]
+        self._detail_cells = [self._cell(money=c == 5, wrap=False) for c in range(len(DETAIL_HEADERS))]
+        self._details = 0
+        title, period, _ = title_rows(year, month, label, scope)
+        for ws, headers, sub in ((self.ws, HEADERS, period), (self.detail, DETAIL_HEADERS, period[:5])):
+            ws.append([self._styled(title[0], font=Font(bold=True, size=16), alignment=self._center)])
+            ws.append(list(sub))
+            ws.append([self._styled(h, font=self._bold, alignment=self._center, fill=self._head_fill,
+                                    border=self._border) for h in headers])
+        self._detail_open = True
+
+    def _styled(self, value, **style):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(self.ws, value=value)
+        for name, v in style.items():
+            setattr(cell, name, v)
+        return cell
+
+    def _cell(self, *, money: bool, wrap: bool):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(self.ws)
+        cell.border = self._border
+        if money:
             cell.number_format = MONEY_FORMAT
-            self._money_cells[column] = cell
-        for row in title_rows(year, month, label, scope):
-            self.ws.append(row)
+        if wrap:
+            cell.alignment = self._wrap
+        return cell
+
+    @staticmethod
+    def _append_with(ws, cells: list, values: tuple) -> None:
+        # A write-only sheet serializes each row as it is appended, so one styled cell per column is reused for
+        # every row (creating and styling cells per row costs ~30 %).
+        row = []
+        for cell, value in zip(cells, values, strict=False):
+            cell.value = value
+            row.append(cell)
+        ws.append(row)
 
     def _append(self, values: tuple) -> None:
-        # A write-only sheet serializes each row as it is appended, so one formatted cell per money
-        # column can be reused for every row (creating and styling cells per row costs ~30 %).
-        cells = list(values)
-        for column, cell in self._money_cells.items():
-            if column < len(cells) and isinstance(cells[column], Decimal):
-                cell.value = cells[column]
-                cells[column] = cell
-        self.ws.append(cells)
+        self._append_with(self.ws, self._cells, values)
 
     def add(self, row: Row) -> None:
         self.activities += row.activities
@@ -452,20 +519,56 @@ class XlsxSheet:
         self.total_fen += row.total_fen
         self._append(data_row(row))
 
+    def add_detail(self, detail: Detail) -> None:
+        self._details += 1
+        self._append_with(self.detail, self._detail_cells, (
+            self._details, detail.name, detail.district, detail.activity_date, activity_label(detail.activity_type),
+            _money(detail.amount_fen), LINE_STATE_ZH.get(detail.status, detail.status)))
+
     def finish(self) -> bytes:
-        for row in closing_rows(self.activities, self.subsidy_fen, self.travel_fen, self.total_fen):
-            self._append(row)
+        totals, blank, signatures = closing_rows(self.activities, self.subsidy_fen, self.travel_fen, self.total_fen)
+        self._append(totals)
+        self.ws.append([f"合计金额（大写）：{amount_in_words(self.total_fen)}"])
+        self.ws.append(list(blank))
+        self.ws.append(list(signatures))
         buffer = io.BytesIO()
         self.wb.save(buffer)
         return buffer.getvalue()
 
 
-def to_xlsx(table: Table) -> bytes:
+def to_xlsx(table: Table, details: list[Detail] | None = None) -> bytes:
     """A table already in memory as xlsx."""
     sheet = XlsxSheet(table.year, table.month, issue_label(table), table.scope)
     for row in table.rows:
         sheet.add(row)
+    for detail in details or ():
+        sheet.add_detail(detail)
     return sheet.finish()
+
+
+def _details_query(year: int, month: int, *, scope: str, table_id: uuid.UUID | None):
+    _, end = month_bounds(year, month)
+    if table_id is not None:
+        where = [subsidy_line.c.table_id == table_id]
+    else:
+        where = [subsidy_line.c.table_id.is_(None), subsidy_line.c.status.in_(PAYABLE),
+                 subsidy_line.c.activity_date < end]
+        if scope != ALL_DISTRICTS:
+            where.append(subsidy_line.c.district == scope)
+    return (select(supervisor.c.name, supervisor.c.district, subsidy_line.c.activity_date,
+                   subsidy_line.c.activity_type, subsidy_line.c.amount_fen, subsidy_line.c.status)
+            .select_from(subsidy_line.outerjoin(supervisor, supervisor.c.id == subsidy_line.c.supervisor_id))
+            .where(*where).order_by(supervisor.c.district, supervisor.c.name, subsidy_line.c.supervisor_id,
+                                    subsidy_line.c.activity_date, subsidy_line.c.id))
+
+
+async def iter_details(session: AsyncSession, year: int, month: int, *, scope: str = ALL_DISTRICTS,
+                       table=None) -> AsyncIterator[Detail]:
+    """R42.1: the activities (subsidy lines) of the table (issued: those tied to it; draft: the open ones)."""
+    result = await session.stream(_details_query(year, month, scope=scope, table_id=table.id if table else None)
+                                  .execution_options(yield_per=STREAM_BATCH))
+    async for name, district, day, kind, amount, status in result:
+        yield Detail(name or "", district or "", day, kind, int(amount), status)
 
 
 async def export_xlsx(session: AsyncSession, year: int, month: int, *, scope: str = ALL_DISTRICTS,
@@ -475,55 +578,42 @@ async def export_xlsx(session: AsyncSession, year: int, month: int, *, scope: st
     sheet = XlsxSheet(year, month, issue_label(_table_of(year, month, scope, True, [], record)), scope)
     async for row in iter_rows(session, year, month, scope=scope, table=record, cipher=cipher):
         sheet.add(row)
+    async for detail in iter_details(session, year, month, scope=scope, table=record):
+        sheet.add_detail(detail)
     return sheet.finish()
 
 
 # --- PDF -----------------------------------------------------------------------------------------
 
 
-def to_pdf(table: Table) -> bytes:
-    """The table as PDF with reportlab's CID font STSong-Light (not embedded: readers substitute)."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, TableStyle
-    from reportlab.platypus import Table as PdfTable
+TEMPLATE = Path(__file__).with_name("disbursement_table.typ")
+KIND = "disbursement_table"
 
-    font = "STSong-Light"
-    if font not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(font))
-    title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, alignment=1)
-    plain = ParagraphStyle("plain", fontName=font, fontSize=10, leading=14)
-    body: list[list] = [
-        [str(r.seq), r.name, r.district, str(r.activities), yuan(r.subsidy_fen), yuan(r.travel_fen),
-         yuan(r.total_fen), r.bank_name, r.bank_account, r.remark, r.payment] for r in table.rows]
-    body.append(["合计", "", "", str(table.total_activities), yuan(table.total_subsidy_fen),
-                 yuan(table.total_travel_fen), yuan(table.total_fen), "", "", "", ""])
-    widths = [10 * mm, 18 * mm, 16 * mm, 12 * mm, 20 * mm, 18 * mm, 20 * mm, 30 * mm, 38 * mm, 36 * mm, 30 * mm]
-    style = TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8),
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.black), ("ALIGN", (3, 1), (6, -1), "RIGHT"),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-    ])
-    # One small table per chunk (each with the header): splitting one huge table is quadratic in reportlab.
-    grids = []
-    for start in range(0, len(body), PDF_ROWS_PER_TABLE):
-        grid = PdfTable([list(HEADERS), *body[start:start + PDF_ROWS_PER_TABLE]], colWidths=widths)
-        grid.setStyle(style)
-        grids.append(grid)
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=landscape(A4), leftMargin=10 * mm, rightMargin=10 * mm,
-                            topMargin=12 * mm, bottomMargin=12 * mm, title=TITLE)
-    doc.build([
-        Paragraph(f"《{TITLE}》", title),
-        Paragraph(f"发放月份：{table.year}年{table.month:02d}月　　范围：{table.scope}　　{issue_label(table)}"
-                  "　　单位：元", plain), Spacer(1, 4 * mm),
-        *grids, Spacer(1, 8 * mm), Paragraph("　　　　　　　　".join(SIGNATURES), plain),
-    ])
-    return buffer.getvalue()
+
+def pdf_document(table: Table, *, unit: str, dated: date) -> dict:
+    """R42.1: the table's words for the template: figures in yuan with two decimals, the total also in capital
+    numerals, what the table is (draft / batch and version), the issuing unit and the date."""
+    return {
+        "title": TITLE, "unit": unit, "month": f"{table.year}年{table.month}月", "scope": table.scope,
+        "label": issue_label(table), "draft": table.status == "draft", "dated": document_date(dated),
+        "correction": table.correction_reason, "headers": list(HEADERS),
+        "rows": [[str(r.seq), r.name, r.district, str(r.activities), yuan(r.subsidy_fen), yuan(r.travel_fen),
+                  yuan(r.total_fen), r.bank_name, r.bank_account, r.remark, r.payment] for r in table.rows],
+        "total": {"activities": str(table.total_activities), "subsidy": yuan(table.total_subsidy_fen),
+                  "travel": yuan(table.total_travel_fen), "total": yuan(table.total_fen),
+                  "words": amount_in_words(table.total_fen)},
+    }
+
+
+def document_day(table: Table) -> date:
+    """The table's date: the day it was issued (a version: the day of that version); a draft: today."""
+    return clock.local_date(table.issued_at) if table.issued_at else clock.today()
+
+
+def to_pdf(table: Table, *, unit: str) -> bytes:
+    """R42.1: the table as PDF (landscape A4, header repeated on every page, page numbers, fonts embedded)."""
+    day = document_day(table)
+    return render_pdf(TEMPLATE, pdf_document(table, unit=unit, dated=day), dated=day)
 
 
 # --- reconciliation ------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ from sqlalchemy import (
 
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
+from shared.documents.archive import define_document_tables
 
 SCHEMA = "finance"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
+documents = define_document_tables(metadata)  # issued documents + 文号 sequences (issue 18)
 NOW = func.now()
 STATE_CHECK = "status IN ('draft', 'checked', 'approved', 'paid', 'rejected')"
 ALL_DISTRICTS = "全市"  # the scope of a citywide disbursement table

@@ -1,7 +1,9 @@
 """HTTP of the finance service: parse, authorize, call the service, shape the answer."""
 
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,7 +12,7 @@ from fastapi.responses import Response
 from services.finance import disbursement, rules, worklists
 from services.finance import service as svc
 from services.finance.config import FinanceSettings
-from services.finance.models import ALL_DISTRICTS, platform
+from services.finance.models import ALL_DISTRICTS, documents, platform
 from services.finance.schemas import (
     ActivityTypeRead,
     BankAccountIn,
@@ -43,6 +45,8 @@ from shared.activity_types import ACTIVITY_TYPES
 from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, ensure_self_or, forbidden, require
 from shared.crypto import FieldCipher
+from shared.documents import archive
+from shared.documents.engine import render_pdf
 from shared.errors import NotFound, ProblemError, Unprocessable
 
 router = APIRouter()
@@ -564,12 +568,21 @@ async def get_disbursement_xlsx(period: Period, request: Request, session: Sessi
 @router.get("/disbursements/{period}/pdf", tags=["disbursements"], summary="发放表 PDF",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 async def get_disbursement_pdf(period: Period, request: Request, session: SessionDep, principal: Reader,
-                               unmasked: Unmasked = False, district: Scope = None,
+                               settings: SettingsDep, unmasked: Unmasked = False, district: Scope = None,
                                version: Version = None) -> Response:
+    """R42.1: an issued table (masked) is a document of record: archived once per content (the payment marks are
+    part of it), served again byte-identical; a draft or an unmasked copy is rendered, never archived."""
     table = await _table(request, session, principal, period, unmasked, "pdf", district, version)
     name = f"disbursement-{table.year}-{table.month:02d}.pdf"
-    return Response(disbursement.to_pdf(table), media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    day = disbursement.document_day(table)
+    data = disbursement.pdf_document(table, unit=settings.bureau_name, dated=day)
+    render = partial(render_pdf, disbursement.TEMPLATE, dated=day)
+    if table.status == "draft" or not table.masked:
+        return Response(await asyncio.to_thread(render, data), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    doc = await archive.issue(session, documents, kind=disbursement.KIND, subject=str(table.table_id), data=data,
+                              render=render, actor=principal.subject)
+    return Response(doc.pdf, media_type="application/pdf", headers=archive.headers(doc, name, disposition="attachment"))
 
 
 @router.get("/disbursements/{period}/reconciliation", tags=["disbursements"], summary="对账：明细与签字反馈表")

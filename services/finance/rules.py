@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.activity_types import OTHER, is_known
+from shared.documents.words import yuan
 
 
 class RuleViolation(Exception):
@@ -28,18 +29,6 @@ def require_reason(reason: str | None, what: str) -> str:
     if not text:
         raise RuleViolation(422, "reason_required", "须说明理由", f"{what}须填写理由。")
     return text
-
-# --- money: integer fen everywhere ---------------------------------------------------------------
-
-
-def yuan(fen: int) -> str:
-    """12345 -> '123.45', -5 -> '-0.05': fen formatted as yuan with 2 decimals, no float involved."""
-    if isinstance(fen, bool) or not isinstance(fen, int):
-        raise TypeError("amounts are integer fen")
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
-
 
 # --- N-RATE: versioned rates ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from services.casework.edge import (
     b64,
 )
 from services.casework.feedback import service as svc
+from services.casework.models import documents
 from services.casework.schemas import (
     AdoptionIn,
     AdoptionRead,
@@ -26,6 +27,7 @@ from services.casework.schemas import (
 from shared import clock
 from shared.app import OutboxDep, SessionDep
 from shared.auth import Principal, Role, ensure_self_or, require
+from shared.documents import archive
 from shared.errors import Unprocessable
 
 router = APIRouter()
@@ -74,16 +76,20 @@ async def form_pdf(activity_id: uuid.UUID, session: SessionDep, settings: Settin
     act = await access.require_activity(session, activity_id)
     await access.ensure_reader(session, principal, act)
     view = await svc.form_view(session, act)
-    sigs = [{"supervisor_id": str(s["supervisor_id"]), "signed_at": s["signed_at"].astimezone(clock.SHANGHAI)
-             .isoformat(), "method": s["method"], "signature_hash": s["signature_hash"],
+    sigs = [{"supervisor_id": str(s["supervisor_id"]), "signed_at": s["signed_at"].astimezone(clock.SHANGHAI),
+             "method": s["method"], "signature_hash": s["signature_hash"],
              "image": await svc.signature_image(session, act=act, supervisor_id=s["supervisor_id"])
              if s["has_image"] else None} for s in view["signatures"]]
-    annex = [{**a, "supervisor_id": str(a["supervisor_id"]),
-              "decided_at": a["decided_at"].astimezone(clock.SHANGHAI).isoformat()} for a in view["adoption_annex"]]
-    data = pdf.render(view["content"], sigs, procuratorate=act.office or settings.procuratorate_name,
-                      annex=annex)
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="feedback-{activity_id}.pdf"'})
+    annex = [{**a, "decided_at": a["decided_at"].astimezone(clock.SHANGHAI)} for a in view["adoption_annex"]]
+    completed = view["completed_at"].astimezone(clock.SHANGHAI) if view["completed_at"] else None
+    data = pdf.form_document(view["content"], sigs, procuratorate=act.office or settings.procuratorate_name,
+                             content_hash=view["content_hash"], annex=annex, completed_at=completed)
+    dated = pdf.document_day(view["content"], completed, annex)
+    doc = await archive.issue(session, documents, kind=pdf.KIND, subject=str(activity_id), data=data,
+                              render=lambda d: pdf.render(d, dated=dated), actor=principal.subject,
+                              numbered=(pdf.NUMBER_CODE, dated.year))
+    return Response(doc.pdf, media_type="application/pdf",
+                    headers=archive.headers(doc, f"feedback-{activity_id}.pdf"))
 
 
 @router.post("/activities/{activity_id}/feedback-form/signatures", response_model=FormRead,

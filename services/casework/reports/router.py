@@ -5,13 +5,16 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from services.casework import access, rules
 from services.casework.edge import (
     PROC,
     REPORT_READERS,
+    SettingsDep,
     as_of_or_today,
 )
+from services.casework.models import documents
 from services.casework.reports import service as svc
 from services.casework.schemas import (
     OverdueReport,
@@ -23,7 +26,8 @@ from services.casework.schemas import (
 )
 from shared import clock
 from shared.app import CalendarDep, SessionDep
-from shared.auth import forbidden
+from shared.auth import Role, ensure_district, forbidden
+from shared.documents import archive, official
 from shared.errors import Unprocessable
 from shared.pagination import Page, PageDep
 
@@ -73,3 +77,23 @@ async def transmittals_overdue(session: SessionDep, calendar: CalendarDep, princ
                                as_of: date | None = None) -> list:
     return await svc.overdue_transmittals(session, calendar=calendar, as_of=as_of_or_today(as_of),
                                           principal=principal)
+
+
+@router.get("/transmittals/{transmittal_id}.pdf", response_class=Response, tags=["reports"],
+            summary="月度反馈表转送函 PDF（R20.2；公文格式，文号）",
+            responses={200: {"content": {"application/pdf": {}}}})
+async def transmittal_pdf(transmittal_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                          principal: REPORT_READERS) -> Response:
+    """R20.2: the cover letter of a transmittal: its office, the bureau, the bureau's district of the office, and
+    auditors may read it; issued once (文号 威检监函〔年〕n号) and served again byte-identical."""
+    row, district, signatures = await svc.transmittal_of(session, transmittal_id)
+    if principal.has(Role.PROCURATORATE) and principal.office and principal.office != row.office:
+        raise forbidden("只能查看本院的转送函。")
+    if principal.has(Role.DISTRICT_BUREAU) and not principal.is_citywide:
+        ensure_district(principal, district)
+    data = svc.transmittal_letter(row, signatures=signatures, bureau=settings.bureau_name)
+    doc = await archive.issue(session, documents, kind=svc.TRANSMITTAL_KIND, subject=str(transmittal_id), data=data,
+                              render=official.render, actor=principal.subject,
+                              numbered=(svc.TRANSMITTAL_CODE, clock.local_date(row.sent_at).year))
+    return Response(doc.pdf, media_type="application/pdf",
+                    headers=archive.headers(doc, f"transmittal-{transmittal_id}.pdf"))

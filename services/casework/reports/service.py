@@ -28,7 +28,8 @@ from shared import clock
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar
 from shared.clock import local_date, local_midnight
-from shared.errors import Conflict, Unprocessable
+from shared.documents import official
+from shared.errors import Conflict, NotFound, Unprocessable
 
 # --- reports to the bureau (R20.1, R20.2) ---------------------------------------------------------
 
@@ -128,6 +129,34 @@ async def send_transmittal(session: AsyncSession, *, office: str, month: date, c
     await audit_log(session, actor=principal.subject, action="report.transmittal", subject=f"transmittal:{row.id}",
                  month=month.isoformat(), forms=len(forms), signatures=len(items), carried_over=len(carried))
     return {**transmittal_dict(row), "signatures": len(items), "carried_over": carried}
+
+
+TRANSMITTAL_KIND = "transmittal_letter"
+TRANSMITTAL_CODE = "威检监函"  # the cover letter's 文号: 威检监函〔2026〕3号 (a sequence per year)
+
+
+def transmittal_letter(r, *, signatures: int, bureau: str) -> dict[str, Any]:
+    """R20.2: the cover letter (函) of a month's transmittal, from the office to the bureau, GB/T 9704 layout."""
+    month = f"{r.month.year}年{r.month.month}月"
+    forms = len(r.form_ids)
+    body = (f"根据《威海市人民监督员履职管理实施办法》的规定，现将我院{month}人民监督员参加监督办案活动的"
+            f"《{rules.FORM_TITLE}》共{forms}份（人民监督员签字{signatures}人次）汇总转送你局，请查收。"
+            if forms else f"我院{month}无人民监督员签字确认的《{rules.FORM_TITLE}》需转送，特此函告。")
+    return official.notice(authority=r.office, title=f"关于转送{month}人民监督员履职情况反馈表的函", addressee=bureau,
+                           paragraphs=[body, "特此函告。"] if forms else [body],
+                           attachments=[f"《{rules.FORM_TITLE}》{forms}份"] if forms else [],
+                           issuer=r.office, on=local_date(r.sent_at))
+
+
+async def transmittal_of(session: AsyncSession, transmittal_id: uuid.UUID):
+    """R20.2: a transmittal, its office's district and its signature count (404 if none)."""
+    row = (await session.execute(select(transmittal).where(transmittal.c.id == transmittal_id))).first()
+    if row is None:
+        raise NotFound("转送记录", transmittal_id)
+    signatures = await session.scalar(select(func.count()).select_from(transmittal_item)
+                                      .where(transmittal_item.c.transmittal_id == transmittal_id))
+    district = await session.scalar(select(activity.c.district).where(activity.c.office == row.office).limit(1))
+    return row, district, signatures or 0
 
 
 def transmittal_dict(r) -> dict[str, Any]:

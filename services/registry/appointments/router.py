@@ -1,15 +1,19 @@
 """HTTP of appointments: appoint (R4.1, R5.1, N-TERM, N-BAN, N-EXCL), history, the term end (R4.1)."""
 
+import asyncio
 import uuid
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
+from services.registry import papers
 from services.registry.appointments import service as svc
 from services.registry.roster import service as roster
 from services.registry.schemas import AppointmentCreate, AppointmentRead, SupervisorRead
 from services.registry.web import ADMIN, SettingsDep, audit_personal_read, authorize_record, to_read
 from shared.app import OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, require
+from shared.errors import NotFound
 
 router = APIRouter(tags=["registry"])
 
@@ -38,3 +42,18 @@ async def list_appointments(supervisor_id: uuid.UUID, session: SessionDep, princ
     authorize_record(principal, await roster.get(session, supervisor_id))
     await audit_personal_read(session, principal, supervisor_id, "read_appointments", ["appointments"])
     return [AppointmentRead(**r) for r in await svc.appointments_of(session, supervisor_id)]
+
+
+@router.get("/supervisors/{supervisor_id}/appointments/{appointment_id}/certificate.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}}, summary="人民监督员选任证书 PDF（R5.1）")
+async def certificate_pdf(supervisor_id: uuid.UUID, appointment_id: uuid.UUID, session: SessionDep,
+                          settings: SettingsDep, principal: CurrentPrincipal) -> Response:
+    person = await roster.get(session, supervisor_id)
+    authorize_record(principal, person)
+    found = [a for a in await svc.appointments_of(session, supervisor_id) if a["id"] == appointment_id]
+    if not found:
+        raise NotFound("任命记录", appointment_id)
+    await audit_personal_read(session, principal, supervisor_id, "read_certificate", ["appointments"])
+    data = papers.certificate_document(name=person["name"], appointment=dict(found[0]), bureau=settings.bureau_name)
+    return Response(await asyncio.to_thread(papers.render_certificate, data), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="certificate-{appointment_id}.pdf"'})

@@ -1,12 +1,14 @@
 """HTTP of resignation, dismissal, exclusions (R7.1, R8.1, R9.1, R37.1, N-EXCL)."""
 
+import asyncio
 import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from sqlalchemy.engine import RowMapping
 
-from services.registry import rules
+from services.registry import papers, rules
 from services.registry.dismissals import service as svc
 from services.registry.roster import service as roster
 from services.registry.schemas import (
@@ -22,8 +24,11 @@ from services.registry.schemas import (
     SupervisorRead,
 )
 from services.registry.web import ADMIN, SettingsDep, audit_personal_read, authorize_record, to_read
+from shared import clock
 from shared.app import OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require
+from shared.documents import official
+from shared.errors import NotFound
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["registry"])
@@ -127,3 +132,42 @@ async def reject_case(dismissal_id: uuid.UUID, session: SessionDep, outbox: Outb
     return dismissal_read(await svc.decide_case(
         session, outbox=outbox, settings=settings, dismissal_id=dismissal_id, confirm=False, evidence_note=None,
         actor=principal.subject))
+
+
+PDF = {200: {"content": {"application/pdf": {}}}}
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+async def _decided(session, dismissal_id: uuid.UUID) -> RowMapping:
+    row = await svc.get_dismissal(session, dismissal_id)
+    if row["status"] != "confirmed":
+        raise NotFound("免除资格通知书", dismissal_id)
+    return row
+
+
+@router.get("/dismissals/{dismissal_id}/notices/{recipient_kind}.pdf", response_class=Response, responses=PDF,
+            summary="免除资格通知书 PDF（R9.1；本人、工作单位、推荐单位、检察院；公文格式）")
+async def dismissal_notice_pdf(
+    dismissal_id: uuid.UUID, recipient_kind: Literal["person", "employer", "recommending_body", "procuratorate"],
+    session: SessionDep, settings: SettingsDep,
+    principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR)),
+) -> Response:
+    row = await _decided(session, dismissal_id)
+    record = next(n for n in row["notices"] if n["recipient_kind"] == recipient_kind)
+    data = papers.dismissal_notice_document(record, authority=settings.bureau_name)
+    return _pdf(await asyncio.to_thread(official.render, data), f"dismissal-{dismissal_id}-{recipient_kind}.pdf")
+
+
+@router.get("/dismissals/{dismissal_id}/announcement.pdf", response_class=Response, responses=PDF,
+            summary="免除资格公告 PDF（R9.1；公文格式）")
+async def dismissal_announcement_pdf(dismissal_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                                     principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR))
+                                     ) -> Response:
+    row = await _decided(session, dismissal_id)
+    data = papers.announcement_document(row["announcement"], authority=settings.bureau_name,
+                                        on=clock.local_date(row["decided_at"]))
+    return _pdf(await asyncio.to_thread(official.render, data), f"announcement-{dismissal_id}.pdf")

@@ -23,6 +23,7 @@ from tests.integration.appraisal.helpers import (
     trained,
     unique_district,
 )
+from tests.support import pdf as read
 from tests.support.eventing import wait_until
 from tests.support.signing import publish
 
@@ -128,6 +129,12 @@ async def test_r28_1_ledger_exports_xlsx(app, client) -> None:
     assert ("姓名", "赵敏") in summary and ("参加监督办案活动（次）", 1) in summary
     details = list(workbook["台账明细"].iter_rows(values_only=True))
     assert len(details) == 3 and details[1][3] == "采纳"
+    r = await client.get(f"/ledger/{sid}/{year}.pdf", headers=self_token(sid))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = read.text(r.content)
+    assert f"人民监督员履职工作台账（{year}年度）" in text and "姓名：赵敏" in text and "采纳" in text
+    assert f"{year}年2月2日" in text and str(sid) not in text and all(read.fonts(r.content).values())
+    assert (await client.get(f"/ledger/{sid}/{year}.pdf", headers=self_token(uuid.uuid4()))).status_code == 403
 
 
 async def test_r2_1_district_export_holds_only_own_district(app, client) -> None:
@@ -145,6 +152,10 @@ async def test_r2_1_district_export_holds_only_own_district(app, client) -> None
     theirs_only = await client.get(f"/ledger/{year}.xlsx", params={"district": d2}, headers=ADMIN)
     rows = list(load_workbook(io.BytesIO(theirs_only.content), read_only=True).active.iter_rows(values_only=True))
     assert [(row[1], row[2], row[4]) for row in rows[2:]] == [("吴二", d2, 2)]
+    r = await client.get(f"/ledger/{year}.pdf", headers=district_token(d1))
+    assert r.status_code == 200 and "周一" in read.text(r.content) and "吴二" not in read.text(r.content)
+    denied = await client.get(f"/ledger/{year}.pdf", params={"district": d2}, headers=district_token(d1))
+    assert denied.status_code == 403 and denied.json()["code"] == "R2.1"
 
 
 async def test_r28_1_year_summary_and_export_list_everyone_appraised(app, client) -> None:

@@ -1,6 +1,7 @@
 """Annual and term rounds through the HTTP API, on real years with the server's clock frozen:
 R29.1, R30.1, R31.1, R32.1, R34.1, R35.1, R36.1, R37.1–R39.1. Each test has a database of its own (`fresh`)."""
 
+import re
 import uuid
 from datetime import date
 
@@ -36,6 +37,7 @@ from tests.integration.appraisal.helpers import (
     signed,
     trained,
 )
+from tests.support import pdf as read
 
 WRONG_TITLE = "《威海市人民监督员管理办法》"
 TITLE = "《威海市人民监督员履职管理实施办法》"
@@ -135,6 +137,7 @@ async def test_r34_1_r37_1_r38_1_r39_1_full_annual_round_publishes_results(fresh
     assert all("2025年12月10日" in n["text"] for n in notices)
     mine = (await client.get(f"/rounds/{round_id}/notices", headers=self_token(best))).json()
     assert {n["recipient"] for n in mine} == {"person", "employer", "recommending_body", "procuratorate"}
+    await _printed_papers(client, round_id, notices, mine, best, weak)
     # R34.1(6): deadlines can be marked done once
     r = await client.post(f"/rounds/{round_id}/deadlines/entered/done", headers=ADMIN)
     assert r.status_code == 200 and r.json()["entered_done_at"]
@@ -537,3 +540,32 @@ async def test_r2_1_district_bureau_sees_only_own_district_in_a_round(fresh) -> 
         r = await client.put(f"/rounds/{round_id}/districts/文登区/consultation", headers=district_token("临港区"),
                              json={"note": "x"})
         assert r.status_code == 403 and r.json()["code"] == "R2.1"
+
+
+async def _printed_papers(client, round_id, notices, mine, best, weak) -> None:
+    """Issue 18: the notices (R39.1, R38.1), the public notice (R34.1(5)) and the 告知书 (R35.1) print in the
+    GB/T 9704 layout with a 文号 each, archived (asked again: the same bytes); same access as their JSON."""
+    person = next(n for n in mine if n["recipient"] == "person")
+    url = f"/rounds/{round_id}/notices/{person['id']}.pdf"
+    r = await client.get(url, headers=self_token(best))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = read.text(r.content)
+    assert "威海市司法局" in text and "2025年12月10日" in text and "考核等次为“优秀”，并予以通报表扬" in text
+    assert re.search(r"威司〔2025〕\d+号", text) and "— 1 —" in text and TITLE in text
+    assert all(read.fonts(r.content).values())
+    assert (await client.get(url, headers=ADMIN)).content == r.content  # archived: byte-identical
+    assert (await client.get(url, headers=self_token(weak))).status_code == 403  # not theirs
+    commendation = next(n for n in notices if n["kind"] == "commendation")
+    r = await client.get(f"/rounds/{round_id}/notices/{commendation['id']}.pdf", headers=ADMIN)
+    assert r.status_code == 200 and "予以通报表扬的决定" in read.text(r.content)
+    r = await client.get(f"/rounds/{round_id}/public-notice.pdf", headers=ADMIN)
+    text = read.text(r.content)
+    assert r.status_code == 200 and "拟确定优秀等次人员的公示" in text and "2025年12月2日至2025年12月9日" in text
+    r = await client.get(f"/rounds/{round_id}/participants/{weak}/defence-notice.pdf", headers=self_token(weak))
+    text = read.text(r.content)
+    assert r.status_code == 200 and "人民监督员考核拟确定不合格等次告知书" in text and "陈述和申辩的权利" in text
+    assert "2025年12月12日二十四时" in text and "2025-12" not in text
+    assert (await client.get(f"/rounds/{round_id}/participants/{weak}/defence-notice.pdf",
+                             headers=self_token(best))).status_code == 403
+    assert (await client.get(f"/rounds/{round_id}/participants/{best}/defence-notice.pdf",
+                             headers=ADMIN)).status_code == 404  # never sent to them

@@ -1,20 +1,30 @@
 """Materials (R15.1, R3.1), opinions (R16.1), the signed form (R17.1), adoption (R18.1), observers (R19.1)."""
 
 import base64
+import hashlib
+import io
 import uuid
 from datetime import datetime, timedelta
 
-import pymupdf
 import pytest
+from PIL import Image
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from services.casework.models import feedback_form, opinion, platform
+from services.casework import pdf
+from services.casework.models import documents, feedback_form, opinion, platform
 from shared.clock import SHANGHAI
+from tests.support import pdf as read
 from tests.support.casework_helpers import during, proc, staffed_activity, supervisor
 
 OPINION = "建议检察机关对本案作出不起诉决定，并加强释法说理。"
-PNG = base64.b64encode(pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 4), 0).tobytes("png")).decode()
+def _png() -> bytes:
+    image = io.BytesIO()
+    Image.new("RGB", (8, 4), "black").save(image, format="PNG")
+    return image.getvalue()
+
+
+PNG = base64.b64encode(_png()).decode()
 
 
 async def _signed(client, producer, *, n: int = 2, **extra) -> dict:
@@ -33,8 +43,7 @@ async def _signed(client, producer, *, n: int = 2, **extra) -> dict:
 
 
 def _pdf_text(data: bytes) -> str:
-    doc = pymupdf.open(stream=data, filetype="pdf")
-    return "".join(page.get_text() for page in doc).replace("\n", "")
+    return read.text(data)
 
 
 async def _outbox(app, subject: str, event_type: str) -> list[dict]:
@@ -239,20 +248,34 @@ async def test_r17_1_signed_form_cannot_be_edited_api_and_database_refuse(cw, pr
 
 
 async def test_r17_1_pdf_has_chinese_title_and_opinion_and_renders(cw, producer):
-    _, client = cw
+    app, client = cw
     staffed = await _signed(client, producer, n=2)
-    response = await client.get(f"/activities/{staffed['activity_id']}/feedback-form.pdf", headers=proc())
+    url = f"/activities/{staffed['activity_id']}/feedback-form.pdf"
+    response = await client.get(url, headers=proc())
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
-    doc = pymupdf.open(stream=response.content, filetype="pdf")
     content = _pdf_text(response.content)
     assert "《威海市人民监督员履职情况反馈表》" in content
     assert OPINION in content
-    assert "已现场签字确认" in content
-    assert "待定" in content and "附页" not in content  # nothing decided yet
-    fonts = doc[0].get_fonts()
-    assert any(f[1] == "ttf" for f in fonts), fonts  # the CJK font is embedded
-    png = doc[0].get_pixmap(dpi=72).tobytes("png")
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert "签字方式：现场扫码签字确认（一次性签字令牌）" in content and "on_site_token" not in content
+    assert pdf.UNDECIDED in content and "附页：" not in content  # nothing decided yet: said so, not a bare 待定
+    year = datetime.now(SHANGHAI).year
+    assert f"编号：威检监反〔{year}〕" in content and "承办人（签字）：" in content and "第 1 页" in content
+    form = (await client.get(f"/activities/{staffed['activity_id']}/feedback-form", headers=proc())).json()
+    for sig in form["signatures"]:
+        assert f"签字指纹：{pdf.fingerprint(sig['signature_hash'])}" in content
+    fonts = read.fonts(response.content)
+    assert fonts and all(fonts.values()), fonts  # every font embedded
+    png = read.png(response.content)
+    assert png.size[0] > 500
+    # issued once: asked again, the same bytes from the archive (hash, who, when)
+    again = await client.get(url, headers=proc())
+    assert again.content == response.content
+    assert again.headers["x-document-sha256"] == hashlib.sha256(response.content).hexdigest()
+    async with app.state.db.transaction() as session:
+        stored = (await session.execute(select(documents.document).where(
+            documents.document.c.subject == staffed["activity_id"]))).all()
+    assert [(r.kind, r.content, r.sha256) for r in stored] == [
+        ("feedback_form", response.content, again.headers["x-document-sha256"])]
 
 
 async def test_r18_1_adoption_notice_after_signing_does_not_edit_the_form(cw, producer):
@@ -280,16 +303,17 @@ async def test_r17_1_r18_1_printed_form_shows_the_decision_as_a_dated_annex_neve
     staffed = await _signed(client, producer, n=1)
     aid, sid = staffed["activity_id"], staffed["supervisors"][0]
     url = f"/activities/{aid}/feedback-form.pdf"
-    before = _pdf_text((await client.get(url, headers=proc())).content)
-    assert "待定" in before
+    first = (await client.get(url, headers=proc())).content
+    before = _pdf_text(first)
+    assert pdf.UNDECIDED in before
     reason = "检察机关采纳该意见，依法作出不起诉决定"
     response = await client.put(f"/activities/{aid}/adoptions/{sid}", headers=proc(),
                                 json={"adopted": True, "reason": reason})
     assert response.status_code == 200, response.text
     day = datetime.fromisoformat(response.json()["notified_at"]).astimezone(SHANGHAI)
     printed = _pdf_text((await client.get(url, headers=proc())).content)
-    assert "待定" not in printed  # the decision, never "pending", once decided
-    assert f"采纳（{day:%Y年%m月%d日}作出决定" in printed
+    assert pdf.UNDECIDED not in printed and "待定" not in printed  # the decision, once decided
+    assert f"采纳（{day.year}年{day.month}月{day.day}日作出决定" in printed
     assert "附页：监督意见采纳情况" in printed and reason in printed
     form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
     assert f"反馈表内容哈希（SHA-256）：{form['content_hash']}" in printed  # the signed content is unchanged
@@ -299,7 +323,11 @@ async def test_r17_1_r18_1_printed_form_shows_the_decision_as_a_dated_annex_neve
                                json={"adopted": False, "reason": "复议后未采纳"})
     assert changed.status_code == 200
     again = _pdf_text((await client.get(url, headers=proc())).content)
-    assert "未采纳（" in again and "复议后未采纳" in again and "待定" not in again
+    assert "未采纳（" in again and "复议后未采纳" in again and pdf.UNDECIDED not in again
+    # each version is its own archived document; the form keeps its number
+    numbers = {t[t.index("编号："):t.index("号", t.index("编号：")) + 1] for t in (before, printed, again)}
+    assert len(numbers) == 1, numbers
+    assert (await client.get(url, headers=proc())).content != first
 
 
 async def test_r19_1_observers_recorded_not_participants(cw, producer):

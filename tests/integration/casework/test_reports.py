@@ -9,6 +9,7 @@ from services.casework import rules
 from services.casework.models import activity, participation_report, roster, supervision_request
 from shared import clock
 from shared.calendar import default_calendar
+from tests.support import pdf as read
 from tests.support.apps import bearer
 from tests.support.casework_helpers import DISTRICT, proc, staffed_activity, supervisor
 
@@ -135,6 +136,19 @@ async def test_r20_2_due_on_the_5th_moved_to_a_working_day_and_overdue_list(cw, 
     sent = response.json()
     assert sent["due_on"] == due.isoformat() and len(sent["form_ids"]) == 1 and sent["signatures"] == 1
     assert sent["on_time"] is (today <= due)
+    # the cover letter (函) in the official layout, issued once with its 文号
+    letter = await client.get(f"/transmittals/{sent['id']}.pdf", headers=ADMIN)
+    assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+    text = read.text(letter.content)
+    month = f"{last_month.year}年{last_month.month}月"
+    for field in (office, f"关于转送{month}人民监督员履职情况反馈表的函", "威海市司法局：",
+                  "共1份（人民监督员签字1人次）",
+                  f"附件：《{rules.FORM_TITLE}》1份", f"威检监函〔{today.year}〕", "— 1 —",
+                  f"{today.year}年{today.month}月{today.day}日"):
+        assert field in text, field
+    assert (await client.get(f"/transmittals/{sent['id']}.pdf", headers=proc(office))).content == letter.content
+    other = await client.get(f"/transmittals/{sent['id']}.pdf", headers=proc(_office()))
+    assert other.status_code == 403
     current = await client.post("/transmittals", headers=proc(office), json={"month": today.strftime("%Y-%m")})
     assert current.status_code == 422 and current.json()["code"] == "R20.2"
 

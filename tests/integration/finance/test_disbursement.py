@@ -8,8 +8,9 @@ from decimal import Decimal
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from services.finance.models import feedback_form, platform, subsidy_line, travel_claim
+from services.finance.models import documents, feedback_form, platform, subsidy_line, travel_claim
 from shared import clock
+from shared.documents.words import amount_in_words, yuan
 from shared.events.contracts import SupervisorAppointed
 from tests.integration.finance.helpers import (
     ADMIN,
@@ -24,6 +25,7 @@ from tests.integration.finance.helpers import (
     line_of,
     pay,
 )
+from tests.support import pdf as read
 from tests.support.apps import bearer
 
 ACCOUNTS = ["6222020000000001111", "6222020000000002222", "6222020000000003333"]
@@ -142,14 +144,46 @@ async def test_r42_1_xlsx_opens_and_totals_equal_the_database(app, client) -> No
     assert sum(_fen(row[5]) for row in data) == _fen(totals[5]) == travel
     assert _fen(totals[6]) == subsidy + travel
     assert all(str(row[8]).startswith("*") for row in data)
+    assert any(str(v).startswith("合计金额（大写）：") for row in values for v in row if v)
+    book = load_workbook(io.BytesIO(r.content))
+    sheet = book.worksheets[0]
+    assert "A1:K1" in {str(m) for m in sheet.merged_cells.ranges}  # the title across the table
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.print_title_rows == "$3:$3"  # the header row on every printed page
+    assert sheet.cell(4, 2).border.left.style == "thin"
+    detail = list(book["履职明细"].iter_rows(values_only=True))
+    assert detail[2] == ("序号", "姓名", "所属区市", "活动日期", "活动类型", "履职补助（元）", "支付状态")
+    lines = [row for row in detail[3:] if isinstance(row[0], int)]
+    assert sum(_fen(row[5]) for row in lines) == subsidy and all(row[4] for row in lines)
 
 
-async def test_r42_1_pdf_export(app, client) -> None:
+async def test_r42_1_pdf_export_draft_then_issued_archived_and_served_byte_identical(app, client) -> None:
     with clock.frozen(TODAY):
         district, _ = await month_with_payables(app, client)
-    r = await client.get(f"/disbursements/{PERIOD}/pdf", headers=ADMIN, params={"district": district})
-    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-    assert r.content.startswith(b"%PDF")
+        r = await client.get(f"/disbursements/{PERIOD}/pdf", headers=ADMIN, params={"district": district})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+        table = (await table_of(client, district)).json()
+        text = read.text(r.content)
+        for field in ("《威海市人民监督员履职补助发放表》", "发放单位：威海市司法局", "发放月份：2026年3月",
+                      f"范围：{district}", "草稿", "制表日期：2026年4月8日", "制表人：", "审核人：", "负责人：",
+                      f"合计金额（大写）：{amount_in_words(table['total_fen'])}", yuan(table["total_fen"]),
+                      "第 1 页", "共 1 页"):
+            assert field in text, field
+        for row in table["rows"]:
+            assert row["name"] in text and yuan(row["total_fen"]) in text and row["bank_account"] in text
+        fonts = read.fonts(r.content)
+        assert fonts and all(fonts.values()), fonts
+        issued = await issue(client, PERIOD, district)
+        first = await client.get(f"/disbursements/{PERIOD}/pdf", headers=ADMIN, params={"district": district})
+        again = await client.get(f"/disbursements/{PERIOD}/pdf", headers=FIN_A, params={"district": district})
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content  # the archived document, byte-identical
+    assert f"批次号：{issued['batch_no']}" in read.text(first.content) and "草稿" not in read.text(first.content)
+    async with app.state.db.transaction() as session:
+        stored = (await session.execute(select(documents.document).where(
+            documents.document.c.subject == issued["table_id"]))).all()
+    assert [(r.kind, r.issued_by, r.sha256) for r in stored] == [
+        ("disbursement_table", "admin-carol", first.headers["x-document-sha256"])]
 
 
 async def test_r42_1_issued_table_is_frozen_and_a_late_line_goes_to_the_next_month(app, client) -> None:

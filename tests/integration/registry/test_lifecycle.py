@@ -15,6 +15,7 @@ from shared.events.contracts import AppraisalFinalized
 from shared.events.envelope import Envelope
 from shared.events.kafka import make_producer
 from shared.events.topics import APPRAISAL_RESULTS
+from tests.support import pdf as read
 from tests.support.apps import bearer
 from tests.support.eventing import wait_until
 from tests.support.registry_helpers import ADMIN, appoint, appointed, create, record, session, trained
@@ -482,3 +483,34 @@ async def test_r4_1_term_end_job_is_safe_with_several_replicas(client, app):
 async def test_r4_1_the_service_runs_the_term_end_job_itself(registry):
     names = {task.get_name() for task in asyncio.all_tasks()}
     assert "registry-term-end" in names
+
+
+async def test_r5_1_r9_1_certificate_dismissal_notices_and_announcement_print_in_the_official_layout(client):
+    """Issue 18: the selection certificate (R5.1), the four dismissal notices and the announcement (R9.1) as PDF;
+    rendered from what was recorded, so asked again they are the same bytes."""
+    sup = await appointed(client, decision_date=date(2025, 5, 6))
+    [term] = (await client.get(f"/supervisors/{sup['id']}/appointments", headers=ADMIN)).json()
+    url = f"/supervisors/{sup['id']}/appointments/{term['id']}/certificate.pdf"
+    r = await client.get(url, headers=ADMIN)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = "".join(read.text(r.content).split())  # the title is letter-spaced
+    for field in ("人民监督员选任证书", sup["name"], term["certificate_no"], term["work_card_no"], term["decision_no"],
+                  "2025年5月6日", "威海市司法局"):
+        assert field in text, field
+    assert all(read.fonts(r.content).values()) and (await client.get(url, headers=ADMIN)).content == r.content
+    assert (await client.get(url, headers=bearer("supervisor", supervisor_id=str(uuid.uuid4())))).status_code == 403
+    done = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
+                             json={"ground": 2, "evidence_note": "本人书面确认长期不能履职"})
+    assert done.status_code == 201, done.text
+    case = done.json()
+    for kind, expected in (("person", f"{sup['name']}同志："), ("employer", "特此通知。"),
+                           ("recommending_body", "经贵单位推荐的人民监督员"), ("procuratorate", "特此函告。")):
+        r = await client.get(f"/dismissals/{case['id']}/notices/{kind}.pdf", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        text = read.text(r.content)
+        assert expected in text and "威海市司法局" in text and "— 1 —" in text and "免除其人民监督员资格" in text
+    r = await client.get(f"/dismissals/{case['id']}/announcement.pdf", headers=ADMIN)
+    text = read.text(r.content)
+    assert r.status_code == 200 and f"关于免除{sup['name']}人民监督员资格的公告" in text and "特此公告。" in text
+    assert (await client.get(f"/dismissals/{case['id']}/announcement.pdf",
+                             headers=bearer("supervisor", supervisor_id=sup["id"]))).status_code == 403

@@ -176,7 +176,7 @@ def test_r34_1_cannot_finalize_before_the_notice_period_ends() -> None:
     rules.ensure_notice_over(date(2026, 1, 13), end)
     text = rules.public_notice_text(year_label="2025年度", names=["张三", "李四"], start=date(2026, 1, 5), end=end,
                                     bureau="威海市司法局")
-    assert "张三、李四" in text and "2026-01-12" in text and "公示" in text
+    assert "张三、李四" in text and "2026年1月12日" in text and "2026-01" not in text and "公示" in text
 
 
 def test_r34_1_deadlines_five_and_ten_working_days_across_national_day() -> None:
@@ -333,7 +333,7 @@ def test_r39_1_notices_for_four_recipients_and_r38_1_commendation() -> None:
     assert "通报" in texts["procuratorate"]
     text = rules.commendation_text(period_label="2026年度", names=["王五", "赵六"], bureau="威海市司法局",
                                    on=date(2027, 1, 20))
-    assert "王五、赵六" in text and "2 名" in text and "2027年1月20日" in text
+    assert "王五、赵六" in text and "等2名人民监督员" in text and "2027年1月20日" in text
     corrected = rules.result_notice_text(recipient="person", addressee="王五", name="王五", period_label="2026年度",
                                          grade=QUALIFIED, bureau="威海市司法局", on=date(2027, 2, 1),
                                          correction="复核")

@@ -1,0 +1,52 @@
+"""Registry's papers of record as PDF (issue 18): the selection certificate (R5.1), the four dismissal notices and
+the public announcement (R9.1) in the GB/T 9704 layout. Each is rendered from what was recorded when it was
+decided (appointment row, dismissal notices and announcement), so asking again gives the same bytes."""
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from shared.documents import official
+from shared.documents.engine import render_pdf
+from shared.documents.words import document_date
+
+CERTIFICATE = Path(__file__).with_name("certificate.typ")
+
+
+def certificate_document(*, name: str, appointment: dict[str, Any], bureau: str) -> dict:
+    """R5.1: the selection certificate of one appointment: who, term, certificate and work card numbers, decision."""
+    term = f"{document_date(appointment['term_start'])}至{document_date(appointment['term_end'])}"
+    return {"title": "人民监督员选任证书", "issuer": bureau, "date": document_date(appointment["decision_date"]),
+            "addressee": f"{name}同志：",
+            "body": f"经{bureau}依法选任，任命你为威海市人民监督员，任期{term}。特发此证。",
+            "certificate_no": appointment["certificate_no"], "work_card_no": appointment["work_card_no"],
+            "decision_no": appointment["decision_no"], "term": term,
+            "on": appointment["decision_date"].isoformat()}
+
+
+def render_certificate(data: dict) -> bytes:
+    return render_pdf(CERTIFICATE, data, dated=date.fromisoformat(data["on"]))
+
+
+def _from_text(text: str, *, title: str, authority: str, on: date) -> dict:
+    """A notice recorded as text (addressee：, paragraphs, issuer, date — rules.dismissal_documents) in the
+    official layout."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    addressee = lines[0] if lines[0].endswith("：") else None
+    body = lines[1 if addressee else 0:-2]
+    if body and body[0] == title:
+        body = body[1:]
+    return official.notice(authority=authority, title=title, paragraphs=body, issuer=lines[-2], on=on,
+                           addressee=addressee)
+
+
+def dismissal_notice_document(record: dict[str, Any], *, authority: str) -> dict:
+    """R9.1: one of the four written notices as recorded at the decision."""
+    return _from_text(record["text"], title=record["title"], authority=authority,
+                      on=date.fromisoformat(record["issued_on"]))
+
+
+def announcement_document(text: str, *, authority: str, on: date) -> dict:
+    """R9.1: the public announcement as recorded at the decision (its first line is its title)."""
+    title = text.split("\n", 1)[0].strip()
+    return _from_text(text, title=title, authority=authority, on=on)
