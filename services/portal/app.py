@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import console, me, oidc, todo
+from services.portal import console, documents, me, oidc, todo
 from services.portal.backend import SERVICE_NAMES, Backend, ServiceError
 from services.portal.config import PortalSettings
 from services.portal.sessions import CSRF_FIELD, Session, User, expired
@@ -100,6 +100,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(console.router)
     app.include_router(me.router)
+    app.include_router(documents.router)
 
     def error_page(request: Request, status: int, code: str, title: str, detail: str | None) -> Response:
         if "text/html" not in request.headers.get("accept", "text/html"):

@@ -152,7 +152,6 @@ FINANCE_READERS = ("finance", "bureau_admin", "auditor")
 LINE_STATES = {"": "全部", "draft": "待审核", "checked": "待批准", "approved": "已批准", "paid": "已支付",
                "rejected": "已驳回"}
 LINE_ACTIONS = {"check": "审核通过", "approve": "批准"}
-TABLE_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 
 
 def parse_period(value: str) -> str:
@@ -195,18 +194,6 @@ async def disbursement_page(request: Request, period: str) -> Response:
     period = parse_period(period)
     table = await request.app.state.backend.get("finance", f"/disbursements/{period}", session.token)
     return portal.page(request, "console/disbursement.html", session, active="finance", table=table, period=period)
-
-
-@router.get("/finance/disbursements/{period}/{fmt}", summary="下载发放表（xlsx 或 PDF）")
-async def disbursement_file(request: Request, period: str, fmt: str) -> Response:
-    portal = portal_of(request)
-    session = portal.signed_in(request, *FINANCE_READERS)
-    period = parse_period(period)
-    if fmt not in TABLE_FORMATS:
-        raise PageError(404, "not_found", "不支持的格式", "可下载 xlsx 或 pdf。")
-    answer = await request.app.state.backend.download("finance", f"/disbursements/{period}/{fmt}", session.token)
-    return Response(answer.content, media_type=TABLE_FORMATS[fmt], headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="disbursement-{period}.{fmt}"'})
 
 
 # --- the roster (registry): search and a person's page, masked by default (R3.1) --------------------------

@@ -18,6 +18,7 @@ pytest-playwright's `page` (so all are parametrized alike and keep this order).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import openpyxl
+import pypdf
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -201,6 +203,9 @@ def test_clerk_finds_a_person_on_the_roster_and_reveals_their_data_audited_R3_1(
     expect(page.locator("#id-number")).to_have_text(re.compile(r"^\d{17}[\dX]$"))
     expect(page.locator("#phone")).to_have_text(re.compile(r"^1\d{10}$"))
     check_page(page, artifacts, "journey-clerk-person")
+    certificate = page.request.get(system.portal + page.locator("a.certificate").first.get_attribute("href"))
+    assert certificate.status == 200 and certificate.body().startswith(b"%PDF")
+    assert person["name"] in "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(certificate.body())).pages)
     page.goto(system.portal + "/console/training")  # the sessions of the year and who still needs training
     for key in ("overdue", "makeup", "term", "annual"):
         expect(page.locator(f'section.due[data-list="{key}"] .due-total')).to_have_text(re.compile(r"^\d+$"))
@@ -280,6 +285,11 @@ def test_supervisor_writes_the_opinion_and_signs_on_site_R16_1_R17_1(page: Page,
     form = system.call("GET", "casework", f"/activities/{hearing['activity_id']}/feedback-form",
                        system.procuratorate()).json()
     assert [s["supervisor_id"] for s in form["signatures"]] == [state["local_next"]]
+    # the form of record, one click away (issue 18): the PDF casework made, with the opinion in it
+    pdf = mine.request.get(system.portal + mine.locator("#form-pdf").get_attribute("href"))
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.body())).pages).replace("\n", "")
+    assert "建议对犯罪嫌疑人作出不起诉决定" in text
 
 
 def test_supervisor_inbox_shows_being_drawn_and_what_was_recorded(page: Page, system: System, state: dict,

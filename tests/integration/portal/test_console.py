@@ -71,7 +71,9 @@ async def test_an_unexpected_error_is_a_chinese_page_with_the_security_headers(c
     ("/console/roster?ending=7", 422, "未知的筛选条件"),
     ("/console/finance/lines?status=bogus", 422, "未知的明细状态"),
     ("/console/finance/disbursements/2026-13", 404, "月份格式错误"),
-    ("/console/finance/disbursements/2026-12/docx", 404, "不支持的格式"),
+    ("/documents/finance/disbursements/2026-12/docx", 404, "文书不存在"),
+    ("/documents/registry/supervisors", 404, "文书不存在"),  # only the services' documents, nothing else of them
+    ("/documents/selection/draws/x/receipt", 404, "文书不存在"),
 ])
 async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status, text):
     await signed_in(client, "dev-finance" if "finance" in path else "dev-bureau-admin")

@@ -1,0 +1,48 @@
+"""Every document of record one click away (issue 18's papers), through one door: `GET /documents/{service}/{path}`.
+
+The portal passes the document on exactly as the service made (and archived) it, fetched with the signed-in
+person's own token: the service decides who may have it (the same access as its JSON). Only the services'
+document endpoints are reachable here (DOCUMENT_PATHS), nothing else of their APIs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.portal.web import PageError, portal_of
+
+router = APIRouter()
+ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+DOCUMENT_PATHS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "casework": (re.compile(rf"activities/{ID}/feedback-form\.pdf"), re.compile(rf"transmittals/{ID}\.pdf")),
+    "registry": (re.compile(rf"supervisors/{ID}/appointments/{ID}/certificate\.pdf"),
+                 re.compile(rf"dismissals/{ID}/notices/[a-z_]{{1,40}}\.pdf"),
+                 re.compile(rf"dismissals/{ID}/announcement\.pdf")),
+    "appraisal": (re.compile(r"ledger/\d{4}\.pdf"), re.compile(rf"ledger/{ID}/\d{{4}}\.pdf"),
+                  re.compile(rf"rounds/{ID}/notices/{ID}\.pdf"),
+                  re.compile(rf"rounds/{ID}/participants/{ID}/defence-notice\.pdf"),
+                  re.compile(rf"rounds/{ID}/public-notice\.pdf")),
+    "finance": (re.compile(r"disbursements/\d{4}-(0[1-9]|1[0-2])/(pdf|xlsx)"),),
+}
+MEDIA_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def document_path(service: str, path: str) -> bool:
+    return any(p.fullmatch(path) for p in DOCUMENT_PATHS.get(service, ()))
+
+
+@router.get("/documents/{service}/{path:path}", summary="下载文书（由服务按其权限提供）")
+async def document(request: Request, service: str, path: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request)
+    if not document_path(service, path):
+        raise PageError(404, "not_found", "文书不存在", "只能通过页面上的链接下载文书。")
+    answer = await request.app.state.backend.download(service, f"/{path}", session.token)
+    kind = "xlsx" if path.endswith("xlsx") else "pdf"
+    name = path.rsplit("/", 1)[-1] if "." in path.rsplit("/", 1)[-1] else path.replace("/", "-") + f".{kind}"
+    return Response(answer.content, media_type=MEDIA_TYPES[kind], headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'{"inline" if kind == "pdf" else "attachment"}; '
+                                                           f'filename="{name}"'})
