@@ -29,8 +29,7 @@ import asyncpg
 import httpx
 from openpyxl import Workbook
 
-from bench import ratio, serve
-from bench.bench_registry import key
+from bench import key, ratio, serve
 from services.registry import rules
 from services.registry.bulk import workbook
 from shared.crypto import FieldCipher, mask_id_number, mask_phone

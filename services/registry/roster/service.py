@@ -229,10 +229,8 @@ def roster_query(*, fields: dict[str, str], on: date, limit: int, after: Sequenc
                       for field, expr in fields.items())
     page = (f"SELECT {shown}, {key} AS k1_, id AS k2_ FROM registry.supervisor WHERE {page_condition} "
             f"ORDER BY {key}, id LIMIT {p(limit + 1)}")
-    item = ", ".join(f"page.{field}" for field in fields)
-    return (f"SELECT t.total_, t.known_, p.item, p.k1_, p.k2_ FROM (SELECT {total} AS total_, {known} AS known_) AS t "
-            f"LEFT JOIN LATERAL (SELECT row_to_json(item)::text AS item, page.k1_, page.k2_ FROM ({page}) AS page "
-            f"CROSS JOIN LATERAL (SELECT {item}) AS item) AS p ON TRUE ORDER BY p.k1_, p.k2_"), args
+    return read.json_page_sql(head=f"SELECT {total} AS total_, {known} AS known_", page=page,
+                              fields={field: f"page.{field}" for field in fields}), args
 
 
 def like_prefix(text: str) -> str:
@@ -247,11 +245,7 @@ async def roster_page(conn: AsyncConnection, sql: str, args: list[Any], *, limit
     records = await read.fetch(conn, sql, *args)
     if not records[0]["known_"]:
         raise Unprocessable("unknown_specialty", "专业领域不在目录中", "筛选条件中的专业领域不在专业领域目录中。")
-    shown = [r for r in records if r["item"] is not None]
-    more = len(shown) > limit
-    shown = shown[:limit]
-    next_key = [shown[-1]["k1_"], shown[-1]["k2_"]] if more else None
-    return [r["item"] for r in shown], int(records[0]["total_"]), next_key
+    return read.json_page_of(records, limit=limit)
 
 
 async def masked_contacts(session: AsyncSession, *, actor: str, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
