@@ -118,6 +118,8 @@ DEV_PERSONAS: list[Persona] = [
         "dev-supervisor", "人民监督员（演示）", (Role.SUPERVISOR,), supervisor_id="demo-supervisor"
     ),
     Persona("dev-finance", "市司法局财务", (Role.FINANCE,)),
+    # four eyes (R42.1): the second finance user approves what the first checked
+    Persona("dev-finance-reviewer", "市司法局财务复核", (Role.FINANCE,)),
     Persona("dev-auditor", "审计人员", (Role.AUDITOR,)),
 ]
 

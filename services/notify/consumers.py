@@ -32,6 +32,7 @@ from shared.events.contracts import (
     SupervisionRequested,
     SupervisionRequestRefused,
     SupervisorAbsenceRecorded,
+    SupervisorAsked,
     SupervisorDrawn,
     SupervisorReleased,
 )
@@ -55,6 +56,12 @@ def build_handlers(app: FastAPI) -> dict:
             await store(session, envelope, rules.short_notice_consent(
                 request_id=event.request_id, activity_type=event.activity_type, district=event.district,
                 office=event.office, starts_at=event.starts_at, reason=event.short_notice.reason))
+
+    async def on_asked(session: AsyncSession, event: SupervisorAsked, envelope: Envelope) -> None:
+        activity = await svc.activity_of(session, event.request_id)
+        await store(session, envelope, [rules.supervisor_asked(
+            request_id=event.request_id, supervisor_id=event.supervisor_id, draw_order=event.draw_order,
+            activity=activity, now=clock.now())])
 
     async def on_drawn(session: AsyncSession, event: SupervisorDrawn, envelope: Envelope) -> None:
         activity = await svc.activity_of(session, event.request_id)
@@ -143,7 +150,8 @@ def build_handlers(app: FastAPI) -> dict:
     return {
         MaterialsShared: on_materials, OpinionRecorded: on_opinion, DefenceNoticeSent: on_defence_notice,
         SubsidyPaid: on_paid,
-        SupervisionRequested: on_requested, SupervisorDrawn: on_drawn, SupervisorReleased: on_released,
+        SupervisionRequested: on_requested, SupervisorAsked: on_asked, SupervisorDrawn: on_drawn,
+        SupervisorReleased: on_released,
         RecusalDecided: on_recusal_decided, SupervisorAbsenceRecorded: on_absence, DrawCompleted: on_draw_completed,
         RecusalRequested: on_recusal_requested, SupervisionRequestRefused: on_refused,
         ReceiptMismatchDetected: on_mismatch, FeedbackSigned: on_signed, OpinionAdoptionNotified: on_adoption,

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
+from shared import activity_types
 from shared.clock import SHANGHAI
 from shared.crypto import mask_id_number
 
 Kind = Literal[
-    "supervisor_drawn", "supervisor_released", "recusal_decided", "absence_recorded", "opinion_adoption",
+    "supervisor_asked", "supervisor_drawn", "supervisor_released", "recusal_decided", "absence_recorded",
+    "opinion_adoption",
     "materials_shared", "opinion_recorded", "feedback_signed", "appraisal_finalized", "commendation_issued",
     "defence_notice_sent", "subsidy_approved", "subsidy_paid",
     "short_notice_consent", "short_staffed", "recusal_to_decide", "request_refused", "receipt_mismatch",
@@ -73,14 +75,21 @@ def redact_id_numbers(text: str) -> str:
     return ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
 
 
+def cn_day(day: date) -> str:
+    """A date as people read it in a message: 2026年12月17日 (no leading zeros)."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def local_time(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    """A moment in Shanghai time as people read it: 2026年12月17日 09:30."""
+    local = moment.astimezone(SHANGHAI)
+    return f"{cn_day(local.date())} {local:%H:%M}"
 
 
 def describe(activity: Activity | None) -> str:
     if activity is None:
         return "该次监督活动"
-    return f"{local_time(activity.starts_at)}在{activity.place}的{activity.activity_type}活动"
+    return f"{local_time(activity.starts_at)}在{activity.place}的{activity_types.label(activity.activity_type)}活动"
 
 
 def activity_is_soon(activity: Activity | None, now: datetime) -> bool:
@@ -93,6 +102,17 @@ def to_supervisor(supervisor_id: object, **values) -> Draft:
 
 
 # --- events → messages ------------------------------------------------------------------------
+
+def supervisor_asked(*, request_id, supervisor_id, draw_order: int, activity: Activity | None,
+                     now: datetime) -> Draft:
+    """R12.1: the supervisor's turn in draw order came: asked whether they can take part."""
+    return to_supervisor(
+        supervisor_id, kind="supervisor_asked", rule="R12.1", subject_type="request", subject_id=str(request_id),
+        title="您已被随机抽选，请确认能否参加",
+        body=f"您已被随机抽选参加{describe(activity)}（抽选顺序第{draw_order}位）。市司法局将与您联系；您也可以登录"
+             "人民监督员信息系统确认参加、说明不能参加的正当理由或申请回避（第十二条至第十四条）。",
+        urgent=activity_is_soon(activity, now))
+
 
 def supervisor_drawn(*, request_id, supervisor_id, activity: Activity | None, now: datetime) -> Draft:
     """R12.1: a drawn supervisor confirmed participation: what, when, where."""
@@ -128,7 +148,7 @@ def absence_recorded(*, request_id, supervisor_id, activity_date: date) -> Draft
     """R28.1: an absence was recorded for the supervisor (it counts in the ledger)."""
     return to_supervisor(
         supervisor_id, kind="absence_recorded", rule="R28.1", subject_type="request", subject_id=str(request_id),
-        title="缺席记录", body=f"市司法局记录您未参加{activity_date.isoformat()}的监督活动，该记录将计入履职台账。"
+        title="缺席记录", body=f"市司法局记录您未参加{cn_day(activity_date)}的监督活动，该记录将计入履职台账。"
                             "如有异议，请联系市司法局。")
 
 
@@ -164,7 +184,7 @@ def feedback_signed(*, activity_id, supervisor_id, activity_date: date) -> Draft
     return to_supervisor(
         supervisor_id, kind="feedback_signed", rule="R17.1", subject_type="activity", subject_id=str(activity_id),
         title="履职情况反馈表已签署",
-        body=f"您已签署{activity_date.isoformat()}监督活动的《威海市人民监督员履职情况反馈表》，签署后不可修改。")
+        body=f"您已签署{cn_day(activity_date)}监督活动的《威海市人民监督员履职情况反馈表》，签署后不可修改。")
 
 
 def appraisal_finalized(*, round_id, supervisor_id, kind: str, period: str, grade: str,
@@ -189,8 +209,8 @@ def defence_notice_sent(*, round_id, supervisor_id, kind: str, period: str, sent
     return to_supervisor(
         supervisor_id, kind="defence_notice_sent", rule="R35.1", subject_type="round", subject_id=str(round_id),
         title="考核告知书",
-        body=f"市司法局已于{sent_on.isoformat()}向您送达{period}{which}拟定不合格的告知书（理由、依据及陈述申辩权利）。"
-             f"如需陈述、申辩，请于{window_end.isoformat()}前向市司法局提出。", urgent=True)
+        body=f"市司法局已于{cn_day(sent_on)}向您送达{period}{which}拟定不合格的告知书（理由、依据及陈述申辩权利）。"
+             f"如需陈述、申辩，请于{cn_day(window_end)}前向市司法局提出。", urgent=True)
 
 
 def commendation_issued(*, round_id, supervisor_id, kind: str) -> Draft:
@@ -214,7 +234,7 @@ def subsidy_paid(*, line_id, supervisor_id, amount_fen: int, paid_on: date) -> D
     return to_supervisor(
         supervisor_id, kind="subsidy_paid", rule="R42.1", subject_type="line", subject_id=str(line_id),
         title="履职补助已发放",
-        body=f"您的一笔履职补助（{amount_fen // 100}.{amount_fen % 100:02d} 元）已于{paid_on.isoformat()}发放，"
+        body=f"您的一笔履职补助（{amount_fen // 100}.{amount_fen % 100:02d} 元）已于{cn_day(paid_on)}发放，"
              "请注意查收。")
 
 
@@ -232,7 +252,7 @@ def short_notice_consent(*, request_id, activity_type: str, district: str, offic
     return to_bureau(
         district, kind="short_notice_consent", rule="R10.2", subject_type="request", subject_id=str(request_id),
         title="缩短通知期限待同意",
-        body=f"{office}申请{local_time(starts_at)}的{activity_type}活动缩短通知期限，理由：{reason}。请决定是否同意。",
+        body=f"{office}申请{local_time(starts_at)}的{activity_types.label(activity_type)}活动缩短通知期限，理由：{reason}。请决定是否同意。",
         urgent=True)
 
 

@@ -10,6 +10,8 @@ No database: the session is a sealed cookie (sessions.py). Start it with `python
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import secrets
@@ -17,11 +19,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, quote
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -29,29 +28,25 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import oidc, todo
+from services.portal import console, me, oidc, todo
 from services.portal.backend import SERVICE_NAMES, Backend, ServiceError
 from services.portal.config import PortalSettings
-from services.portal.sessions import (
-    COOKIE_NAME,
-    CSRF_FIELD,
-    SECURE_COOKIE_NAME,
-    Session,
-    User,
-    csrf_ok,
-    expired,
-    seal,
-    unseal,
+from services.portal.sessions import CSRF_FIELD, Session, User, expired
+from services.portal.web import (
+    ROLE_LABELS,
+    PageError,
+    Portal,
+    SignInRequired,
+    safe_next,
+    to_sign_in,
 )
 from services.selection.draw.algorithm import ALG
 from shared.errors import HTTP_TITLES, problem_response
 from shared.observability import CorrelationMiddleware, Metrics, configure_logging
-from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona
+from shared.tokens import DEV_PERSONAS, load_key_file, mint_persona, pick_supervisor, with_real_supervisor
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-MAX_FORM_BYTES = 16 * 1024
 # No inline script or style anywhere: the pages need nothing but their own origin.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -63,41 +58,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-ROLE_LABELS = {
-    "bureau_admin": "市司法局管理员", "district_bureau": "区市司法局", "procuratorate": "检察院",
-    "supervisor": "人民监督员", "finance": "财务人员", "auditor": "审计人员", "service": "服务账号",
-}
 STATE_LABELS = {"overdue": "已逾期", "due": "今日到期", "upcoming": "即将到期"}
 # who may read a receipt from selection (services/selection/requests/router.py READERS, people only)
 RECEIPT_READERS = ("bureau_admin", "district_bureau", "procuratorate", "auditor")
-
-
-class PageError(Exception):
-    """A refusal shown as a page: HTTP status, stable code, Chinese title and detail."""
-
-    def __init__(self, status: int, code: str, title: str, detail: str | None = None) -> None:
-        super().__init__(f"{code}: {title}")
-        self.status, self.code, self.title, self.detail = status, code, title, detail
-
-
-def cn_date(value: datetime | str | int | None, with_time: bool = False) -> str:
-    """A date in Chinese style (2026年3月2日, Shanghai time), optionally with its time (09:00)."""
-    if value is None:
-        return ""
-    if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value) if "T" in value else datetime.fromisoformat(value + "T00:00:00+08:00")
-    local = value.astimezone(SHANGHAI) if value.tzinfo else value
-    text = f"{local.year}年{local.month}月{local.day}日"
-    return f"{text} {local:%H:%M}" if with_time else text
-
-
-def safe_next(value: str | None) -> str:
-    """A local path to return to after sign-in (never another site: no scheme, no //host, no backslash)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
-        return "/"
-    return value
 
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
@@ -112,7 +75,6 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     else:
         session_key = oidc.new_fernet_key()  # development without the dev stack: sessions end with the process
         log.warning("PORTAL_SESSION_KEY not set: using a key that lives as long as this process")
-    cookie_name = SECURE_COOKIE_NAME if settings.cookie_secure else COOKIE_NAME
     private_key = load_key_file(settings.dev_key_file)[0] if settings.dev_sign_in else None
 
     @asynccontextmanager
@@ -132,37 +94,27 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(site_name=settings.site_name, csrf_field_name=CSRF_FIELD, role_labels=ROLE_LABELS,
                                  state_labels=STATE_LABELS)
-    templates.env.filters["cn_date"] = cn_date
+    portal = app.state.portal = Portal(settings, session_key=session_key, templates=templates)
+    session_of, store, forget, page = portal.session_of, portal.store, portal.forget, portal.page
+    form_of, checked = portal.form_of, portal.checked
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    # --- sessions, pages, errors -----------------------------------------------------------------------
-    def session_of(request: Request) -> Session | None:
-        return unseal(request.cookies.get(cookie_name), session_key, ttl_seconds=settings.session_ttl_seconds)
-
-    def store(response: Response, session: Session) -> Response:
-        response.set_cookie(cookie_name, seal(session, session_key), max_age=settings.session_ttl_seconds,
-                            path="/", secure=settings.cookie_secure, httponly=True, samesite="lax")
-        return response
-
-    def forget(response: Response) -> Response:
-        response.delete_cookie(cookie_name, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax")
-        return response
-
-    def page(request: Request, template: str, session: Session | None, status: int = 200,
-             **context: Any) -> HTMLResponse:
-        user = session.user if session is not None and session.signed_in(time.time()) else None
-        response = templates.TemplateResponse(
-            request, template, {"user": user, "csrf": session.csrf if session else None,
-                                "dev_sign_in": settings.dev_sign_in, "oidc": settings.oidc_configured, **context},
-            status_code=status)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    app.include_router(console.router)
+    app.include_router(me.router)
 
     def error_page(request: Request, status: int, code: str, title: str, detail: str | None) -> Response:
         if "text/html" not in request.headers.get("accept", "text/html"):
-            return problem_response(status, code, title, detail, request.url.path)
-        return page(request, "error.html", session_of(request), status=status,
-                    error={"status": status, "code": code, "title": title, "detail": detail})
+            response = problem_response(status, code, title, detail, request.url.path)
+        else:
+            response = page(request, "error.html", session_of(request), http_status=status,
+                            error={"status": status, "code": code, "title": title, "detail": detail})
+        # an unexpected error's answer is made outside the middleware below: it gets the headers here
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        response = to_sign_in(exc.next_path, "expired" if exc.expired else None)
+        return forget(response) if exc.expired else response
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
@@ -190,30 +142,6 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-
-    async def form_of(request: Request) -> dict[str, str]:
-        """An urlencoded form body (the only kind the portal's forms send), at most MAX_FORM_BYTES."""
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-            raise PageError(415, "unsupported_media_type", "不支持的表单格式", "请通过页面上的表单提交。")
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise PageError(413, "payload_too_large", "表单内容过大", None)
-        try:
-            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise PageError(400, "bad_request", "表单格式错误", "请通过页面上的表单提交。") from exc
-
-    def checked(session: Session | None, form: dict[str, str]) -> Session:
-        """The session whose CSRF token the form carries; a 403 page (nothing done) otherwise."""
-        if not csrf_ok(session, form.get(CSRF_FIELD)):
-            raise PageError(403, "csrf_failed", "表单已失效，未执行任何操作",
-                            "这个表单来自已过期的页面或其他网站。请返回重新打开页面后再提交。")
-        assert session is not None
-        return session
-
-    def to_sign_in(next_path: str, reason: str | None = None) -> RedirectResponse:
-        query = f"next={quote(safe_next(next_path))}" + (f"&reason={reason}" if reason else "")
-        return RedirectResponse(f"/sign-in?{query}", status_code=303)
 
     # --- pages -----------------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
@@ -292,6 +220,18 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         persona = next((p for p in DEV_PERSONAS if p.subject == form.get("persona")), None)
         if persona is None:
             raise PageError(422, "validation_error", "请选择一个演示身份", "所选身份不存在，请返回重新选择。")
+        if chosen := form.get("supervisor_id", "").strip():  # development: act as any supervisor of the roster
+            if persona.supervisor_id is None:
+                raise PageError(422, "validation_error", "只有人民监督员身份可以指定编号", None)
+            try:
+                persona = dataclasses.replace(persona, supervisor_id=str(uuid.UUID(chosen)))
+            except ValueError as exc:
+                raise PageError(422, "validation_error", "人民监督员编号格式错误",
+                                "编号应为 UUID，可在名册或联络名单中查到。") from exc
+        elif persona.supervisor_id is not None and "registry" in settings.service_urls:
+            # the demo supervisor stands for a real person of the roster, as in make run's banner (issue 14)
+            picked = await asyncio.to_thread(pick_supervisor, settings.service_urls["registry"], private_key)
+            persona = with_real_supervisor([persona], picked)[0]
         expires_at = int(time.time()) + settings.session_ttl_seconds
         token = mint_persona(private_key, persona, ttl_seconds=settings.session_ttl_seconds,
                              issuer=settings.jwt_issuer, audience=settings.jwt_audience)

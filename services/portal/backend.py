@@ -23,10 +23,11 @@ SERVICE_NAMES = {
     "casework": "监督案件服务",
     "appraisal": "考核服务",
     "finance": "补助经费服务",
+    "notify": "通知服务",
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class ServiceError(Exception):
     """A service's refusal or absence, as the page shows it."""
 
@@ -68,25 +69,48 @@ class Backend:
         self.urls = dict(service_urls)
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    async def get(self, service: str, path: str, token: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET a service's JSON as the signed-in person; ServiceError on any refusal or outage (404 included)."""
+    async def _send(self, method: str, service: str, path: str, token: str, *,
+                    params: Mapping[str, Any] | None = None, json: Any = None) -> httpx.Response:
+        """One call as the signed-in person; ServiceError on any refusal or outage (404 included)."""
         base = self.urls.get(service)
         if base is None:
             raise ServiceError(service, 503, "upstream_unknown", f"未配置{SERVICE_NAMES.get(service, service)}",
                                "门户的 SERVICE_URLS 中没有该服务的地址。")
         try:
-            response = await self._client.get(
-                f"{base.rstrip('/')}{path}", params={k: v for k, v in (params or {}).items() if v is not None},
+            response = await self._client.request(
+                method, f"{base.rstrip('/')}{path}",
+                params={k: v for k, v in (params or {}).items() if v is not None}, json=json,
                 headers={"Authorization": f"Bearer {token}", CORRELATION_HEADER: current_correlation_id()})
         except httpx.HTTPError as exc:
             raise unavailable(service, exc) from exc
         if response.status_code >= 400:
             raise error_of(service, response)
+        return response
+
+    @staticmethod
+    def _json(service: str, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError as exc:
             raise ServiceError(service, 502, "upstream_error", f"{SERVICE_NAMES.get(service, service)}出错",
                                "服务的回答不是 JSON。") from exc
+
+    async def get(self, service: str, path: str, token: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a service's JSON as the signed-in person."""
+        return self._json(service, await self._send("GET", service, path, token, params=params))
+
+    async def post(self, service: str, path: str, token: str, json: Any = None) -> Any:
+        """POST (a JSON body) as the signed-in person: the service decides and checks, the portal only relays."""
+        return self._json(service, await self._send("POST", service, path, token, json=json if json is not None
+                                                    else {}))
+
+    async def put(self, service: str, path: str, token: str, json: Any) -> Any:
+        """PUT (a JSON body) as the signed-in person."""
+        return self._json(service, await self._send("PUT", service, path, token, json=json))
+
+    async def download(self, service: str, path: str, token: str) -> httpx.Response:
+        """A document (PDF, xlsx, a material) as the service sent it, to pass on to the browser."""
+        return await self._send("GET", service, path, token)
 
     async def get_each(self, services: list[str], path: str, token: str,
                        params: Mapping[str, Any] | None = None) -> dict[str, Any | ServiceError]:

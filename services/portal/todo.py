@@ -9,6 +9,14 @@ from typing import Any
 # who sees to-do counts: the bureau's people (the services' GET /deadlines readers, supervisors excepted)
 BUREAU_ROLES = ("bureau_admin", "district_bureau", "finance", "auditor")
 STATES = ("overdue", "due", "upcoming")
+# where a clerk works the items of a (service, kind): the console's page for them
+WORK_PAGES = {
+    ("selection", "consent_pending"): "/console/requests?status=awaiting_consent",
+    ("selection", "beacon_value_due"): "/console/requests?status=accepted",
+    ("selection", "reveal_due"): "/console/requests?status=accepted",
+    ("selection", "contact_pending"): "/console/requests?status=drawn",
+    ("selection", "redraw_needed"): "/console/requests?short_staffed=1",
+}
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,10 @@ class RuleCount:
     overdue: int = 0
     due: int = 0
     upcoming: int = 0
+
+    @property
+    def work_page(self) -> str | None:
+        return WORK_PAGES.get((self.service, self.kind))
 
     @property
     def total(self) -> int:

@@ -462,6 +462,7 @@ class TrainingFormat(StrEnum):
     ONLINE = "online"  # 网络学习
 
 
+KIND_ZH = {"initial": "初任培训", "annual": "年度集中培训", "makeup": "补训补考", "term": "任期培训"}
 FORMAT_ZH = {"lecture": "集中授课", "seminar": "座谈研讨", "observation": "现场观摩",
              "case_teaching": "案例教学", "field_study": "实地考察学习", "online": "网络学习"}
 

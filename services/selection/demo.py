@@ -18,13 +18,14 @@ from services.selection.config import SelectionSettings
 from services.selection.models import platform, supervisor
 from services.selection.pool import service as pool
 from services.selection.requests import service as requests
+from shared.activity_types import CASE_QUALITY_REVIEW, PUBLIC_HEARING
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.db import Database
 from shared.events.outbox import Outbox
 
 NAMESPACE = uuid.UUID("5e1ec7a0-0000-4000-8000-000000000001")
-DEMO = [("demo-request-1", "公开听证", 3), ("demo-request-2", "案件质量评查", 2)]
+DEMO = [("demo-request-1", PUBLIC_HEARING, 3), ("demo-request-2", CASE_QUALITY_REVIEW, 2)]  # N-ACT codes
 
 
 async def load(settings: SelectionSettings, *, wait_seconds: float = 15.0) -> int:

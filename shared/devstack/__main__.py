@@ -301,7 +301,8 @@ def print_banner(services: list[str], ports: dict[str, int], private_key: str,
         scope = persona.district or persona.office or persona.supervisor_id or "city-wide"
         lines.append(f"  {persona.roles[0].value} ({persona.name}, {scope}):")
         lines.append(f"    {mint_persona(private_key, persona)}")
-    lines += ["", "Example: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8001/docs",
+    example = registry or f"http://127.0.0.1:{next(iter(ports.values()), 8001)}"
+    lines += ["", f"Example: curl -H 'Authorization: Bearer <token>' {example}/docs",
               "More tokens: make token ROLE=district_bureau DISTRICT=文登区 · make token ROLE=supervisor",
               "Ctrl-C stops everything.", "READY"]
     print("\n".join(lines), flush=True)

@@ -301,6 +301,21 @@ class DrawCompleted(Event):
     shortfall: dict[Literal["local", "cross"], int] = {}
 
 
+class SupervisorAsked(Event):
+    TYPE = "SupervisorAsked"
+    TOPIC = topics.SELECTION_ASSIGNMENTS
+    KEY = "request_id"
+    SUMMARY = ("A drawn supervisor's turn came in draw order: they are asked whether they can take part (R12.1); "
+               "ids only (added by the project, so the person hears it before the phone call).")
+
+    request_id: uuid.UUID
+    draw_id: uuid.UUID
+    supervisor_id: uuid.UUID
+    group: Literal["local", "cross"]
+    draw_order: int = Field(ge=1)
+    asked_at: datetime
+
+
 class SupervisorDrawn(Event):
     TYPE = "SupervisorDrawn"
     TOPIC = topics.SELECTION_ASSIGNMENTS
@@ -553,8 +568,8 @@ class AuditHeadPublished(Event):
 ALL_EVENTS: tuple[type[Event], ...] = (
     SupervisorAppointed, SupervisorUpdated, SupervisorDismissed, ChangeReportRecorded, EligibilityChanged,
     TrainingRecorded, SupervisionRequested, DrawNonceRevealed, SupervisionCancelled, ReceiptMismatchDetected,
-    RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorDrawn,
-    SupervisorReleased, SupervisionStaffed, SupervisorAbsenceRecorded, RecusalDecided, FeedbackSigned,
+    RecusalRequested, SupervisionRequestRefused, SupervisionAccepted, DrawCompleted, SupervisorAsked,
+    SupervisorDrawn, SupervisorReleased, SupervisionStaffed, SupervisorAbsenceRecorded, RecusalDecided, FeedbackSigned,
     OpinionAdoptionNotified, MaterialsShared, OpinionRecorded, AppraisalFinalized, CommendationIssued,
     DefenceNoticeSent, SubsidyApproved, SubsidyPaid, CalendarYearPublished, AuditHeadPublished,
 )

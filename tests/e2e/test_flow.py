@@ -261,9 +261,14 @@ async def test_flow_request_draw_decline_roster_recusal_sign_subsidy_adoption(st
     # development the SMS goes to the log, recorded as sent by provider "log")
     notify = stack["notify"]
     for member in roster:
+        # first asked when their turn came (SupervisorAsked), then told they are on the roster (SupervisorDrawn)
+        asked = await _wait_for_message(notify, member["supervisor_id"], "supervisor_asked", rid)
+        assert asked["rule"] == "R12.1" and "请确认能否参加" in asked["title"]
         drawn = await _wait_for_message(notify, member["supervisor_id"], "supervisor_drawn", rid)
         assert drawn["rule"] == "R12.1" and "确认参加" in drawn["body"] and not drawn["read"]
         await _wait_for_sms_sent(apps["notify"], drawn["id"])
+    # the decliner was asked too (and declined): asked, never drawn
+    await _wait_for_message(notify, decliner, "supervisor_asked", rid)
     assert decliner not in {m["supervisor_id"] for m in roster}
 
     # 5. a party's recusal application: bureau grants it, the next in order confirms and replaces

@@ -38,6 +38,7 @@ def test_summaries_and_ratios() -> None:
     summary = bench.summarize_ms([0.001, 0.002, 0.003])
     assert summary["n"] == 3
     assert summary["p50_ms"] == pytest.approx(2.0)
+    assert summary["p95_ms"] == pytest.approx(2.9)
     assert summary["max_ms"] == pytest.approx(3.0)
     assert bench.summarize_ms([]) == {"n": 0}
     assert bench.ratio(15.0, 1.5) == 10.0

@@ -627,6 +627,29 @@ def test_k8s_no_pod_gets_another_services_credentials(manifests: list[dict[str, 
             assert not {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "EVENT_SIGNING_KEY"} & shared, secret
 
 
+def test_k8s_portal_has_only_its_own_secrets_and_no_database_broker_or_service_token(
+        manifests: list[dict[str, Any]]) -> None:
+    """Issue 15: the portal (a backend-for-frontend) reads the services as the signed-in person; its pod gets its
+    session key and OIDC client secret, nothing of the services (no database, Kafka user, signing or field key)."""
+    deployment = find(manifests, "Deployment", "portal")
+    pod = deployment["spec"]["template"]["spec"]
+    container = the_container(pod)
+    assert container["args"] == ["shared.serve", "portal"]
+    check_hardened(pod, container)
+    check_config_envfrom(container, manifests)
+    assert whole_secrets(container) == []  # not even supervision-secrets (field keys, JWT key)
+    assert set(secret_key_refs(container).values()) == {("supervision-portal", "PORTAL_SESSION_KEY"),
+                                                         ("supervision-portal", "OIDC_CLIENT_SECRET")}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert not {"DATABASE_URL", "KAFKA_SASL_USERNAME", "EVENT_SIGNING_KEY", "SERVICE_TOKEN"} & set(env)
+    assert env["COOKIE_SECURE"] == "true" and env["OIDC_REDIRECT_URI"].endswith("/auth/callback")
+    assert {"PORTAL_SESSION_KEY", "OIDC_CLIENT_SECRET"} <= set(example_secrets()["supervision-portal"])
+    assert deployment["spec"]["replicas"] >= 2
+    service = find(manifests, "Service", "portal")
+    assert selects(service["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
+    assert find(manifests, "PodDisruptionBudget", "portal")["spec"]["minAvailable"] == 1
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_k8s_service_selects_its_pods(manifests: list[dict[str, Any]], service: str) -> None:
     svc = find(manifests, "Service", service)
@@ -653,9 +676,9 @@ def test_k8s_disruption_budget(manifests: list[dict[str, Any]], service: str) ->
     assert pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
 
 
-def test_k8s_has_exactly_the_five_services(manifests: list[dict[str, Any]]) -> None:
+def test_k8s_has_exactly_the_services_and_the_portal(manifests: list[dict[str, Any]]) -> None:
     for kind in ("Deployment", "Service"):
-        assert sorted(d["metadata"]["name"] for d in manifests if d["kind"] == kind) == sorted(SERVICES)
+        assert sorted(d["metadata"]["name"] for d in manifests if d["kind"] == kind) == sorted([*SERVICES, "portal"])
 
 
 def test_k8s_migrate_job(manifests: list[dict[str, Any]]) -> None:

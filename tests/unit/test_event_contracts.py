@@ -27,6 +27,7 @@ EXPECTED = {  # EVENTS.md: topic of each event type
     "DrawCompleted": "selection.assignments",  # added by the project: where casework fetches each receipt
     "SupervisorAbsenceRecorded": "selection.assignments",  # added by the project: absence after the fact
     "SupervisionRequestRefused": "selection.assignments", "SupervisorDrawn": "selection.assignments",
+    "SupervisorAsked": "selection.assignments",
     "SupervisorReleased": "selection.assignments", "SupervisionStaffed": "selection.assignments",
     "RecusalDecided": "selection.assignments", "FeedbackSigned": "casework.feedback",
     "OpinionAdoptionNotified": "casework.feedback", "AppraisalFinalized": "appraisal.results",

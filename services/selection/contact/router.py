@@ -83,14 +83,16 @@ async def contact_outcomes(session: SessionDep,
 @router.get("/assignments", summary="本人的抽选与参加情况")
 async def my_assignments(session: SessionDep, principal: Principal = Depends(SUPERVISOR)) -> list[dict]:
     rows = (await session.execute(
-        select(candidate.c.request_id, candidate.c.group, candidate.c.position, candidate.c.status,
+        select(candidate.c.request_id, request_table.c.activity_id, candidate.c.group, candidate.c.position,
+               candidate.c.status,
                request_table.c.starts_at, request_table.c.ends_at, request_table.c.place,
                request_table.c.activity_type, request_table.c.district)
         .join(request_table, request_table.c.id == candidate.c.request_id)
         .where(candidate.c.supervisor_id == _own_id(principal))
         .order_by(request_table.c.starts_at.desc()).limit(200)
     )).all()
-    return [{"request_id": str(r.request_id), "group": r.group, "draw_order": r.position, "status": r.status,
+    return [{"request_id": str(r.request_id), "activity_id": str(r.activity_id), "group": r.group,
+             "draw_order": r.position, "status": r.status,
              "starts_at": r.starts_at.isoformat(), "ends_at": r.ends_at.isoformat(), "place": r.place,
              "activity_type": r.activity_type, "district": r.district} for r in rows]
 

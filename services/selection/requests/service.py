@@ -56,6 +56,7 @@ from shared.events.contracts import (
     LeadTimeConsent,
     SupervisionAccepted,
     SupervisionRequestRefused,
+    SupervisorAsked,
 )
 from shared.events.outbox import Outbox
 from shared.lead_time import check_lead_time
@@ -387,10 +388,11 @@ async def try_draw(session: AsyncSession, *, outbox: Outbox, settings: Selection
     if all(len(order[g]) >= need[g] for g in algorithm.GROUPS):
         # the usual case, in one statement: the first seats of each group enter the window (R12.1);
         # nobody in this order can be recused or tried: the params excluded them at acceptance
-        await session.execute(candidate.insert(), [
-            dict(request_id=req.id, supervisor_id=uuid.UUID(sid), draw_id=draw_id, round=1, group=g,
-                 position=position, status="pending")
-            for g in algorithm.GROUPS for position, sid in enumerate(order[g][:need[g]], start=1)])
+        rows = [dict(request_id=req.id, supervisor_id=uuid.UUID(sid), draw_id=draw_id, round=1, group=g,
+                     position=position, status="pending")
+                for g in algorithm.GROUPS for position, sid in enumerate(order[g][:need[g]], start=1)]
+        await session.execute(candidate.insert(), rows)
+        await ask(session, outbox, rows)
     else:
         orders = {draw_id: order}
         for group in algorithm.GROUPS:  # a group short of people: the general path re-draws, then reports
@@ -483,6 +485,16 @@ async def _skip_status(session: AsyncSession, req, ahead: list[uuid.UUID]) -> di
     return skip
 
 
+async def ask(session: AsyncSession, outbox: Outbox, rows: list[dict]) -> None:
+    """R12.1: everyone who entered the window is asked whether they can take part (SupervisorAsked, ids only):
+    the person hears it in the inbox and by SMS before, or beside, the clerk's call."""
+    at = utcnow()
+    for row in rows:
+        await outbox.add(session, SupervisorAsked(
+            request_id=row["request_id"], draw_id=row["draw_id"], supervisor_id=row["supervisor_id"],
+            group=row["group"], draw_order=row["position"], asked_at=at))
+
+
 async def fill_window(session: AsyncSession, *, outbox: Outbox, settings: SelectionSettings, req, group: str,
                       orders: dict | None = None, announce: bool = True) -> list[uuid.UUID]:
     """Let the next ones in draw order in until pending covers the open seats (R12.1, R14.1, R14.2).
@@ -553,6 +565,7 @@ async def fill_window(session: AsyncSession, *, outbox: Outbox, settings: Select
             else:
                 skipped.append((sid, position, status))
         await session.execute(candidate.insert(), rows)
+        await ask(session, outbox, [r for r in rows if r["status"] == "pending"])
         for sid, position, status in skipped:
             await append_contact(session, draw_id=source.id, entry={
                 "supervisor_id": str(sid), "group": group, "position": position,

@@ -21,6 +21,7 @@ from shared.events.contracts import (
     SubsidyApproved,
     SubsidyPaid,
     SupervisionRequested,
+    SupervisorAsked,
     SupervisorDrawn,
     SupervisorReleased,
 )
@@ -37,9 +38,10 @@ FULL_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
 def requested(district: str = "环翠区", *, starts_in: timedelta = timedelta(days=10), **extra) -> SupervisionRequested:
     starts = datetime.now(UTC) + starts_in
     return SupervisionRequested(
-        request_id=uuid.uuid4(), activity_id=uuid.uuid4(), case_ref="威环检刑诉〔2026〕1号", activity_type="公开听证",
-        office="环翠区人民检察院", district=district, starts_at=starts, ends_at=starts + timedelta(hours=2),
-        place="第一听证室", seats=2, requested_at=datetime.now(UTC), procuratorate_commitment="ab" * 32, **extra)
+        request_id=uuid.uuid4(), activity_id=uuid.uuid4(), case_ref="威环检刑诉〔2026〕1号",
+        activity_type="public_hearing", office="环翠区人民检察院", district=district, starts_at=starts,
+        ends_at=starts + timedelta(hours=2), place="第一听证室", seats=2, requested_at=datetime.now(UTC),
+        procuratorate_commitment="ab" * 32, **extra)
 
 
 def drawn(request: SupervisionRequested, supervisor_id: uuid.UUID) -> SupervisorDrawn:
@@ -95,6 +97,26 @@ async def test_r12_1_a_drawn_supervisor_finds_the_notice_in_their_own_inbox_once
     by_channel = {d.channel: d for d in await deliveries(app, item["id"])}
     assert by_channel["inbox"].status == "sent"
     assert (by_channel["sms"].provider, by_channel["sms"].attempts) == ("log", 1)
+
+
+async def test_r12_1_a_supervisor_whose_turn_came_is_asked_to_confirm_before_the_call(notify, producer) -> None:
+    app, client = notify
+    supervisor_id = uuid.uuid4()
+    request = requested()
+    await publish(producer, request)
+    await request_known(app, request)
+    await publish(producer, SupervisorAsked(request_id=request.request_id, draw_id=uuid.uuid4(),
+                                            supervisor_id=supervisor_id, group="local", draw_order=3,
+                                            asked_at=datetime.now(UTC)))
+    [item] = await until_in_inbox(client, supervisor_token(supervisor_id))
+    assert item["kind"] == "supervisor_asked" and item["rule"] == "R12.1" and item["urgent"] is False
+    assert "请确认能否参加" in item["title"] and "第3位" in item["body"]
+    # what people read: the N-ACT label and a Chinese date, never the code or an ISO date
+    assert "公开听证/公开审查" in item["body"] and "public_hearing" not in item["body"]
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", item["body"]) and "年" in item["body"]
+    async def sms_queued() -> bool:
+        return any(d.channel == "sms" for d in await deliveries(app, item["id"]))
+    await wait_until(sms_queued, timeout=30)  # and by SMS (quiet hours may hold it: not urgent)
 
 
 async def test_r2_1_a_supervisor_sees_only_their_own_messages_and_cannot_mark_others(notify, producer) -> None:
@@ -199,7 +221,7 @@ async def test_r15_1_r17_1_r35_1_r42_1_materials_form_to_sign_defence_notice_and
                                                          "defence_notice_sent": "R35.1", "subsidy_paid": "R42.1"}
     assert "第一听证室" in items["materials_shared"]["body"]  # when and where, from casework's request
     assert "签字" in items["opinion_recorded"]["body"] and "检察院已如实记录" in items["opinion_recorded"]["body"]
-    assert "2026-12-09" in items["defence_notice_sent"]["body"] and items["defence_notice_sent"]["urgent"]
+    assert "2026年12月9日" in items["defence_notice_sent"]["body"] and items["defence_notice_sent"]["urgent"]
     assert "400.50 元" in items["subsidy_paid"]["body"]
     [theirs] = await until_in_inbox(client, supervisor_token(colleague), count=1)
     assert theirs["kind"] == "materials_shared"

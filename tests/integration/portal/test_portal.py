@@ -4,45 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from services.portal.app import create_app
-from services.portal.config import PortalSettings
 from services.portal.sessions import COOKIE_NAME, SECURE_COOKIE_NAME, Session, User, seal, unseal
-from shared.tokens import init_key_file
-
-KEY = Fernet.generate_key().decode()
-DOWN = {name: "http://127.0.0.1:9" for name in ("registry", "selection", "casework", "appraisal", "finance")}
-
-
-def settings(tmp_path: Path, **overrides) -> PortalSettings:
-    fields = {"environment": "development", "dev_key_file": init_key_file(tmp_path / "dev-keys.json"),
-              "cookie_secure": False, "portal_session_key": KEY, "service_urls": DOWN}
-    return PortalSettings(**{**fields, **overrides})
-
-
-@pytest.fixture
-async def client(tmp_path):
-    app = create_app(settings(tmp_path))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal",
-                                     headers={"accept": "text/html"}) as c:
-            yield c
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-async def signed_in(client: httpx.AsyncClient, persona: str = "dev-bureau-admin", next_path: str = "/") -> str:
-    token = csrf_of((await client.get("/sign-in")).text)
-    r = await client.post("/sign-in", data={"persona": persona, "next": next_path, "csrf_token": token})
-    assert r.status_code == 303, r.text
-    return r.headers["location"]
+from tests.integration.portal.helpers import KEY, csrf_of, settings, signed_in
 
 
 async def test_csrf_a_sign_in_without_the_forms_token_is_refused_and_signs_nobody_in(client):

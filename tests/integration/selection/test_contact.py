@@ -48,7 +48,7 @@ async def order_of(client, view, group="local") -> list[str]:
     return receipt["order"][group]
 
 
-async def test_r12_1_r14_2_contact_in_order_decline_replaced_confirm_staffed_withdraw_released(
+async def test_r12_1_r14_2_contact_in_order_asked_decline_replaced_confirm_staffed_withdraw_released(
         svc, events, unique_name):
     app, client = svc
     await appoint(app, unique_name, unique_name, 5)
@@ -93,6 +93,12 @@ async def test_r12_1_r14_2_contact_in_order_decline_replaced_confirm_staffed_wit
     assert sorted(map(str, active)) == sorted([order[3], order[4]])
     verified = (await client.get(f"/draws/{view['draws'][0]['draw_id']}/verify", headers=ADMIN)).json()
     assert verified["ok"], verified
+    # R12.1: each person was asked once, when their turn came: the first two at the draw, then one per opening
+    asked = await events.wait(view["request_id"], "SupervisorAsked", n=5)
+    assert [e.data["supervisor_id"] for e in asked] == order[:5]
+    assert [e.data["draw_order"] for e in asked] == [1, 2, 3, 4, 5]
+    assert {e.data["group"] for e in asked} == {"local"} and set(asked[0].data) == {
+        "request_id", "draw_id", "supervisor_id", "group", "draw_order", "asked_at"}  # ids only, no name or phone
 
 
 async def test_r12_1_supervisors_confirm_and_decline_their_own_assignment(svc, unique_name):

@@ -1,0 +1,354 @@
+"""The bureau's console: selection requests, their call list in draw order, the outcomes of each call (R12.1).
+
+Every page calls the services with the signed-in clerk's own token; the services decide and check
+(district scope R2.1, draw order R12.1, evidence of R12.1 for "unreachable"), the portal relays their
+Chinese refusals. Nothing here keeps state: a stale form (a second tab) is refused by the service (its
+409 shown as it is), never applied twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
+from services.appraisal.rules import STATES as ROUND_STATES
+from services.portal.backend import ServiceError
+from services.portal.web import SHANGHAI, PageError, portal_of
+from services.registry.rules import FORMAT_ZH, KIND_ZH, STATUS_ZH
+from shared import clock
+
+router = APIRouter(prefix="/console")
+# who works the requests and the call list (selection's READERS and CALLERS; recording needs bureau_admin)
+CLERKS = ("bureau_admin", "district_bureau", "auditor")
+CALLERS = ("bureau_admin", "district_bureau")
+# selection's RequestStatus with its STATUS_LABELS ("" is every state)
+REQUEST_STATES = {
+    "": "全部", "awaiting_consent": "待决定是否同意缩短通知期限", "accepted": "已受理，待抽选",
+    "drawn": "已抽选，联络中", "staffed": "人员已确认", "refused": "不予受理", "cancelled": "已撤回",
+}
+OUTCOMES = {"confirmed": "确认参加", "declined": "有正当理由不能参加", "unreachable": "无法联系", "recused": "需回避"}
+ATTEMPT_CHANNELS = {"phone": "电话", "sms": "短信", "in_person": "当面", "email": "电子邮件"}
+
+
+def parse_uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise PageError(404, "not_found", f"{what}不存在", f"“{value[:60]}”不是有效的编号。") from exc
+
+
+@router.get("/requests", summary="抽选申请工作清单")
+async def requests_page(request: Request, status: str = "", short_staffed: str = "", cursor: str | None = None,
+                        ) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *CLERKS)
+    if status not in REQUEST_STATES:
+        raise PageError(422, "validation_error", "未知的申请状态",
+                        f"可选的状态：{'、'.join(REQUEST_STATES.values())}。")
+    params = {"status": status or None, "short_staffed": "true" if short_staffed else None, "cursor": cursor,
+              "limit": 25}
+    answer = await request.app.state.backend.get("selection", "/requests", session.token, params)
+    return portal.page(request, "console/requests.html", session, active="requests", answer=answer,
+                       states=REQUEST_STATES, status=status, short_staffed=bool(short_staffed))
+
+
+async def _request_view(request: Request, request_id: str, token: str) -> dict[str, Any]:
+    backend = request.app.state.backend
+    detail = await backend.get("selection", f"/requests/{request_id}", token)
+    try:
+        calls = await backend.get("selection", f"/requests/{request_id}/call-list", token)
+    except ServiceError as error:  # an auditor reads the request, not the names and phones
+        if error.status != 403:
+            raise
+        calls = None
+    # the first attempt defaults to now (the clerk is on the phone); it stays the clerk's stated time (R12.1)
+    now_local = clock.now().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S")
+    return {"detail": detail, "calls": calls, "request_states": REQUEST_STATES, "now_local": now_local}
+
+
+@router.get("/requests/{request_id}", summary="抽选申请详情与联络名单")
+async def request_page(request: Request, request_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *CLERKS)
+    request_id = parse_uuid(request_id, "抽选申请")
+    view = await _request_view(request, request_id, session.token)
+    return portal.page(request, "console/request.html", session, active="requests", outcomes=OUTCOMES,
+                       channels=ATTEMPT_CHANNELS, done=request.query_params.get("done"), revealed=None, **view)
+
+
+@router.post("/requests/{request_id}/calls/{supervisor_id}/phone", summary="查看完整电话（记入审计）")
+async def reveal_phone(request: Request, request_id: str, supervisor_id: str) -> Response:
+    """The full phone of the person to call, shown on this answer only (POST: audited by selection, never in a URL)."""
+    portal = portal_of(request)
+    session, _ = await portal.signed_form(request, *CALLERS)
+    request_id, supervisor_id = parse_uuid(request_id, "抽选申请"), parse_uuid(supervisor_id, "人民监督员")
+    revealed = await request.app.state.backend.post(
+        "selection", f"/requests/{request_id}/call-list/{supervisor_id}/phone", session.token)
+    view = await _request_view(request, request_id, session.token)
+    return portal.page(request, "console/request.html", session, active="requests", outcomes=OUTCOMES,
+                       channels=ATTEMPT_CHANNELS, done=None, revealed={"supervisor_id": supervisor_id, **revealed},
+                       **view)
+
+
+def _attempts(form: dict[str, str]) -> list[dict[str, str]]:
+    """The contact attempts the clerk states (R12.1: "unreachable" needs two, apart): Shanghai local times."""
+    attempts = []
+    for n in (1, 2, 3):
+        at = form.get(f"attempt{n}_at", "").strip()
+        if not at:
+            continue
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise PageError(422, "validation_error", "联系时间格式错误",
+                            f"第 {n} 次联系的时间无法识别：{at[:40]}") from exc
+        channel = form.get(f"attempt{n}_channel", "phone")
+        if channel not in ATTEMPT_CHANNELS:
+            raise PageError(422, "validation_error", "联系方式无效", "请选择电话、短信、当面或电子邮件。")
+        local = moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+        attempts.append({"at": local.isoformat(), "channel": channel})
+    return attempts
+
+
+@router.post("/requests/{request_id}/calls/{supervisor_id}", summary="记录联络结果（R12.1、R14.2）")
+async def record_call(request: Request, request_id: str, supervisor_id: str) -> Response:
+    """One outcome for one person, relayed to selection (which keeps the draw order and its evidence rules)."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, *CALLERS)
+    request_id, supervisor_id = parse_uuid(request_id, "抽选申请"), parse_uuid(supervisor_id, "人民监督员")
+    draw_id = parse_uuid(form.get("draw_id", ""), "抽选轮次")
+    outcome = form.get("outcome", "")
+    if outcome not in OUTCOMES:
+        raise PageError(422, "validation_error", "请选择联络结果", f"可选：{'、'.join(OUTCOMES.values())}。")
+    body: dict[str, Any] = {"supervisor_id": supervisor_id, "outcome": outcome, "attempts": _attempts(form)}
+    if reason := form.get("reason", "").strip():
+        body["reason"] = reason
+    await request.app.state.backend.post("selection", f"/draws/{draw_id}/contacts", session.token, body)
+    return RedirectResponse(f"/console/requests/{request_id}?done={supervisor_id}#call-list", status_code=303)
+
+
+@router.post("/requests/{request_id}/short-notice-decision", summary="决定是否同意缩短通知期限（R10.2）")
+async def short_notice_decision(request: Request, request_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    request_id = parse_uuid(request_id, "抽选申请")
+    if form.get("granted") not in ("true", "false"):
+        raise PageError(422, "validation_error", "请选择同意或不同意", None)
+    body: dict[str, Any] = {"granted": form["granted"] == "true"}
+    if reason := form.get("reason", "").strip():
+        body["reason"] = reason
+    await request.app.state.backend.post("selection", f"/requests/{request_id}/short-notice-decision",
+                                         session.token, body)
+    return RedirectResponse(f"/console/requests/{request_id}", status_code=303)
+
+
+# --- finance: subsidy lines (R42.1, four eyes) and the monthly table -------------------------------------
+FINANCE_READERS = ("finance", "bureau_admin", "auditor")
+LINE_STATES = {"": "全部", "draft": "待审核", "checked": "待批准", "approved": "已批准", "paid": "已支付",
+               "rejected": "已驳回"}
+LINE_ACTIONS = {"check": "审核通过", "approve": "批准"}
+TABLE_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+def parse_period(value: str) -> str:
+    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
+        raise PageError(404, "not_found", "月份格式错误", "月份应写作 2026-11。")
+    return value
+
+
+@router.get("/finance/lines", summary="履职补助明细：审核与批准（四眼原则）")
+async def lines_page(request: Request, status: str = "", period: str = "", cursor: str | None = None) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    if status not in LINE_STATES:
+        raise PageError(422, "validation_error", "未知的明细状态", f"可选的状态：{'、'.join(LINE_STATES.values())}。")
+    params = {"status": status or None, "period": parse_period(period) if period else None, "cursor": cursor,
+              "limit": 25}
+    answer = await request.app.state.backend.get("finance", "/subsidy-lines", session.token, params)
+    return portal.page(request, "console/lines.html", session, active="finance", answer=answer, states=LINE_STATES,
+                       status=status, period=period, actions=LINE_ACTIONS, done=request.query_params.get("done"))
+
+
+@router.post("/finance/lines/{line_id}/{action}", summary="审核或批准一条明细")
+async def line_action(request: Request, line_id: str, action: str) -> Response:
+    """Relayed to finance, which keeps the four eyes (never approve what one checked) and the budget rule."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "finance")
+    line_id = parse_uuid(line_id, "补助明细")
+    if action not in LINE_ACTIONS:
+        raise PageError(404, "not_found", "页面不存在", None)
+    await request.app.state.backend.post("finance", f"/subsidy-lines/{line_id}/{action}", session.token)
+    back = form.get("back", "")
+    back = back if back.startswith("/console/finance/lines") else "/console/finance/lines"
+    return RedirectResponse(back + ("&" if "?" in back else "?") + f"done={action}", status_code=303)
+
+
+@router.get("/finance/disbursements/{period}", summary="《威海市人民监督员履职补助发放表》")
+async def disbursement_page(request: Request, period: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    period = parse_period(period)
+    table = await request.app.state.backend.get("finance", f"/disbursements/{period}", session.token)
+    return portal.page(request, "console/disbursement.html", session, active="finance", table=table, period=period)
+
+
+@router.get("/finance/disbursements/{period}/{fmt}", summary="下载发放表（xlsx 或 PDF）")
+async def disbursement_file(request: Request, period: str, fmt: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *FINANCE_READERS)
+    period = parse_period(period)
+    if fmt not in TABLE_FORMATS:
+        raise PageError(404, "not_found", "不支持的格式", "可下载 xlsx 或 pdf。")
+    answer = await request.app.state.backend.download("finance", f"/disbursements/{period}/{fmt}", session.token)
+    return Response(answer.content, media_type=TABLE_FORMATS[fmt], headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="disbursement-{period}.{fmt}"'})
+
+
+# --- the roster (registry): search and a person's page, masked by default (R3.1) --------------------------
+ROSTER_READERS = ("bureau_admin", "district_bureau", "auditor")
+ROSTER_STATES = {"": "全部", **STATUS_ZH}  # the registry's own labels (R3.1 lists, R4.1 terms)
+TRAINING_STATES = {"trained": "已完成初任培训", "pending": "初任培训待完成", "overdue": "初任培训逾期"}
+ENDING_CHOICES = {"": "不限", "3": "3 个月内", "6": "6 个月内", "12": "12 个月内"}
+
+
+@router.get("/roster", summary="人民监督员名册")
+async def roster_page(request: Request, name: str = "", status: str = "", ending: str = "",
+                      cursor: str | None = None) -> Response:
+    """Search by name prefix, state and "terms ending in N months" (R4.1); registry scopes a district bureau (R2.1)."""
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    if status not in ROSTER_STATES or ending not in ENDING_CHOICES:
+        raise PageError(422, "validation_error", "未知的筛选条件", "请通过页面上的选项筛选。")
+    params = {"name": name.strip() or None, "status": status or None, "ending_within_months": ending or None,
+              "cursor": cursor, "limit": 25}
+    answer = await request.app.state.backend.get("registry", "/supervisors", session.token, params)
+    return portal.page(request, "console/roster.html", session, active="roster", answer=answer, name=name,
+                       status=status, ending=ending, states=ROSTER_STATES, endings=ENDING_CHOICES,
+                       training_states=TRAINING_STATES)
+
+
+async def _person_view(request: Request, supervisor_id: str, token: str, *, unmasked: bool) -> dict[str, Any]:
+    """The person (masked unless revealed), their terms and training from the registry, this year's ledger from
+    appraisal (a service that is down leaves its part empty and is named)."""
+    backend = request.app.state.backend
+    person = await backend.get("registry", f"/supervisors/{supervisor_id}", token,
+                               {"unmasked": "true"} if unmasked else None)
+    year = clock.today().year
+    parts = {"appointments": ("registry", f"/supervisors/{supervisor_id}/appointments"),
+             "training": ("registry", f"/supervisors/{supervisor_id}/training"),
+             "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}")}
+    view: dict[str, Any] = {"person": person, "year": year, "errors": []}
+    for key, (service, path) in parts.items():
+        try:
+            view[key] = await backend.get(service, path, token)
+        except ServiceError as error:
+            view[key] = None
+            view["errors"].append(error)
+    return view
+
+
+@router.get("/roster/{supervisor_id}", summary="人民监督员详情（脱敏）")
+async def person_page(request: Request, supervisor_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    view = await _person_view(request, supervisor_id, session.token, unmasked=False)
+    return portal.page(request, "console/person.html", session, active="roster", revealed=False,
+                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+
+
+@router.post("/roster/{supervisor_id}/reveal", summary="查看完整身份号码与手机号（记入审计，R3.1）")
+async def reveal_person(request: Request, supervisor_id: str) -> Response:
+    """bureau_admin only (registry checks and audits it); shown on this answer only, never in a URL."""
+    portal = portal_of(request)
+    session, _ = await portal.signed_form(request, "bureau_admin")
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    view = await _person_view(request, supervisor_id, session.token, unmasked=True)
+    return portal.page(request, "console/person.html", session, active="roster", revealed=True,
+                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+
+
+# --- appraisal rounds as a stepper (R34.1): each step's who and when, forward and back ------------------------
+APPRAISAL_READERS = ("bureau_admin", "district_bureau", "auditor")
+
+
+@router.get("/appraisal", summary="考核轮次")
+async def rounds_page(request: Request, cursor: str | None = None) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *APPRAISAL_READERS)
+    answer = await request.app.state.backend.get("appraisal", "/rounds", session.token, {"cursor": cursor, "limit": 25})
+    return portal.page(request, "console/rounds.html", session, active="appraisal", answer=answer)
+
+
+@router.get("/appraisal/{round_id}", summary="考核轮次：步骤、操作人和时间")
+async def round_page(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *APPRAISAL_READERS)
+    round_id = parse_uuid(round_id, "考核轮次")
+    data = await request.app.state.backend.get("appraisal", f"/rounds/{round_id}", session.token)
+    return portal.page(request, "console/round.html", session, active="appraisal", round=data,
+                       stepper=stepper(data), done=request.query_params.get("done"))
+
+
+def stepper(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every state of R34.1 in order: done (with its last who/when), current, or to come."""
+    last = {}
+    for step in data.get("steps", []):  # in order: a step redone after a "back" shows its latest time
+        last[step["state"]] = step
+    current = ROUND_STATES.index(data["state"]) if data["state"] in ROUND_STATES else -1
+    return [{"state": s, "label": ROUND_STATE_ZH[s], "step": last.get(s) if i <= current else None,
+             "status": "done" if i < current else "current" if i == current else "todo"}
+            for i, s in enumerate(ROUND_STATES)]
+
+
+@router.post("/appraisal/{round_id}/forward", summary="推进到下一步（R34.1）")
+async def round_forward(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    to = form.get("to", "")
+    if to not in ROUND_STATES[1:]:
+        raise PageError(422, "validation_error", "未知的考核步骤", None)
+    body: dict[str, Any] = {"note": form["note"].strip()} if form.get("note", "").strip() else {}
+    await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/steps/{to}", session.token, body)
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=forward", status_code=303)
+
+
+@router.post("/appraisal/{round_id}/back", summary="退回上一步（须说明理由，R30.1、R34.1）")
+async def round_back(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    reason = form.get("reason", "").strip()
+    if not reason:
+        raise PageError(422, "validation_error", "请填写退回理由", "退回上一步须说明理由（R30.1）。")
+    await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/back", session.token, {"reason": reason})
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=back", status_code=303)
+
+
+# --- training (R21.1–R24.1): the sessions and who still needs which training ---------------------------------
+TRAINING_LISTS = {  # registry's lists of people due: path, title
+    "overdue": ("/training/overdue", "初任培训逾期（R22.1）"),
+    "makeup": ("/training/makeup-needed", "需补训补考（R22.2）"),
+    "term": ("/training/term-pending", "本届任期尚未参加任期培训（R21.1）"),
+}
+
+
+@router.get("/training", summary="培训班次与待培训名单")
+async def training_page(request: Request) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    backend = request.app.state.backend
+    year = clock.today().year
+    sessions = await backend.get("registry", "/training/sessions", session.token, {"year": year, "limit": 100})
+    lists = {key: {"title": title, **await backend.get("registry", path, session.token, {"limit": 100})}
+             for key, (path, title) in TRAINING_LISTS.items()}
+    lists["annual"] = {"title": f"{year} 年度集中培训缺训（R23.1）", **await backend.get(
+        "registry", "/training/annual-check", session.token, {"year": year, "limit": 100})}
+    return portal.page(request, "console/training.html", session, active="training", year=year, sessions=sessions,
+                       lists=lists, kinds=KIND_ZH, formats=FORMAT_ZH)

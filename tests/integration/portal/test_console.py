@@ -1,0 +1,129 @@
+"""The console's and the supervisor's pages at their edges, through the real ASGI app (services down or absent):
+who may open them, what a forged or malformed form gets, what a failing service or an unexpected error shows.
+The pages with the services up are walked in Chromium (tests/browser/test_journeys.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.portal.app import SECURITY_HEADERS
+from services.portal.sessions import COOKIE_NAME, Session, User, seal
+from tests.integration.portal.helpers import KEY, csrf_of, signed_in
+
+REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
+PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/roster", f"/console/roster/{REQUEST}",
+         "/console/training",
+         "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
+         "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/inbox"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_page_without_a_session_goes_to_sign_in_with_the_page_remembered(client, path):
+    r = await client.get(path, params={"x": "1"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/sign-in?next=")
+    assert r.headers["location"].removeprefix("/sign-in?next=").replace("%2F", "/").startswith(path)
+
+
+async def test_an_expired_session_on_a_console_page_comes_back_to_it_after_sign_in(client):
+    stale = Session(user=User("dev-bureau-admin", "市司法局管理员", ("bureau_admin",)), token="expired",
+                    expires_at=int(time.time()) - 1)
+    client.cookies.set(COOKIE_NAME, seal(stale, KEY))
+    r = await client.get("/console/requests", params={"status": "drawn"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/sign-in?next=/console/requests%3Fstatus%3Ddrawn&reason=expired"
+    assert await signed_in(client, next_path="/console/requests?status=drawn") == "/console/requests?status=drawn"
+
+
+@pytest.mark.parametrize(("persona", "path"), [("dev-supervisor", "/console/requests"),
+                                               ("dev-procuratorate-weihai", "/console/finance/lines"),
+                                               ("dev-bureau-admin", "/me")])
+async def test_pages_are_for_their_roles_only(client, persona, path):
+    await signed_in(client, persona)
+    r = await client.get(path)
+    assert r.status_code == 403 and "无权查看此页面" in r.text
+
+
+async def test_a_service_that_is_down_is_named_and_the_page_says_so_with_its_headers(client):
+    await signed_in(client)
+    r = await client.get("/console/requests")
+    assert r.status_code == 502 and "随机抽选服务暂不可用" in r.text
+    assert "Traceback" not in r.text
+    assert all(r.headers[name] == value for name, value in SECURITY_HEADERS.items())
+
+
+async def test_an_unexpected_error_is_a_chinese_page_with_the_security_headers(client):
+    await signed_in(client)
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    client._transport.app.state.backend.get = broken  # a bug in the portal itself, not a service's refusal
+    r = await client.get("/console/requests")
+    assert r.status_code == 500 and "门户内部错误" in r.text and "boom" not in r.text
+    assert all(r.headers[name] == value for name, value in SECURITY_HEADERS.items())
+
+
+@pytest.mark.parametrize(("path", "status", "text"), [
+    ("/console/requests?status=bogus", 422, "未知的申请状态"),
+    ("/console/requests/not-a-uuid", 404, "不是有效的编号"),
+    ("/console/roster?status=bogus", 422, "未知的筛选条件"),
+    ("/console/roster?ending=7", 422, "未知的筛选条件"),
+    ("/console/finance/lines?status=bogus", 422, "未知的明细状态"),
+    ("/console/finance/disbursements/2026-13", 404, "月份格式错误"),
+    ("/console/finance/disbursements/2026-12/docx", 404, "不支持的格式"),
+])
+async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status, text):
+    await signed_in(client, "dev-finance" if "finance" in path else "dev-bureau-admin")
+    r = await client.get(path)
+    assert r.status_code == status and text in r.text
+
+
+@pytest.mark.parametrize(("persona", "path", "data"), [
+    ("dev-bureau-admin", f"/console/requests/{REQUEST}/calls/{REQUEST}", {"outcome": "confirmed", "draw_id": REQUEST}),
+    ("dev-bureau-admin", f"/console/requests/{REQUEST}/calls/{REQUEST}/phone", {}),
+    ("dev-finance", f"/console/finance/lines/{REQUEST}/approve", {}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/reveal", {}),
+    ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/forward", {"to": "reviewed"}),
+    ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/back", {"reason": "有误"}),
+    ("dev-supervisor", f"/me/assignments/{REQUEST}/confirm", {}),
+    ("dev-supervisor", f"/me/activities/{REQUEST}/sign", {"content_hash": "0" * 64}),
+])
+async def test_a_form_without_this_sessions_csrf_token_does_nothing(client, persona, path, data):
+    await signed_in(client, persona)
+    calls = []
+
+    async def record(*args, **kwargs):
+        calls.append(args)
+    client._transport.app.state.backend.post = record
+    for token in (None, "forged"):
+        r = await client.post(path, data={**data, "note": "x", **({"csrf_token": token} if token else {})})
+        assert r.status_code == 403 and "表单已失效，未执行任何操作" in r.text
+    assert calls == []  # nothing reached a service
+
+
+async def test_a_call_outcome_form_is_checked_before_anything_is_sent(client):
+    await signed_in(client)
+    token = csrf_of((await client.get("/")).text)
+    calls = []
+
+    async def record(*args, **kwargs):
+        calls.append((args, kwargs))
+    client._transport.app.state.backend.post = record
+    base = {"csrf_token": token, "draw_id": REQUEST}
+    for data, text in (({**base, "outcome": "maybe"}, "请选择联络结果"),
+                       ({**base, "outcome": "unreachable", "attempt1_at": "yesterday"}, "联系时间格式错误"),
+                       ({**base, "outcome": "declined", "attempt1_at": "2026-12-07T09:00", "attempt1_channel": "fax"},
+                        "联系方式无效")):
+        r = await client.post(f"/console/requests/{REQUEST}/calls/{REQUEST}", data=data)
+        assert r.status_code == 422 and text in r.text
+    assert calls == []
+    r = await client.post(f"/console/requests/{REQUEST}/calls/{REQUEST}",
+                          data={**base, "outcome": "unreachable", "attempt1_at": "2026-12-07T09:00:05",
+                                "attempt1_channel": "phone", "attempt2_at": "2026-12-07T11:00",
+                                "attempt2_channel": "sms"})
+    assert r.status_code == 303
+    (args, _), = calls  # one call to selection, with the attempts in Shanghai time (the clerk's stated times)
+    assert args[:2] == ("selection", f"/draws/{REQUEST}/contacts")
+    assert args[3]["attempts"] == [{"at": "2026-12-07T09:00:05+08:00", "channel": "phone"},
+                                   {"at": "2026-12-07T11:00:00+08:00", "channel": "sms"}]
