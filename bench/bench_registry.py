@@ -29,11 +29,9 @@ Three measurements, each alternating the two servers:
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -46,7 +44,7 @@ import asyncpg
 from fastapi import FastAPI, Query
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bench import percentile, ratio, serve, summarize_ms
+from bench import closed_loop, key, median_run, open_loop, ratio, serve
 from services.registry import rules
 from shared.crypto import FieldCipher, mask_id_number, mask_phone
 from shared.db.migrations import service_migrations, upgrade
@@ -108,10 +106,6 @@ def baseline_app() -> FastAPI:
 
 # --- data --------------------------------------------------------------------------------------
 
-def key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
 def rows(n: int, cipher: FieldCipher, rng: random.Random) -> list[tuple]:
     """n supervisors with valid encrypted personal data, terms, training state and eligibility."""
     out = []
@@ -171,133 +165,20 @@ def paths(n: int) -> list[str]:
     return out
 
 
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client for GETs on loopback (httpx costs more CPU than the servers)."""
-
-    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
-        self.host, self.port = host, port
-        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}\r\n"
-        self.writer.write(request.encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        body = await self.reader.readexactly(length)
-        if b"connection: close" in head.lower():
-            await self.close()
-        return status, body
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
+def registry_ok(status: int, body: bytes) -> bool:
+    return status == 200 and b'"items":[{' in body
 
 
 async def run_load(base: str, headers: dict[str, str], n: int, concurrency: int, time_limit: float) -> dict:
-    """n requests from `concurrency` keep-alive connections; latency per request, throughput over the run."""
-    host, port = base.removeprefix("http://").split(":")
-    todo = [quote(p, safe="/?&=") for p in paths(n)]
-    latencies: list[float] = []
-    errors = 0
-    connections = [Connection(host, int(port), headers) for _ in range(concurrency)]
-    for path in todo[:100]:  # warm-up (pools, caches, prepared statements)
-        await connections[0].get(path)
-    queue = iter(todo)
-    deadline = time.monotonic() + time_limit
-
-    async def worker(conn: Connection) -> None:
-        nonlocal errors
-        for path in queue:
-            if time.monotonic() > deadline:
-                return
-            started = time.perf_counter()
-            try:
-                status, body = await conn.get(path)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                errors += 1
-                await conn.close()
-                continue
-            latencies.append(time.perf_counter() - started)
-            if status != 200 or b'"items":[{' not in body:
-                errors += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in connections))
-    elapsed = time.perf_counter() - started
-    for conn in connections:
-        await conn.close()
-    return {**summarize_ms(latencies), "rps": round(len(latencies) / elapsed, 1), "errors": errors}
+    """n requests from `concurrency` keep-alive connections (`bench.closed_loop`)."""
+    return await closed_loop(base, headers, [quote(p, safe="/?&=") for p in paths(n)], concurrency=concurrency,
+                             time_limit=time_limit, ok=registry_ok)
 
 
 async def run_open_loop(base: str, headers: dict[str, str], rate: float, duration: float) -> dict:
-    """Requests on a fixed schedule (one every 1/rate s for `duration` s), whatever the answers do.
-
-    Request i is due at start + i/rate. The dispatcher never waits for an answer, so a slow answer does
-    not delay the requests behind it (no coordinated omission), and each latency is measured from the
-    request's *scheduled* time to the end of its answer: time spent waiting for a free connection (at
-    most OPEN_LOOP_CONNECTIONS in flight) or behind a late dispatcher counts against the server.
-    """
-    host, port = base.removeprefix("http://").split(":")
-    todo = [quote(p, safe="/?&=") for p in paths(int(rate * duration))]
-    idle: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(OPEN_LOOP_CONNECTIONS):
-        conn = Connection(host, int(port), headers)
-        await conn.get(todo[0])  # connect and warm up before the clock starts
-        idle.put_nowait(conn)
-    latencies: list[float] = []
-    send_lag: list[float] = []
-    errors = 0
-
-    async def one(path: str, due: float) -> None:
-        nonlocal errors
-        conn = await idle.get()
-        try:
-            status, body = await conn.get(path)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            errors += 1
-            await conn.close()
-            return
-        finally:
-            idle.put_nowait(conn)
-        latencies.append(time.perf_counter() - due)
-        if status != 200 or b'"items":[{' not in body:
-            errors += 1
-
-    tasks = []
-    start = time.perf_counter()
-    for i, path in enumerate(todo):
-        due = start + i / rate
-        if (wait := due - time.perf_counter()) > 0:
-            await asyncio.sleep(wait)
-        send_lag.append(time.perf_counter() - due)
-        tasks.append(asyncio.create_task(one(path, due)))
-    _, pending = await asyncio.wait(tasks, timeout=OPEN_LOOP_DRAIN_S)
-    elapsed = time.perf_counter() - start
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)  # their connections go back to `idle`, closed below
-    while not idle.empty():
-        await idle.get_nowait().close()
-    return {**summarize_ms(latencies), "rate": round(rate, 1), "rps": round(len(latencies) / elapsed, 1),
-            "errors": errors + len(pending), "unanswered": len(pending),
-            "send_lag_p99_ms": round(percentile(send_lag, 99) * 1000, 3)}
-
-
-def median_run(runs: list[dict], key: str = "rps") -> dict:
-    """The round with the median `key` (throughput by default; its latencies come with it)."""
-    return sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+    """Requests on a fixed schedule for `duration` s (`bench.open_loop`: latency from the scheduled send time)."""
+    return await open_loop(base, headers, [quote(p, safe="/?&=") for p in paths(int(rate * duration))], rate=rate,
+                           ok=registry_ok, connections=OPEN_LOOP_CONNECTIONS, drain_s=OPEN_LOOP_DRAIN_S)
 
 
 async def main(args: argparse.Namespace) -> dict:

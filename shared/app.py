@@ -275,15 +275,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_outbox(request: Request) -> Outbox:
+# async, though they only read app.state: FastAPI runs a plain function dependency in a worker thread, one thread
+# hop per request each (the work lists' hot path showed it)
+async def get_outbox(request: Request) -> Outbox:
     return request.app.state.outbox
 
 
-def get_calendar(request: Request) -> WorkingCalendar:
+async def get_calendar(request: Request) -> WorkingCalendar:
     return request.app.state.calendar
 
 
-def get_cipher(request: Request) -> FieldCipher:
+async def get_cipher(request: Request) -> FieldCipher:
     return request.app.state.cipher
 
 

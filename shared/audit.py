@@ -12,6 +12,7 @@ kept outside the database: publish `head()` periodically and pass it as `expecte
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,12 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    cast,
-    func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import clock
 
 GENESIS_HASH = "0" * 64
 VERIFY_BATCH = 1000
@@ -112,6 +114,26 @@ def _row_hash(
     return hashlib.sha256((prev_hash + _canonical_json(fields)).encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append: who did what to which subject (ids, field names, counts: no personal data)."""
+
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any] | None = None
+    correlation_id: str | None = None
+
+
+# Takes the table's lock, then hands back each entry's details as PostgreSQL stores them (JSONB renormalizes
+# numbers: 1e16 comes back as an int; default=str turned dates and UUIDs into strings first), in their order.
+_LOCK_AND_NORMALIZE = text(
+    "SELECT pg_advisory_xact_lock(:key) AS locked, (SELECT jsonb_agg(d::jsonb ORDER BY n) "
+    "FROM unnest(CAST(:details AS text[])) WITH ORDINALITY AS u(d, n)) AS details"
+).bindparams(bindparam("key", type_=BigInteger), bindparam("details", type_=ARRAY(Text))
+             ).columns(locked=Text, details=JSONB)
+
+
 async def append(
     session: AsyncSession,
     table: Table,
@@ -122,37 +144,37 @@ async def append(
     details: dict[str, Any] | None = None,
     correlation_id: str | None = None,
 ) -> int:
-    """Append one entry in the caller's transaction (never commits); returns its seq.
+    """Append one entry in the caller's transaction (never commits); returns its seq (`append_many` of one)."""
+    return (await append_many(session, table, [Entry(actor, action, subject, details, correlation_id)]))[0]
 
+
+async def append_many(session: AsyncSession, table: Table, entries: Sequence[Entry]) -> list[int]:
+    """Append `entries` in this order in the caller's transaction (never commits); returns their seqs.
+
+    The chain is the one appending them one by one at the same moment would give: each row's hash covers the
+    previous row's (`_row_hash`), whatever the batch; three round trips for any number of entries.
     Use READ COMMITTED (the default): the last row is read after taking the lock, and a
     snapshot taken earlier in the transaction would miss rows committed meanwhile.
     """
-    # Hash what PostgreSQL will hand back to `verify`: JSONB renormalizes numbers (1e16 comes
-    # back as an int), and default=str turns dates and UUIDs into strings first.
-    details_json = _canonical_json(details if details is not None else {})
-    lock_and_normalize = select(
-        func.pg_advisory_xact_lock(_lock_key(table)),
-        cast(bindparam("details", details_json, type_=Text), JSONB),
-    )
+    if not entries:
+        return []
+    texts = [_canonical_json(e.details if e.details is not None else {}) for e in entries]
     # The lock serializes appenders until the caller's transaction ends, so seq has no gaps.
-    stored_details = (await session.execute(lock_and_normalize)).one()[1]
-
+    stored = (await session.execute(_LOCK_AND_NORMALIZE, {"key": _lock_key(table), "details": texts})).one()
     last = (
         await session.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1))
     ).first()
     prev_seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
-
-    row = {
-        "seq": prev_seq + 1,
-        "at": datetime.now(UTC),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": stored_details,
-        "correlation_id": correlation_id,
-    }
-    await session.execute(table.insert().values(**row, prev_hash=prev_hash, hash=_row_hash(prev_hash, **row)))
-    return row["seq"]
+    at = clock.now()
+    rows = []
+    for offset, (entry, details) in enumerate(zip(entries, stored.details, strict=True), start=1):
+        row = {"seq": prev_seq + offset, "at": at, "actor": entry.actor, "action": entry.action,
+               "subject": entry.subject, "details": details, "correlation_id": entry.correlation_id}
+        row_hash = _row_hash(prev_hash, **row)
+        rows.append({**row, "prev_hash": prev_hash, "hash": row_hash})
+        prev_hash = row_hash
+    await session.execute(table.insert(), rows)
+    return [r["seq"] for r in rows]
 
 
 async def head(session: AsyncSession, table: Table) -> tuple[int, str]:

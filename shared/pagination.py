@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 
 from shared.errors import Unprocessable
@@ -91,6 +91,14 @@ class CursorPage(BaseModel, Generic[T]):
     total: int
     limit: int
     next_cursor: str | None
+
+
+def json_cursor_page(items: list[str], total: int, limit: int, next_cursor: str | None) -> Response:
+    """A CursorPage whose items PostgreSQL already rendered as JSON objects (`shared.db.read.json_page_sql`):
+    joined, not re-encoded (the cursor is base64url and hex: nothing to escape)."""
+    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
+    body = f'{{"items":[{",".join(items)}],"total":{total},"limit":{limit},"next_cursor":{cursor}}}'
+    return Response(body.encode(), media_type="application/json")
 
 
 def invalid_cursor() -> Unprocessable:

@@ -50,7 +50,8 @@ def as_of_or_today(as_of: date | None) -> date:
     return as_of
 
 
-def settings_of(request: Request) -> CaseworkSettings:
+# async: FastAPI runs a plain function dependency in a worker thread (a thread hop per request)
+async def settings_of(request: Request) -> CaseworkSettings:
     return request.app.state.settings
 
 

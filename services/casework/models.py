@@ -3,6 +3,7 @@ draw checks, recusals, materials, opinions (+ versions), feedback forms + signat
 (+ transmittal items), idempotency keys."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -62,6 +63,20 @@ activity = Table(
     Index("ix_activity_starts_at", "starts_at", "id"),  # the work list's keyset (0007)
     Index("ix_activity_case_ref", "case_ref"),  # the work list's case number filter (0007)
     Index("ix_activity_type_starts", "activity_type", "starts_at"),  # the work list's type filter (0007)
+    Index("ix_activity_status_starts", "status", "starts_at", "id"),  # the work list's state filter (0008)
+    Index("ix_activity_district_status_starts", "district", "status", "starts_at", "id"),  # (0008)
+    Index("ix_activity_office_starts", "office", "starts_at", "id"),  # an office's own list (0008)
+)
+
+# Exact counts per (district, office, status, activity_type), kept by triggers (migration 0008): the work list's
+# totals for those filters come from here instead of counting every matching activity on every request.
+activity_tally = Table(
+    "activity_tally", metadata,
+    Column("district", Text, primary_key=True),
+    Column("office", Text, primary_key=True),
+    Column("status", Text, primary_key=True),
+    Column("activity_type", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 # a new time for an activity: its live request cancelled and a new one linked to it (0006)

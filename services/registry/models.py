@@ -72,6 +72,8 @@ supervisor = Table(
     Index("ix_supervisor_district_name_prefix", "district", "name", postgresql_ops={"name": "text_pattern_ops"}),
     Index("ix_supervisor_status_name", "status", "name", "id"),
     Index("ix_supervisor_specialties", "specialties", postgresql_using="gin"),
+    Index("ix_supervisor_term_end", "term_end"),  # terms ending in a range (0007)
+    Index("ix_supervisor_term_end_order", text("coalesce(term_end, DATE '2999-12-31')"), "id"),  # sort=term_end
 )
 
 # Exact counts per (district, status, eligible), kept by triggers (migration 0002): the roster's page

@@ -78,6 +78,53 @@ def check_mobile(value: str) -> str:
     return text
 
 
+def check_district(district: str, districts: list[str] | tuple[str, ...]) -> str:
+    """A district of Weihai (the configured list)."""
+    if district not in districts:
+        raise RuleViolation("unknown_district", "辖区不存在",
+                            f"“{district}”不是威海市的辖区，可选：{'、'.join(districts)}。")
+    return district
+
+
+def check_specialties(names: list[str] | tuple[str, ...], known: set[str] | frozenset[str]) -> list[str]:
+    """Specialties must be on the managed list and active (`known`); order kept, duplicates dropped."""
+    wanted = list(dict.fromkeys(n.strip() for n in names))
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise RuleViolation("unknown_specialty", "专业领域不在目录中",
+                            f"以下专业领域不在目录中或已停用：{'、'.join(unknown)}。")
+    return wanted
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person's record as checked (R3.1: the caller encrypts, hashes and masks id number and phone)."""
+
+    id_number: str
+    phone: str
+    gender: str
+    district: str
+    specialties: list[str]
+
+
+def check_candidate(*, id_number: str, phone: str, district: str, specialties: list[str],
+                    gender: str | None = None, birth_date: date | None = None, today: date,
+                    districts: list[str] | tuple[str, ...], known_specialties: set[str] | frozenset[str],
+                    ) -> Candidate:
+    """Every check of a new person's record, in the order a clerk reads the form: id number (GB 11643), mobile,
+    the birth date and gender given beside it (must match the id), district, specialties. One door: the single
+    registration (`POST /supervisors`) and the bulk import run this same function per person."""
+    number = check_id_number(id_number, today=today)
+    mobile = check_mobile(phone)
+    if birth_date is not None and birth_date != birth_date_of(number):
+        raise RuleViolation("id_number_mismatch", "出生日期与身份号码不符",
+                            "出生日期与公民身份号码中的出生日期不一致。")
+    if gender is not None and gender != gender_of(number):
+        raise RuleViolation("id_number_mismatch", "性别与身份号码不符", "性别与公民身份号码的性别码不一致。")
+    return Candidate(number, mobile, gender_of(number), check_district(district, districts),
+                     check_specialties(specialties, known_specialties))
+
+
 # --- dates ---------------------------------------------------------------------------------------
 
 def add_months(day: date, months: int) -> date:
@@ -187,6 +234,14 @@ def check_not_banned(banned: bool) -> None:
                             "依据 N-BAN，该人员曾因违法违纪或年度考核不合格被免除资格，不得再次选任。")
 
 
+def check_number_unused(kind: str, given: str, used: bool) -> None:
+    """R5.1: a certificate or work card number typed by hand must not be one already issued."""
+    if used:
+        what = "证书编号" if kind == "certificate" else "工作证编号"
+        raise RuleViolation(f"duplicate_{'certificate' if kind == 'certificate' else 'work_card'}_no",
+                            f"{what}已被使用", f"依据规则 R5.1，{what}“{given}”已发放给他人，不能重复。")
+
+
 # --- statuses and transitions --------------------------------------------------------------------
 
 class Status(StrEnum):
@@ -278,6 +333,21 @@ def check_not_excluded(excluded_ground: str | None) -> None:
             f"依据 N-EXCL，该人员已记录不得担任人民监督员的情形（{EXCLUSION_ZH.get(excluded_ground, excluded_ground)}）"
             "，"
             "不能任命；该记录经解除后方可任命。")
+
+
+def check_appointment(*, history: list[Term], status: str, banned: bool, excluded_ground: str | None,
+                      start: date, level: str, gap_days: int = DEFAULT_GAP_DAYS) -> date:
+    """Every rule of one appointment, in order: N-BAN, N-EXCL, the status, N-TERM's one level, the new term after
+    the previous one, N-TERM's two consecutive terms; returns the term's end (R4.1). One door: the single
+    appointment (`POST /supervisors/{id}/appointments`) and the bulk import run this same function per person."""
+    end = term_end(start)
+    check_not_banned(banned)
+    check_not_excluded(excluded_ground)
+    check_transition("任命", status, APPOINTABLE)
+    check_one_level(history, level, start, end)
+    check_new_term_start(history, start)
+    check_term_limit(history, start, gap_days=gap_days)
+    return end
 
 
 @dataclass(frozen=True)

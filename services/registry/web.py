@@ -21,7 +21,8 @@ Status = Literal["candidate", "active", "resigned", "dismissed", "term_ended"]
 TrainingState = Literal["trained", "pending", "overdue"]
 
 
-def settings_of(request: Request) -> RegistrySettings:
+# async: FastAPI runs a plain function dependency in a worker thread (a thread hop per request)
+async def settings_of(request: Request) -> RegistrySettings:
     return request.app.state.settings
 
 

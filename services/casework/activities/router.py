@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from services.casework import access
 from services.casework.activities import service as svc
@@ -66,34 +67,40 @@ KEY_TYPES = (datetime, uuid.UUID)
 SCOPE = "casework.activities"
 
 
+class ActivityQuery(BaseModel):
+    """Filters of the activities work list (one model: validated in a single pydantic-core call, as the roster's)."""
+
+    status: list[ActivityStatus] | None = Field(None, description="状态 open、held、cancelled，可重复")
+    activity_type: list[ActivityType] | None = Field(None, description="N-ACT 活动类型，可重复")
+    case_ref: str | None = Field(None, min_length=1, max_length=100, description="案号（完全一致）")
+    since: date | None = Field(None, alias="from", description="活动日期起（含，上海时间）")
+    until: date | None = Field(None, alias="to", description="活动日期止（含，上海时间）")
+    district: str | None = Field(None, min_length=1, max_length=50)
+    sort: ActivitySort = Field("-starts_at", description="按活动开始时间排序，“-”为倒序（默认）")
+    limit: paging.Limit = 50
+    cursor: paging.CursorParam = None
+
+
 @router.get("/activities", response_model=paging.CursorPage[ActivityRead],
             summary="办案活动工作清单：按状态、活动日期、类型、案号、区市筛选（区市仅见本辖区，R2.1），游标分页",
             tags=["activities"])
-async def list_activities(
-    conn: ReadConnDep, cipher: CipherDep, principal: STAFF,
-    status: Annotated[list[ActivityStatus] | None, Query(description="状态 open、held、cancelled，可重复")] = None,
-    activity_type: Annotated[list[ActivityType] | None, Query(description="N-ACT 活动类型，可重复")] = None,
-    case_ref: Annotated[str | None, Query(min_length=1, max_length=100, description="案号（完全一致）")] = None,
-    since: Annotated[date | None, Query(alias="from", description="活动日期起（含，上海时间）")] = None,
-    until: Annotated[date | None, Query(alias="to", description="活动日期止（含，上海时间）")] = None,
-    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
-    sort: Annotated[ActivitySort, Query(description="按活动开始时间排序，“-”为倒序（默认）")] = "-starts_at",
-    limit: paging.Limit = 50, cursor: paging.CursorParam = None,
-) -> paging.CursorPage:
-    """The procuratorate's and the bureau's list of activities; a procuratorate with an office sees its office's."""
-    paging.check_date_range(since, until)
-    district = access.scoped_district(principal, district)
+async def list_activities(conn: ReadConnDep, cipher: CipherDep, principal: STAFF,
+                          q: Annotated[ActivityQuery, Query()]) -> Response:
+    """The procuratorate's and the bureau's list of activities; a procuratorate with an office sees its office's.
+    The items are rendered as JSON by PostgreSQL (the roster list's way: `shared.db.read.json_page_sql`)."""
+    paging.check_date_range(q.since, q.until)
+    district = access.scoped_district(principal, q.district)
     office = principal.office if principal.has(Role.PROCURATORATE) and not principal.is_citywide else None
-    statuses, types = sorted(set(status or [])), sorted(set(activity_type or []))
-    filters = {"status": statuses, "activity_type": types, "case_ref": case_ref, "from": since, "to": until,
-               "district": district, "office": office, "sort": sort}
+    statuses, types = sorted(set(q.status or [])), sorted(set(q.activity_type or []))
+    filters = {"status": statuses, "activity_type": types, "case_ref": q.case_ref, "from": q.since, "to": q.until,
+               "district": district, "office": office, "sort": q.sort}
     sign = paging.signer(cipher)
-    after = paging.decode(sign, cursor, scope=SCOPE, filters=filters, types=KEY_TYPES)
+    after = paging.decode(sign, q.cursor, scope=SCOPE, filters=filters, types=KEY_TYPES)
     items, total, next_key = await svc.list_activities(
-        conn, statuses=statuses, activity_types=types, case_ref=case_ref, since=since, until=until,
-        district=district, office=office, descending=sort.startswith("-"), limit=limit, after=after)
-    return paging.CursorPage(items=items, total=total, limit=limit, next_cursor=None if next_key is None else
-                             paging.encode(sign, scope=SCOPE, filters=filters, key=next_key))
+        conn, statuses=statuses, activity_types=types, case_ref=q.case_ref, since=q.since, until=q.until,
+        district=district, office=office, descending=q.sort.startswith("-"), limit=q.limit, after=after)
+    return paging.json_cursor_page(items, total, q.limit, None if next_key is None else
+                                   paging.encode(sign, scope=SCOPE, filters=filters, key=next_key))
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityRead, summary="办案活动详情", tags=["activities"])

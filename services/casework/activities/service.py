@@ -4,7 +4,6 @@ observers (R19.1). The caller owns the transaction: nothing here commits."""
 import hashlib
 import uuid
 from datetime import date, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
@@ -180,14 +179,33 @@ async def reschedule(session: AsyncSession, *, outbox: Outbox, cipher: FieldCiph
 
 
 
-ACTIVITY_COLUMNS = ", ".join(activity.c.keys())
+# field of a list item -> its SQL expression over a page's rows of casework.activity (evaluated after LIMIT): the
+# fields of ActivityRead, in its order, as its JSON renders them (labels from the code's tables, timestamps as
+# pydantic writes them; a unit test checks the fields, an integration test the rendering)
+ACTIVITY_FIELDS = {
+    "id": "id", "case_ref": "case_ref", "activity_type": "activity_type",
+    "activity_type_label": read.label_case("activity_type", activity_types.LABELS,
+                                           unknown="'未知类型（' || activity_type || '）'"),
+    "other_description": "other_description", "hearing_matter": "hearing_matter",
+    "hearing_matter_label": read.label_case("hearing_matter", rules.HEARING_MATTERS),
+    "mandatory_invitation": "mandatory_invitation", "office": "office", "district": "district",
+    "starts_at": read.iso_utc("starts_at"), "ends_at": read.iso_utc("ends_at"), "place": "place",
+    "summary": "summary", "status": "status", "created_by": "created_by", "created_at": read.iso_utc("created_at"),
+    "held_at": read.iso_utc("held_at"),
+    "cancellation": "CASE WHEN cancelled_at IS NOT NULL THEN json_build_object('reason', cancel_reason, 'by', "
+                    f"cancelled_by, 'at', {read.iso_utc('cancelled_at')}) END",
+}
 
 
 def activities_query(*, statuses: list[str], activity_types: list[str], case_ref: str | None, since: date | None,
                      until: date | None, district: str | None, office: str | None, descending: bool, limit: int,
                      after: list | None) -> tuple[str, list[Any]]:
-    """SQL and arguments of one page of the activities work list, the total and the page in one statement (one
-    round trip on the read engine). Only fixed SQL text is concatenated; every value is a $n parameter."""
+    """SQL and arguments of one page of the activities work list in keyset order (shared.pagination): the exact
+    total and the page's items rendered as JSON by PostgreSQL (`shared.db.read.json_page_sql`, as the registry's
+    roster list), in one statement on the read engine. Filters are combined with AND; only fixed SQL text is
+    concatenated, every value is a $n parameter. With only status/type/district/office filters the total comes
+    from the trigger-kept `activity_tally` (migration 0008), otherwise it counts the matches. `limit + 1` rows are
+    read to know whether more follow."""
     args: list[Any] = []
 
     def p(value: Any) -> str:
@@ -199,39 +217,39 @@ def activities_query(*, statuses: list[str], activity_types: list[str], case_ref
         where.append(f"status = ANY({p(statuses)}::text[])")
     if activity_types:
         where.append(f"activity_type = ANY({p(activity_types)}::text[])")
+    if district is not None:
+        where.append(f"district = {p(district)}::text")
+    if office is not None:
+        where.append(f"office = {p(office)}::text")
+    tally = " AND ".join(where)  # the filters the trigger-kept activity_tally answers (its key's columns)
     if case_ref is not None:
         where.append(f"case_ref = {p(case_ref)}::text")
     if since is not None:
         where.append(f"starts_at >= {p(local_midnight(since))}::timestamptz")
     if until is not None:
         where.append(f"starts_at < {p(local_midnight(until + timedelta(days=1)))}::timestamptz")
-    if district is not None:
-        where.append(f"district = {p(district)}::text")
-    if office is not None:
-        where.append(f"office = {p(office)}::text")
     condition = " AND ".join(where)
     page_condition = condition
     if after is not None:
         page_condition += (f" AND (starts_at, id) {'<' if descending else '>'} "
                            f"({p(after[0])}::timestamptz, {p(after[1])}::uuid)")
     direction = "DESC" if descending else "ASC"
-    return (f"SELECT t.total_, p.* FROM (SELECT count(*) AS total_ FROM casework.activity WHERE {condition}) AS t "
-            f"LEFT JOIN LATERAL (SELECT {ACTIVITY_COLUMNS} FROM casework.activity WHERE {page_condition} "
-            f"ORDER BY starts_at {direction}, id {direction} LIMIT {p(limit + 1)}) AS p ON TRUE "
-            f"ORDER BY p.starts_at {direction}, p.id {direction}"), args
+    page = (f"SELECT *, starts_at AS k1_, id AS k2_ FROM casework.activity WHERE {page_condition} "
+            f"ORDER BY starts_at {direction}, id {direction} LIMIT {p(limit + 1)}")
+    if condition == tally:  # no case number, no date range: the total from the tally, not a count of the rows
+        head = f"SELECT coalesce(sum(n), 0) AS total_ FROM casework.activity_tally WHERE {tally}"
+    else:
+        head = f"SELECT count(*) AS total_ FROM casework.activity WHERE {condition}"
+    return read.json_page_sql(head=head, page=page, fields=ACTIVITY_FIELDS, descending=descending), args
 
 
 async def list_activities(conn: AsyncConnection, *, limit: int, **filters: Any
-                          ) -> tuple[list[dict[str, Any]], int, list | None]:
-    """(page, total, sort key of the last row when more follow): activities by status, activity date (Shanghai),
-    N-ACT type, case number, district and office, in activity-time order with the id breaking ties."""
+                          ) -> tuple[list[str], int, list | None]:
+    """(the page's items as JSON texts, total, sort key of the last row when more follow): activities by status,
+    activity date (Shanghai), N-ACT type, case number, district and office, in activity-time order with the id
+    breaking ties."""
     sql, args = activities_query(limit=limit, **filters)
-    records = await read.fetch(conn, sql, *args)
-    rows = [SimpleNamespace(**dict(r)) for r in records if r["id"] is not None]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_key = [rows[-1].starts_at, rows[-1].id] if more else None
-    return [activity_dict(r) for r in rows], int(records[0]["total_"]), next_key
+    return read.json_page_of(await read.fetch(conn, sql, *args), limit=limit)
 
 
 # --- materials (R15.1, R3.1) ----------------------------------------------------------------------

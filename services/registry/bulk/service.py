@@ -1,37 +1,42 @@
 """Bulk roster work: import appointees from the xlsx template (all or nothing), export the roster (R3.1).
 
-The import runs every row through the single-appointment code path (`roster.service.create`, then
-`appointments.service.appoint`: every rule they check — R4.1 term, R5.1 numbers, N-TERM, N-BAN, N-EXCL, the id
-number, phone, district and specialties — and the events they stage in the outbox), each row in a savepoint of
-the request's one transaction. A row that fails is rolled back to its savepoint and its reason kept; the rows
-after it are still checked (against the rows before them: a duplicate within the file is refused like a
-duplicate in the roster). If any row failed, the whole transaction is rolled back: nothing is imported, no
-event leaves, and the answer names every bad row. A person already in the roster (same id number) is appointed
-to a new term on their record, as `POST /supervisors/{id}/appointments` would.
+One door per action: every row goes through the checks of the single registration and appointment
+(`rules.check_candidate` — id number, phone, district, specialties — then `rules.check_appointment` — N-BAN,
+N-EXCL, N-TERM, R4.1 — and R5.1's numbers), the same pure functions `POST /supervisors` and
+`POST /supervisors/{id}/appointments` call, and writes the rows, events and audit entries they would write.
+The import is set-based: the checks run on the whole list against one read of what the database already holds
+for these people (records, bans, terms, numbers typed by hand), a duplicate within the file is refused like a
+duplicate in the roster, and only when no row failed are the rows written (bulk INSERTs, the outbox events in
+one `add_many`, the audit entries in one `append_many`); otherwise nothing is written and the answer names
+every bad row. A person already in the roster (same id number) gets the same checks of their row as a new one
+and is appointed to a new term on their record, as `POST /supervisors/{id}/appointments` would.
 """
 
 import hashlib
 import json
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.registry import rules
 from services.registry.appointments import service as appointments
 from services.registry.bulk.workbook import IMPORT_COLUMNS, ImportRow, RowError
 from services.registry.config import RegistrySettings
-from services.registry.models import platform, supervisor
+from services.registry.models import appointment, ban, platform, supervisor
 from services.registry.roster import service as roster
 from services.registry.schemas import AppointmentCreate, SupervisorCreate
 from shared import audit
 from shared.crypto import FieldCipher
 from shared.db import raw
-from shared.errors import ProblemError, Unprocessable
+from shared.errors import Unprocessable
+from shared.events.contracts import EligibilityChanged
 from shared.events.outbox import Outbox
 
-# the column a refusal of the single-appointment path is about (codes of roster.service / appointments.service)
+# the column a refusal of the registration / appointment checks is about (codes of rules.py)
 CODE_FIELDS = {
     "invalid_id_number": "id_number", "id_number_mismatch": "id_number", "duplicate_id_number": "id_number",
     "N-BAN": "id_number", "N-EXCL": "id_number", "invalid_phone": "phone", "unknown_district": "district",
@@ -51,43 +56,29 @@ def _validation_errors(row: int, exc: ValidationError) -> list[RowError]:
     return out
 
 
-def _refusal(row: int, exc: ProblemError) -> RowError:
-    field = CODE_FIELDS.get(exc.code)
-    return RowError(row, IMPORT_COLUMNS.get(field or ""), exc.code, exc.detail or exc.title)
+def _refusal(row: int, v: rules.RuleViolation) -> RowError:
+    return RowError(row, IMPORT_COLUMNS.get(CODE_FIELDS.get(v.code, "")), v.code, v.detail or v.title)
 
 
-async def _import_row(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher, settings: RegistrySettings,
-                      item: ImportRow, actor: str) -> dict[str, Any]:
-    """One row through the single-appointment path: a new candidate then its appointment, or a new term for a
-    person already in the roster (their name must match the record)."""
-    candidate = SupervisorCreate(**item.supervisor)
-    appointment = AppointmentCreate(**item.appointment)
-    try:
-        hashed = roster.id_hash(cipher, rules.check_id_number(candidate.id_number, today=roster.today()))
-    except rules.RuleViolation as v:
-        raise roster.problem(v) from v
-    existing = await session.scalar(select(supervisor.c.id).where(supervisor.c.id_number_hash == hashed))
-    if existing is None:
-        existing = (await roster.create(session, cipher=cipher, settings=settings, data=candidate, actor=actor))["id"]
-    else:
-        record = await roster.get(session, existing)
-        if record["name"] != candidate.name:
-            raise Unprocessable("name_mismatch", "姓名与名册不符",
-                                "该公民身份号码已在名册中，但姓名与名册记录不一致；请核对。")
-    row = await appointments.appoint(session, outbox=outbox, settings=settings, supervisor_id=existing,
-                                     data=appointment, actor=actor)
-    return {"row": item.row, "id": str(row["id"]), "certificate_no": row["certificate_no"],
-            "work_card_no": row["work_card_no"]}
+@dataclass(frozen=True)
+class Checked:
+    """A row whose person passed the registration checks: the forms, the checked person, their id hash."""
+
+    item: ImportRow
+    person: SupervisorCreate
+    appointment: AppointmentCreate
+    candidate: rules.Candidate
+    person_hash: str
 
 
-async def import_appointees(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher,
-                            settings: RegistrySettings, rows: list[ImportRow], file_sha256: str,
-                            actor: str) -> list[dict[str, Any]]:
-    """All rows or none (see the module docstring): the imported rows, or 422 `import_rejected` naming each bad
-    row (Excel row number, column header, Chinese reason); the caller's transaction is then rolled back."""
+def check_rows(rows: list[ImportRow], *, cipher: FieldCipher, settings: RegistrySettings,
+               known_specialties: set[str]) -> tuple[list[Checked], list[RowError]]:
+    """The cell problems, duplicates within the file, the forms' validation and `rules.check_candidate`, row
+    by row (no I/O): the rows that passed, and every reason of the rows that did not."""
     errors: list[RowError] = []
-    imported: list[dict[str, Any]] = []
+    checked: list[Checked] = []
     first_row_of: dict[str, int] = {}  # normalized id number -> the row it first appeared on
+    on = roster.today()
     for item in rows:
         if item.errors:
             errors += item.errors
@@ -99,14 +90,61 @@ async def import_appointees(session: AsyncSession, *, outbox: Outbox, cipher: Fi
             continue
         first_row_of[number] = item.row
         try:
-            async with session.begin_nested():
-                imported.append(await _import_row(session, outbox=outbox, cipher=cipher, settings=settings,
-                                                  item=item, actor=actor))
+            person, term = SupervisorCreate(**item.supervisor), AppointmentCreate(**item.appointment)
         except ValidationError as exc:
             errors += _validation_errors(item.row, exc)
-        except ProblemError as exc:
-            errors.append(_refusal(item.row, exc))
+            continue
+        try:
+            candidate = rules.check_candidate(
+                id_number=person.id_number, phone=person.phone, district=person.district,
+                specialties=person.specialties, gender=person.gender, birth_date=person.birth_date, today=on,
+                districts=settings.districts, known_specialties=known_specialties)
+        except rules.RuleViolation as v:
+            errors.append(_refusal(item.row, v))
+            continue
+        checked.append(Checked(item, person, term, candidate, roster.id_hash(cipher, candidate.id_number)))
+    return checked, errors
+
+
+async def import_appointees(session: AsyncSession, *, outbox: Outbox, cipher: FieldCipher,
+                            settings: RegistrySettings, rows: list[ImportRow], file_sha256: str,
+                            actor: str) -> list[dict[str, Any]]:
+    """All rows or none (see the module docstring): the imported rows, or 422 `import_rejected` naming each bad
+    row (Excel row number, column header, Chinese reason); nothing is written then."""
+    on = roster.today()
+    checked, errors = check_rows(rows, cipher=cipher, settings=settings,
+                                 known_specialties=await roster.active_specialties(session))
+    # what the database holds for these people, in one query each (their records locked, as one appointment does)
+    hashes = [c.person_hash for c in checked]
+    records = {r["id_number_hash"]: r for r in (await session.execute(
+        select(supervisor).where(supervisor.c.id_number_hash.in_(hashes)).with_for_update())).mappings()}
+    banned = set((await session.scalars(select(ban.c.person_hash).where(ban.c.person_hash.in_(hashes)))).all())
+    history = await appointments.terms_of_many(session, hashes)
+    used = {kind: await appointments.numbers_used(session, kind, [
+        n for c in checked if (n := getattr(c.appointment, f"{kind}_no"))]) for kind in ("certificate", "work_card")}
+
+    plans: list[tuple[Checked, dict, bool, tuple]] = []  # (row, the record before, new?, (start, end, level))
+    for c in checked:
+        record = records.get(c.person_hash)
+        if record is not None and record["name"] != c.person.name:
+            errors.append(RowError(c.item.row, IMPORT_COLUMNS["name"], "name_mismatch",
+                                   "该公民身份号码已在名册中，但姓名与名册记录不一致；请核对。"))
+            continue
+        before = dict(record) if record is not None else {
+            **roster.new_record(cipher, c.candidate, c.person, actor=actor), "initial_passed_on": None,
+            "excluded_ground": None}
+        try:
+            term = appointments.check_appointment(settings, before, c.appointment, history=history.get(
+                c.person_hash, []), banned=c.person_hash in banned, used=used)
+        except rules.RuleViolation as v:
+            errors.append(_refusal(c.item.row, v))
+            continue
+        for kind in ("certificate", "work_card"):  # R5.1: a number typed twice in the file is refused too
+            if given := getattr(c.appointment, f"{kind}_no"):
+                used[kind].add(given)
+        plans.append((c, before, record is None, term))
     if errors:
+        errors.sort(key=lambda e: e.row)
         bad_rows = sorted({e.row for e in errors})
         shown = "、".join(str(r) for r in bad_rows[:20]) + ("等" if len(bad_rows) > 20 else "")
         raise Unprocessable(
@@ -114,9 +152,60 @@ async def import_appointees(session: AsyncSession, *, outbox: Outbox, cipher: Fi
             f"共{len(rows)}行数据，其中{len(bad_rows)}行有误（第{shown}行），整个文件未导入；"
             "请按 errors 逐行改正后重新导入。",
             errors=[e.as_dict() for e in errors[:MAX_REPORTED_ERRORS]], bad_rows=len(bad_rows), rows=len(rows))
-    await audit.append(session, platform.audit, actor=actor, action="supervisor.import", subject="supervisors",
-                       details={"rows": len(rows), "file_sha256": file_sha256,
-                                "ids": [r["id"] for r in imported]})
+    return await write_appointees(session, outbox=outbox, settings=settings, plans=plans, on=on,
+                                  file_sha256=file_sha256, rows=len(rows), actor=actor)
+
+
+async def write_appointees(session: AsyncSession, *, outbox: Outbox, settings: RegistrySettings,
+                           plans: list[tuple[Checked, dict, bool, tuple]], on: Any, file_sha256: str, rows: int,
+                           actor: str) -> list[dict[str, Any]]:
+    """The rows, events and audit entries of the checked appointments, in bulk: what registering (for new
+    people) and appointing each one would write, in the same order."""
+    wanted: dict[tuple[str, int], int] = defaultdict(int)  # (kind, year) -> numbers to issue (R5.1)
+    for c, _, _, _ in plans:
+        for kind in ("certificate", "work_card"):
+            if not getattr(c.appointment, f"{kind}_no"):
+                wanted[kind, c.appointment.decision_date.year] += 1
+    typed = {kind: {n for c, _, _, _ in plans if (n := getattr(c.appointment, f"{kind}_no"))}
+             for kind in ("certificate", "work_card")}
+    issued = {key: iter(await appointments.issue_numbers(session, settings, key[0], key[1], count,
+                                                          taken=typed[key[0]]))
+              for key, count in sorted(wanted.items())}
+    new_people, updates, terms, events, entries, imported = [], [], [], [], [], []
+    for c, before, new, (start, end, level) in plans:
+        year = c.appointment.decision_date.year
+        cert = c.appointment.certificate_no or next(issued["certificate", year])
+        card = c.appointment.work_card_no or next(issued["work_card", year])
+        state = appointments.appointed_state(before, c.appointment, start=start, end=end, cert=cert, card=card)
+        after = {**before, **state}
+        eligible, reasons = roster.compute_eligibility(after, on)
+        changed = eligible != before["eligible"] or reasons != list(before["eligibility_reasons"])
+        if not new:  # a record of the roster: a new term on it
+            updates.append({"b_id": before["id"], **state, "eligible": eligible, "eligibility_reasons": reasons})
+        else:
+            entries.append(roster.create_entry(before, actor=actor))
+            new_people.append({k: v for k, v in after.items() if k not in ("initial_passed_on", "excluded_ground")}
+                              | {"eligible": eligible, "eligibility_reasons": reasons})
+        terms.append(appointments.appointment_row(before, c.appointment, start=start, end=end, level=level,
+                                                  cert=cert, card=card, actor=actor))
+        events.append(appointments.appointed_event(after, eligible=eligible))
+        if changed:
+            events.append(EligibilityChanged(supervisor_id=before["id"], eligible=eligible,
+                                             reasons=rules.event_reasons(reasons)))
+        entries.append(appointments.appoint_entry(before["id"], c.appointment, cert=cert, card=card, actor=actor))
+        imported.append({"row": c.item.row, "id": str(before["id"]), "certificate_no": cert, "work_card_no": card})
+    if new_people:
+        await session.execute(insert(supervisor), new_people)
+    if updates:
+        s = supervisor.c
+        await session.execute(update(supervisor).where(s.id == bindparam("b_id")).values(updated_at=func.now()),
+                              updates)
+    if terms:
+        await session.execute(insert(appointment), terms)
+    await outbox.add_many(session, events)
+    entries.append(audit.Entry(actor, "supervisor.import", "supervisors", {
+        "rows": rows, "file_sha256": file_sha256, "ids": [r["id"] for r in imported]}))
+    await audit.append_many(session, platform.audit, entries)
     return imported
 
 

@@ -58,14 +58,6 @@ async def create_supervisor(
     return to_read(row)
 
 
-def json_cursor_page(items: list[str], total: int, limit: int, next_cursor: str | None) -> Response:
-    """A CursorPage whose items PostgreSQL already rendered as JSON objects (`svc.roster_query`): joined, not
-    re-encoded (the cursor is base64url and hex: nothing to escape)."""
-    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
-    body = f'{{"items":[{",".join(items)}],"total":{total},"limit":{limit},"next_cursor":{cursor}}}'
-    return Response(body.encode(), media_type="application/json")
-
-
 RosterSort = Literal["name", "term_end"]
 
 
@@ -131,7 +123,7 @@ async def roster_list(conn: AsyncConnection, cipher: FieldCipher, *, scope: str,
         eligible=filters["eligible"])
     items, total, next_key = await svc.roster_page(conn, sql, args, limit=limit)
     next_cursor = None if next_key is None else paging.encode(sign, scope=scope, filters=filters, key=next_key)
-    return json_cursor_page(items, total, limit, next_cursor)
+    return paging.json_cursor_page(items, total, limit, next_cursor)
 
 
 @router.get("/supervisors", response_model=paging.CursorPage[SupervisorListItem],

@@ -24,7 +24,8 @@ from shared.events.outbox import Outbox
 
 ID_CTX = "registry.supervisor.id_number"
 PHONE_CTX = "registry.supervisor.phone"
-CONFLICT_CODES = {"N-TERM", "N-BAN", "N-EXCL", "invalid_transition", "R22.2", "R21.1", "exclusion_in_force"}
+CONFLICT_CODES = {"N-TERM", "N-BAN", "N-EXCL", "invalid_transition", "R22.2", "R21.1", "exclusion_in_force",
+                  "duplicate_certificate_no", "duplicate_work_card_no"}
 CONTRACT_FIELDS = ("name", "district", "employer", "recommending_body", "specialties")
 NO_TERM_END = date(2999, 12, 31)  # sort key of a record without a term (candidates): after every real end
 
@@ -48,24 +49,30 @@ def id_hash(cipher: FieldCipher, id_number: str) -> str:
 # --- validation of what officials type ------------------------------------------------------------
 
 def check_district(settings: RegistrySettings, district: str) -> str:
-    if district not in settings.districts:
-        raise Unprocessable("unknown_district", "辖区不存在",
-                            f"“{district}”不是威海市的辖区，可选：{'、'.join(settings.districts)}。")
-    return district
+    try:
+        return rules.check_district(district, settings.districts)
+    except RuleViolation as v:
+        raise problem(v) from v
+
+
+async def active_specialties(session: AsyncSession | AsyncConnection, names: Sequence[str] | None = None,
+                             ) -> set[str]:
+    """The names of the managed list that are active: among `names`, or all of them (None)."""
+    query = select(specialty.c.name).where(specialty.c.active)
+    if names is not None:
+        wanted = [n.strip() for n in names]
+        if not wanted:
+            return set()
+        query = query.where(specialty.c.name.in_(wanted))
+    return set((await session.scalars(query)).all())
 
 
 async def check_specialties(session: AsyncSession, names: Sequence[str]) -> list[str]:
     """Specialties must be on the managed list and active; order kept, duplicates dropped."""
-    wanted = list(dict.fromkeys(n.strip() for n in names))
-    if not wanted:
-        return []
-    known = set((await session.scalars(
-        select(specialty.c.name).where(specialty.c.name.in_(wanted), specialty.c.active))).all())
-    unknown = [n for n in wanted if n not in known]
-    if unknown:
-        raise Unprocessable("unknown_specialty", "专业领域不在目录中",
-                            f"以下专业领域不在目录中或已停用：{'、'.join(unknown)}。")
-    return wanted
+    try:
+        return rules.check_specialties(list(names), await active_specialties(session, names))
+    except RuleViolation as v:
+        raise problem(v) from v
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -222,10 +229,8 @@ def roster_query(*, fields: dict[str, str], on: date, limit: int, after: Sequenc
                       for field, expr in fields.items())
     page = (f"SELECT {shown}, {key} AS k1_, id AS k2_ FROM registry.supervisor WHERE {page_condition} "
             f"ORDER BY {key}, id LIMIT {p(limit + 1)}")
-    item = ", ".join(f"page.{field}" for field in fields)
-    return (f"SELECT t.total_, t.known_, p.item, p.k1_, p.k2_ FROM (SELECT {total} AS total_, {known} AS known_) AS t "
-            f"LEFT JOIN LATERAL (SELECT row_to_json(item)::text AS item, page.k1_, page.k2_ FROM ({page}) AS page "
-            f"CROSS JOIN LATERAL (SELECT {item}) AS item) AS p ON TRUE ORDER BY p.k1_, p.k2_"), args
+    return read.json_page_sql(head=f"SELECT {total} AS total_, {known} AS known_", page=page,
+                              fields={field: f"page.{field}" for field in fields}), args
 
 
 def like_prefix(text: str) -> str:
@@ -240,11 +245,7 @@ async def roster_page(conn: AsyncConnection, sql: str, args: list[Any], *, limit
     records = await read.fetch(conn, sql, *args)
     if not records[0]["known_"]:
         raise Unprocessable("unknown_specialty", "专业领域不在目录中", "筛选条件中的专业领域不在专业领域目录中。")
-    shown = [r for r in records if r["item"] is not None]
-    more = len(shown) > limit
-    shown = shown[:limit]
-    next_key = [shown[-1]["k1_"], shown[-1]["k2_"]] if more else None
-    return [r["item"] for r in shown], int(records[0]["total_"]), next_key
+    return read.json_page_of(records, limit=limit)
 
 
 async def masked_contacts(session: AsyncSession, *, actor: str, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
@@ -282,39 +283,53 @@ async def sync_eligibility(session: AsyncSession, *, outbox: Outbox, supervisor_
 
 # --- supervisors ---------------------------------------------------------------------------------
 
+def check_candidate(settings: RegistrySettings, data: SupervisorCreate, known_specialties: set[str]
+                    ) -> rules.Candidate:
+    """`rules.check_candidate` of a registration form (422 problem on the first refusal)."""
+    try:
+        return rules.check_candidate(
+            id_number=data.id_number, phone=data.phone, district=data.district, specialties=data.specialties,
+            gender=data.gender, birth_date=data.birth_date, today=today(), districts=settings.districts,
+            known_specialties=known_specialties)
+    except RuleViolation as v:
+        raise problem(v) from v
+
+
+CANDIDATE_REASONS = ["not_appointed"]  # R22.3: a candidate is not eligible until appointed
+
+
+def new_record(cipher: FieldCipher, candidate: rules.Candidate, data: SupervisorCreate, *, actor: str) -> dict:
+    """The `supervisor` row of a checked candidate (R3.1: id number and phone encrypted, blind-indexed, masked;
+    the birth date not kept beside the masked id)."""
+    return {
+        "id": uuid.uuid4(), "name": data.name, "gender": candidate.gender, "birth_date": None,
+        "id_number_encrypted": cipher.encrypt(candidate.id_number, context=ID_CTX),
+        "id_number_hash": cipher.blind_index(candidate.id_number, context=ID_CTX),
+        "id_number_masked": mask_id_number(candidate.id_number),
+        "phone_encrypted": cipher.encrypt(candidate.phone, context=PHONE_CTX),
+        "phone_hash": cipher.blind_index(candidate.phone, context=PHONE_CTX),
+        "phone_masked": mask_phone(candidate.phone), "district": candidate.district, "employer": data.employer,
+        "recommending_body": data.recommending_body, "specialties": candidate.specialties,
+        "status": Status.CANDIDATE, "eligible": False, "eligibility_reasons": list(CANDIDATE_REASONS),
+        "created_by": actor,
+    }
+
+
+def create_entry(record: dict, *, actor: str) -> audit.Entry:
+    """The audit entry of a registration (ids and the district only)."""
+    return audit.Entry(actor, "supervisor.create", f"supervisor:{record['id']}", {"district": record["district"]})
+
+
 async def create(session: AsyncSession, *, cipher: FieldCipher, settings: RegistrySettings,
                  data: SupervisorCreate, actor: str) -> RowMapping:
     """A candidate record (status `candidate`); appointment makes it active."""
-    try:
-        id_number = rules.check_id_number(data.id_number, today=today())
-        phone = rules.check_mobile(data.phone)
-    except RuleViolation as v:
-        raise problem(v) from v
-    born, gender = rules.birth_date_of(id_number), rules.gender_of(id_number)
-    if data.birth_date is not None and data.birth_date != born:
-        raise Unprocessable("id_number_mismatch", "出生日期与身份号码不符",
-                            "出生日期与公民身份号码中的出生日期不一致。")
-    if data.gender is not None and data.gender != gender:
-        raise Unprocessable("id_number_mismatch", "性别与身份号码不符", "性别与公民身份号码的性别码不一致。")
-    check_district(settings, data.district)
-    specialties = await check_specialties(session, data.specialties)
-    hashed = cipher.blind_index(id_number, context=ID_CTX)
-    if await session.scalar(select(supervisor.c.id).where(supervisor.c.id_number_hash == hashed)):
+    candidate = check_candidate(settings, data, await active_specialties(session, data.specialties))
+    record = new_record(cipher, candidate, data, actor=actor)
+    if await session.scalar(select(supervisor.c.id).where(supervisor.c.id_number_hash == record["id_number_hash"])):
         raise Conflict("duplicate_id_number", "身份号码已登记", "该公民身份号码已有人民监督员记录，不能重复登记。")
-    supervisor_id = uuid.uuid4()
-    await session.execute(insert(supervisor).values(
-        id=supervisor_id, name=data.name, gender=gender, birth_date=None,  # R3.1: not kept beside the masked id
-        id_number_encrypted=cipher.encrypt(id_number, context=ID_CTX), id_number_hash=hashed,
-        id_number_masked=mask_id_number(id_number),
-        phone_encrypted=cipher.encrypt(phone, context=PHONE_CTX),
-        phone_hash=cipher.blind_index(phone, context=PHONE_CTX), phone_masked=mask_phone(phone),
-        district=data.district, employer=data.employer, recommending_body=data.recommending_body,
-        specialties=specialties, status=Status.CANDIDATE, eligible=False, eligibility_reasons=["not_appointed"],
-        created_by=actor,
-    ))
-    await audit.append(session, platform.audit, actor=actor, action="supervisor.create",
-                       subject=f"supervisor:{supervisor_id}", details={"district": data.district})
-    return await get(session, supervisor_id)
+    await session.execute(insert(supervisor).values(**record))
+    await audit.append_many(session, platform.audit, [create_entry(record, actor=actor)])
+    return await get(session, record["id"])
 
 
 async def apply_changes(session: AsyncSession, *, outbox: Outbox, row: RowMapping, values: dict[str, Any]) -> dict:

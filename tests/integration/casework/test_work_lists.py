@@ -189,3 +189,25 @@ async def test_r2_1_activities_work_list_is_scoped_to_the_district_and_office(cw
     # a supervisor has no work list of activities
     response = await client.get("/activities", headers=bearer("supervisor", supervisor_id=str(uuid.uuid4())))
     assert response.status_code == 403
+
+
+async def test_activities_work_list_items_are_the_activities_own_json_in_every_state(cw):
+    """The list's items are rendered by PostgreSQL (labels, timestamps with and without microseconds, the
+    cancellation object): each is exactly what GET /activities/{id} (the response model) answers."""
+    _, client = cw
+    district, office = _place()
+    base = clock.today() + timedelta(days=60)
+    open_one = await _create(client, district, office, base, activity_type="work_briefing")
+    cancelled = await _create(client, district, office, base + timedelta(days=1))
+    response = await client.post(f"/activities/{cancelled['id']}/cancel", headers=proc(office, district),
+                                 json={"reason": "当事人撤回申请，“引号”与'单引号'"})
+    assert response.status_code == 200, response.text
+    held = await _create(client, district, office, clock.today() + timedelta(days=1))
+    with during(held):
+        assert (await client.post(f"/activities/{held['id']}/hold", headers=proc(office, district))).status_code == 200
+    page = (await client.get("/activities", headers=ADMIN, params={"district": district})).json()
+    assert page["total"] == 3 and {i["status"] for i in page["items"]} == {"open", "held", "cancelled"}
+    for item in page["items"]:
+        assert item == (await client.get(f"/activities/{item['id']}", headers=ADMIN)).json()
+    assert _ids(page["items"]) == _ids(sorted([open_one, cancelled, held], key=lambda a: a["starts_at"],
+                                              reverse=True))

@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql import Executable
 
+from shared import clock
 from shared.audit import (
     GENESIS_HASH,
+    Entry,
     VerifyResult,
     append,
+    append_many,
     append_only_ddl,
     define_audit_table,
     head,
@@ -126,6 +129,53 @@ async def test_r3_1_details_survive_jsonb_normalization(audit_db: AuditDb) -> No
     async with audit_db.sessions() as session, session.begin():
         await append(session, audit_db.table, actor="system", action="x", subject="y")
     assert (await audit_db.verify()).ok
+
+
+def sample_entries(count: int) -> list[Entry]:
+    """Entries of every shape: details that JSONB renormalizes, none at all, a correlation id or not."""
+    return [
+        Entry(f"user-{n % 3}", "supervisor.appoint", f"supervisor:{n}",
+              None if n % 7 == 0 else {"n": n, "amount": 1e16, "ratio": 0.1, "on": datetime(2026, 1, 2, tzinfo=UTC),
+                                       "ref": uuid.UUID(int=n), "名称": "威海", "ids": [str(uuid.UUID(int=n))] * 3},
+              f"req-{n}" if n % 2 else None)
+        for n in range(count)
+    ]
+
+
+async def test_r3_1_append_many_builds_the_chain_appending_one_by_one_would(audit_db: AuditDb) -> None:
+    """The same entries at the same moment: one `append` per entry (each its own transaction) in one table,
+    `append_many` in batches in another; the two logs are identical row for row, and both verify."""
+    other_schema = audit_db.schema + "_many"
+    other = define_audit_table(service_metadata(other_schema))
+    async with audit_db.engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+        await conn.run_sync(other.metadata.create_all)
+        for statement in append_only_ddl(other_schema):
+            await conn.execute(text(statement))
+    entries = sample_entries(40)
+    with clock.frozen(datetime(2026, 12, 6, 9, 30, tzinfo=clock.SHANGHAI)):
+        for e in entries:
+            async with audit_db.sessions() as session, session.begin():
+                await append(session, audit_db.table, actor=e.actor, action=e.action, subject=e.subject,
+                             details=e.details, correlation_id=e.correlation_id)
+        seqs = []
+        for batch in (entries[:1], entries[1:25], entries[25:]):  # a batch continues the chain where it stands
+            async with audit_db.sessions() as session, session.begin():
+                seqs += await append_many(session, other, batch)
+    assert seqs == list(range(1, 41))
+    async with audit_db.engine.connect() as conn:
+        one_by_one = (await conn.execute(select(audit_db.table).order_by("seq"))).all()
+        in_bulk = (await conn.execute(select(other).order_by("seq"))).all()
+    assert len(one_by_one) == 40 and in_bulk == one_by_one
+    async with audit_db.sessions() as session:
+        assert (await verify(session, other, expected_head=(40, one_by_one[-1].hash))).ok
+    assert (await audit_db.verify(expected_head=(40, one_by_one[-1].hash))).ok
+
+
+async def test_r3_1_append_many_of_nothing_writes_nothing(audit_db: AuditDb) -> None:
+    async with audit_db.sessions() as session, session.begin():
+        assert await append_many(session, audit_db.table, []) == []
+    assert await audit_db.head() == (0, GENESIS_HASH)
 
 
 async def test_r3_1_append_never_commits(audit_db: AuditDb) -> None:

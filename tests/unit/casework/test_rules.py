@@ -220,3 +220,13 @@ def test_r15_1_materials_due_on_the_activity_day_and_r17_1_signatures_on_its_las
     assert rules.materials_due(late_evening_utc) == date(2026, 12, 10)
     assert rules.signature_due(datetime(2026, 12, 10, 15, 59, tzinfo=UTC)) == date(2026, 12, 10)
     assert rules.signature_due(datetime(2026, 12, 10, 16, 0, tzinfo=UTC)) == date(2026, 12, 11)
+
+
+def test_activities_work_list_renders_every_field_of_activity_read_in_its_order():
+    from services.casework.activities.service import ACTIVITY_FIELDS, activities_query
+    from services.casework.schemas import ActivityRead
+
+    assert list(ACTIVITY_FIELDS) == list(ActivityRead.model_fields)
+    sql, args = activities_query(statuses=["open"], activity_types=[], case_ref="案'; DROP", since=None, until=None,
+                                 district=None, office=None, descending=True, limit=50, after=None)
+    assert "DROP" not in sql and args == [["open"], "案'; DROP", 51]  # values only as $n parameters

@@ -62,4 +62,5 @@ def test_roster_items_have_exactly_the_response_models_fields():
     assert "id" in ELIGIBLE_FIELDS  # the eligible list names whom it lists
     assert ROSTER_FIELDS["phone"] == "phone_masked"  # masked only (R3.1)
     sql, _ = roster_query(fields=ELIGIBLE_FIELDS, on=ON, limit=10)
-    assert "row_to_json(item)" in sql and "SELECT page.id, page.name, page.district, page.specialties) AS item" in sql
+    assert "row_to_json(item)" in sql and ("SELECT page.id AS id, page.name AS name, page.district AS district, "
+                                           "page.specialties AS specialties) AS item") in sql

@@ -387,3 +387,54 @@ def test_r21_1_term_training_once_within_the_term():
 ])
 def test_r23_1_yearly_centralized_training(kind, fmt, counts):
     assert rules.counts_as_centralized(kind, fmt) is counts
+
+
+# --- one door: the checks of a registration and of an appointment, shared by the single path and the import ---
+
+CANDIDATE = {"phone": "13812345678", "district": "文登区", "specialties": ["法律", " 金融", "法律"],
+             "today": date(2026, 1, 1), "districts": ["环翠区", "文登区"], "known_specialties": {"法律", "金融"}}
+
+
+def test_check_candidate_normalizes_and_derives_gender():
+    number = valid_id("37100219750101123")
+    checked = rules.check_candidate(id_number=number.lower() + " ", **CANDIDATE)
+    assert checked == rules.Candidate(number, "13812345678", rules.gender_of(number), "文登区", ["法律", "金融"])
+
+
+@pytest.mark.parametrize(("override", "code"), [
+    ({"id_number": "371002197501011230"}, "invalid_id_number"),
+    ({"phone": "12345"}, "invalid_phone"),
+    ({"birth_date": date(1975, 1, 2)}, "id_number_mismatch"),
+    ({"gender": "female"}, "id_number_mismatch"),
+    ({"district": "青岛市"}, "unknown_district"),
+    ({"specialties": ["占卜"]}, "unknown_specialty"),
+])
+def test_check_candidate_refuses_each_bad_field(override, code):
+    number = valid_id("37100219750101123")  # 17th digit 3: male
+    with pytest.raises(RuleViolation) as exc:
+        rules.check_candidate(**{"id_number": number, **CANDIDATE, **override})
+    assert exc.value.code == code and exc.value.detail
+
+
+def test_n_ban_n_excl_n_term_check_appointment_in_order():
+    start = date(2026, 1, 1)
+    base = {"history": [], "status": "candidate", "banned": False, "excluded_ground": None, "start": start,
+            "level": "city"}
+    assert rules.check_appointment(**base) == term_end(start)  # R4.1
+    both = {**base, "banned": True, "excluded_ground": "criminal_penalty"}
+    with pytest.raises(RuleViolation, match="N-BAN"):  # the ban is checked first
+        rules.check_appointment(**both)
+    with pytest.raises(RuleViolation, match="N-EXCL"):
+        rules.check_appointment(**{**base, "excluded_ground": "criminal_penalty"})
+    two = [Term(date(2016, 1, 1), date(2020, 12, 31)), Term(date(2021, 1, 1), date(2025, 12, 31))]
+    with pytest.raises(RuleViolation, match="N-TERM"):
+        rules.check_appointment(**{**base, "history": two})
+    with pytest.raises(RuleViolation, match="invalid_transition"):
+        rules.check_appointment(**{**base, "history": [Term(date(2022, 1, 1), date(2026, 12, 31))]})
+
+
+def test_r5_1_a_typed_number_already_issued_is_refused():
+    rules.check_number_unused("certificate", "威监证〔2026〕0001", False)
+    with pytest.raises(RuleViolation) as exc:
+        rules.check_number_unused("work_card", "WH-GZ-2026-0001", True)
+    assert exc.value.code == "duplicate_work_card_no" and "R5.1" in exc.value.detail
