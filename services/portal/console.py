@@ -15,8 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.appraisal.rules import BACK as ROUND_BACK
 from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
 from services.appraisal.rules import STATES as ROUND_STATES
+from services.appraisal.rules import TRANSITIONS as ROUND_TRANSITIONS
 from services.portal.backend import ServiceError
 from services.portal.web import SHANGHAI, PageError, portal_of
 from services.registry.rules import FORMAT_ZH, KIND_ZH, STATUS_ZH
@@ -278,8 +280,15 @@ async def round_page(request: Request, round_id: str) -> Response:
     session = portal.signed_in(request, *APPRAISAL_READERS)
     round_id = parse_uuid(round_id, "考核轮次")
     data = await request.app.state.backend.get("appraisal", f"/rounds/{round_id}", session.token)
+    forward_to, back_to = round_moves(data["state"])
     return portal.page(request, "console/round.html", session, active="appraisal", round=data,
-                       stepper=stepper(data), done=request.query_params.get("done"))
+                       stepper=stepper(data), forward_to=forward_to, back_to=back_to, labels=ROUND_STATE_ZH,
+                       done=request.query_params.get("done"))
+
+
+def round_moves(state: str) -> tuple[str | None, str | None]:
+    """The step forward and the step back appraisal's own state machine allows from a state (R34.1, R30.1)."""
+    return ROUND_TRANSITIONS.get(state), ROUND_BACK.get(state)
 
 
 def stepper(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -299,7 +308,7 @@ async def round_forward(request: Request, round_id: str) -> Response:
     session, form = await portal.signed_form(request, "bureau_admin")
     round_id = parse_uuid(round_id, "考核轮次")
     to = form.get("to", "")
-    if to not in ROUND_STATES[1:]:
+    if to not in ROUND_TRANSITIONS.values():
         raise PageError(422, "validation_error", "未知的考核步骤", None)
     body: dict[str, Any] = {"note": form["note"].strip()} if form.get("note", "").strip() else {}
     await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/steps/{to}", session.token, body)

@@ -1,0 +1,60 @@
+"""The portal's appraisal stepper over the whole state machine of R34.1: every state shows where it stands and
+offers exactly the moves appraisal allows (forward to the next step; back one step with a reason, R30.1)."""
+
+import pytest
+
+from services.appraisal.rules import BACK, STATES, TRANSITIONS
+from services.portal.console import round_moves, stepper
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_r34_1_every_state_of_a_round_shows_its_place_and_the_moves_appraisal_allows(state: str) -> None:
+    steps = [{"state": s, "actor": f"user-{s}", "at": "2026-12-01T01:00:00Z", "note": None}
+             for s in STATES[:STATES.index(state) + 1]]
+    shown = stepper({"state": state, "steps": steps})
+    here = STATES.index(state)
+    assert [s["status"] for s in shown] == ["done"] * here + ["current"] + ["todo"] * (len(STATES) - here - 1)
+    assert all(s["step"]["actor"] == f"user-{s['state']}" for s in shown[:here + 1])  # who and when, per step
+    assert all(s["step"] is None for s in shown[here + 1:])
+    forward, back = round_moves(state)
+    assert forward == TRANSITIONS.get(state) and back == BACK.get(state)
+
+
+def test_r30_1_no_state_without_an_exit_but_the_end() -> None:
+    for state in STATES[:-1]:
+        forward, back = round_moves(state)
+        assert forward is not None, state  # every state before `finalized` moves on
+        assert back is not None or state == STATES[0], state  # and can be sent back, but the first
+    assert round_moves("finalized") == (None, None)
+
+
+def test_a_step_redone_after_going_back_shows_its_latest_who_and_when() -> None:
+    steps = [{"state": "opened", "actor": "a", "at": "1", "note": None},
+             {"state": "self_summaries", "actor": "b", "at": "2", "note": None},
+             {"state": "opened", "actor": "c", "at": "3", "note": "退回"},
+             {"state": "self_summaries", "actor": "d", "at": "4", "note": None}]
+    shown = {s["state"]: s for s in stepper({"state": "self_summaries", "steps": steps})}
+    assert shown["self_summaries"]["step"]["actor"] == "d" and shown["opened"]["step"]["actor"] == "c"
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_round_page_renders_in_every_state_with_the_allowed_buttons(state: str) -> None:
+    from fastapi.templating import Jinja2Templates
+
+    from services.appraisal.rules import STATE_ZH
+    from services.portal.web import cn_date
+
+    templates = Jinja2Templates(directory="services/portal/templates")
+    templates.env.filters["cn_date"] = cn_date
+    data = {"id": "r1", "kind": "annual", "year": 2026, "state": state, "appraised": 3, "excellent_count": 0,
+            "excellent_allowed": 1, "cap_exceeded": False, "notice_start": None,
+            "steps": [{"state": s, "actor": "a", "at": "2026-12-01T01:00:00Z", "note": None}
+                      for s in STATES[:STATES.index(state) + 1]]}
+    forward, back = round_moves(state)
+    html = templates.env.get_template("console/round.html").render(
+        round=data, stepper=stepper(data), forward_to=forward, back_to=back, labels=STATE_ZH, done=None,
+        user={"roles": ["bureau_admin"], "name": "管理员"}, csrf="t", csrf_field_name="csrf_token", site_name="s",
+        role_labels={}, state_labels={}, active="appraisal")
+    assert ('id="forward-button"' in html) == (forward is not None)
+    assert ('id="back-button"' in html) == (back is not None)
+    assert f'data-state="{state}" data-status="current"' in html
