@@ -32,6 +32,7 @@ from services.portal.sessions import (
     unseal,
 )
 from shared.activity_types import label as activity_type_label
+from shared.documents.words import yuan
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_FORM_BYTES = 16 * 1024
@@ -64,14 +65,6 @@ def cn_date(value: datetime | str | int | None, with_time: bool = False) -> str:
     local = value.astimezone(SHANGHAI) if value.tzinfo else value
     text = f"{local.year}年{local.month}月{local.day}日"
     return f"{text} {local:%H:%M}" if with_time else text
-
-
-def yuan(fen: int | None) -> str:
-    """An amount in fen as yuan with two decimals (1234.50)."""
-    if fen is None:
-        return ""
-    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
 def safe_next(value: str | None) -> str:

@@ -25,6 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
@@ -100,6 +101,23 @@ def control_app() -> FastAPI:
     return app
 
 
+def wait_for_pool(urls: dict[str, str], *, deadline: float) -> None:
+    """Until selection's pool holds the registry's eligible people (its projection of registry events), or has
+    stopped growing for 5 s: a draw made earlier would be over part of the roster."""
+    headers = bearer("bureau_admin", subject="browser-stack")
+    want = httpx.get(urls["registry"] + "/supervisors/eligible", params={"limit": 1}, headers=headers,
+                     timeout=10).json()["total"]
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        have = httpx.get(urls["selection"] + "/pool/status", headers=headers, timeout=10).json()["eligible_total"]
+        if have >= want or (have > 0 and have == last and time.monotonic() - since > 5):
+            return
+        if have != last:
+            last, since = have, time.monotonic()
+        time.sleep(0.3)
+    raise RuntimeError(f"selection's pool has {last} of the registry's {want} eligible supervisors")
+
+
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="browser-stack-"))
     postgres = infra.start_postgres(workdir / "pg", cleanup="delete")
@@ -149,6 +167,7 @@ def main() -> int:
         for server in served:
             server.wait(deadline)
         asyncio.run(registry_demo.seed(registry_settings))
+        wait_for_pool(urls, deadline=time.monotonic() + 120)  # the hearing is drawn over the whole demo roster
         asyncio.run(casework_demo.seed(casework_settings))
         asyncio.run(finance_demo.seed(finance_settings))  # rates and the year's plans (the budget of R41.1)
         asyncio.run(appraisal_demo.seed(appraisal_settings))  # this year's round
