@@ -1,6 +1,7 @@
 """`make run`'s launcher: comes up, reuses its data, refuses a busy port clearly, stops without orphans."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -69,9 +70,24 @@ def stop(process: subprocess.Popen) -> int:
     return process.wait(60)
 
 
+def free_block(size: int) -> int:
+    """The first of `size` consecutive free ports below Linux's ephemeral range (32768-60999): the launcher
+    serves on SERVICE_BASE_PORT … + n - 1, and in the ephemeral range the test session's own outgoing
+    connections (database, broker) may hold one of them by the time the launcher binds it."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 32_000 - size)
+        if all(infra.port_is_free(p) for p in range(base, base + size + 1)):
+            return base
+    raise RuntimeError("no block of free ports below the ephemeral range")
+
+
 @pytest.fixture
 def ports() -> tuple[int, int]:
-    return infra.free_port(), infra.free_port() + 0
+    """(broker port, SERVICE_BASE_PORT): every port the launcher will bind, free and outside the ephemeral range."""
+    n = len(available_services())
+    base = free_block(n + 2)
+    return base + n + 1, base  # the services on base … base + n - 1, the broker after them
 
 
 def psql(data_dir: Path, sql: str, *options: str) -> str:
