@@ -54,6 +54,10 @@ class ServiceSpec:
     jobs: list["PeriodicJob"] = field(default_factory=list)
     # called last at shutdown (e.g. casework stops its verifier process)
     on_shutdown: list[Callable[[FastAPI], None]] = field(default_factory=list)
+    # the service's first lock, taken at the start of every consumer transaction before any event of it
+    # (a batch applies many events in one transaction: without it their locks come in event order, against
+    # the service's own lock order; selection: its chain lock, see requests.service.take_chain_lock)
+    event_lock: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -126,7 +130,7 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
             handlers[AuditHeadPublished] = audit_watch.head_published_handler(app)
         consumer = (
             InboxConsumer(name=settings.consumer_group or spec.name, db=db, inbox=spec.platform.inbox,
-                          settings=settings, handlers=handlers)
+                          settings=settings, handlers=handlers, first_lock=spec.event_lock)
             if handlers else None
         )
         repairer = GapRepairer(app, consumer, settings) if consumer else None

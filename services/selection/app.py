@@ -76,6 +76,7 @@ def build(settings: SelectionSettings, *, consume: bool = True) -> FastAPI:
         build_handlers=(lambda app: build_handlers(settings, app.state.calendar, app.state.outbox))
         if consume else None,
         jobs=[PeriodicJob("reveal-timeout", settings.draw_job_seconds, draw_overdue)],
+        event_lock=requests.take_chain_lock,  # selection's lock order: the chain lock before any row
     )
     app = create_service_app(spec, settings)
     app.state.contact_lookup, app.state.masked_contact_lookup = registry_lookups(settings)

@@ -130,8 +130,11 @@ class InboxConsumer:
     def __init__(
         self, *, name: str, db: Database, inbox: Table, settings: CommonSettings,
         handlers: dict[type[Event], Handler],
+        first_lock: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
+        # taken first in every transaction that applies events (the service's lock order, shared/app.py)
+        self.first_lock = first_lock
         self.db = db
         self.inbox = inbox
         self.settings = settings
@@ -281,6 +284,8 @@ class InboxConsumer:
             return
         try:
             async with self.db.transaction() as session:
+                if self.first_lock is not None:
+                    await self.first_lock(session)
                 new = await self._claim_fresh(session, batch)
                 applied = len(new)
                 for _record, parsed in batch:
@@ -300,6 +305,8 @@ class InboxConsumer:
         for attempt in range(1, self.settings.consumer_max_attempts + 1):
             try:
                 async with self.db.transaction() as session:
+                    if self.first_lock is not None:
+                        await self.first_lock(session)
                     if parsed.envelope.id in await self._claim_fresh(session, [(record, parsed)]):
                         await self._apply(session, parsed)
                         self.applied_total += 1

@@ -25,7 +25,7 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, func, literal, select, tuple_, update
+from sqlalchemy import Text, any_, cast, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,6 +62,17 @@ from shared.events.outbox import Outbox
 from shared.lead_time import check_lead_time
 
 CHAIN_LOCK = 0x5E1EC7  # pg_advisory_xact_lock key of the one chain (and of pool refreshes)
+
+
+async def take_chain_lock(session: AsyncSession) -> None:
+    """The one lock order of selection: CHAIN_LOCK first, then an activity's lock, then request rows, then a
+    person's booking lock. Every transaction that may change a request takes it before any row: a consumer
+    batch changes several requests in one transaction (and may draw on one of them), so a request row locked
+    before the chain lock deadlocked against it (a 500 on PUT /requests/{id}/beacon). Re-entrant within a
+    transaction; draws and acceptances were serialized on it already, contact outcomes are human-paced."""
+    await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
+
+
 NOT_REVEALED = "not revealed"
 REVEAL_MISMATCH = "reveal did not match"
 RECORDED_BY_BUREAU = "recorded by the bureau"
@@ -137,6 +148,7 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
     else:
         requested_at = now
     # one live request per activity (the unique index uq_request_live_activity is the backstop)
+    await take_chain_lock(session)  # before the activity's lock (the lock order above)
     await session.execute(select(func.pg_advisory_xact_lock(_activity_lock(data["activity_id"]))))
     existing = await get(session, data["request_id"])
     if existing is not None:  # a concurrent replay committed while we waited for the lock
@@ -190,7 +202,7 @@ async def submit(session: AsyncSession, *, outbox: Outbox, calendar: WorkingCale
 
 async def _specialty_known(session: AsyncSession, specialty: str) -> bool:
     """Whether anyone in the pool (eligible or not) has this specialty (R11.2)."""
-    return bool(await session.scalar(select(exists().where(supervisor.c.specialties.any(specialty)))))
+    return bool(await session.scalar(select(exists().where(literal(specialty) == any_(supervisor.c.specialties)))))
 
 
 def _activity_lock(activity_id) -> int:
@@ -200,6 +212,7 @@ def _activity_lock(activity_id) -> int:
 async def get(session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False):
     stmt = select(request).where(request.c.id == request_id)
     if lock:
+        await take_chain_lock(session)  # before the row (the lock order above)
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).one_or_none()
 
@@ -237,8 +250,8 @@ async def decide_short_notice(session: AsyncSession, *, outbox: Outbox, settings
 # --- the chain of acceptances, draws and cancellations ----------------------------------------------
 
 async def chain_head(session: AsyncSession) -> tuple[int, str]:
-    """(next seq, hash of the newest entry); callers hold CHAIN_LOCK."""
-    await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
+    """(next seq, hash of the newest entry), under CHAIN_LOCK."""
+    await take_chain_lock(session)
     last = (await session.execute(select(chain_entry.c.seq, chain_entry.c.hash)
                                   .order_by(chain_entry.c.seq.desc()).limit(1))).one_or_none()
     return (last.seq + 1, last.hash) if last else (1, algorithm.GENESIS_HASH)
