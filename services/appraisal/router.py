@@ -153,6 +153,12 @@ async def ledger_pdf(supervisor_id: uuid.UUID, year: Year, request: Request, ses
                 f"ledger-{supervisor_id}-{year}.pdf")
 
 
+def entry_read(row) -> LedgerEntryRead:
+    """A ledger entry with its kind and sub-kind in Chinese (the ledger's own words, R28.1)."""
+    return LedgerEntryRead(**row._mapping, kind_label=ledger.KIND_ZH.get(row.kind, row.kind),
+                           subkind_label=ledger.subkind_label(row.kind, row.subkind))
+
+
 @router.get("/ledger/{supervisor_id}/{year}", tags=["ledger"], summary="履职工作台账（R28.1）")
 async def get_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, session: SessionDep,
                      principal: LedgerReader) -> LedgerRead:
@@ -162,7 +168,7 @@ async def get_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, ses
     await _audit_read(request, session, principal, "ledger.read", f"ledger:{supervisor_id}:{year}")
     return LedgerRead(supervisor_id=supervisor_id, year=year, name=person.name if person else None,
                       district=person.district if person else None, figures=FiguresRead(**figures.__dict__),
-                      entries=[LedgerEntryRead(**r._mapping) for r in rows])
+                      entries=[entry_read(r) for r in rows])
 
 
 @router.get("/ledger", tags=["ledger"], summary="年度台账汇总（区市司法局仅见本辖区）")
@@ -191,7 +197,7 @@ async def add_conduct(supervisor_id: uuid.UUID, body: ConductCreate, session: Se
     await svc._audit(session, actor=principal.subject, action="ledger.conduct_recorded",
                      subject=f"ledger:{supervisor_id}", kind=body.kind, ground=body.ground, entry_id=entry_id)
     rows = await ledger.entries(session, supervisor_id, body.occurred_on.year)
-    return LedgerEntryRead(**next(r for r in rows if r.id == entry_id)._mapping)
+    return entry_read(next(r for r in rows if r.id == entry_id))
 
 
 # --- rounds (R29.1, R34.1) -----------------------------------------------------------------------

@@ -39,6 +39,8 @@ class LedgerEntryRead(BaseModel):
     ground: int | None
     details: dict[str, Any]
     recorded_by: str | None
+    kind_label: str = Field(description="类别（中文）")
+    subkind_label: str = Field(description="具体项目（中文：活动类型、培训类别、记录类别）")
 
 
 class FiguresRead(BaseModel):

@@ -24,6 +24,8 @@ class PortalSettings(BaseSettings):
     # print(Fernet.generate_key().decode())"`) that seals the session cookie. No default: production must set it.
     portal_session_key: SecretStr | None = None
     session_ttl_seconds: int = 8 * 3600
+    # how often a request's page asks for its staffing (seats confirmed and pending) while it is open
+    live_refresh_seconds: float = 10.0
     # Secure cookies (HTTPS only). Off only for http://127.0.0.1 in development and tests.
     cookie_secure: bool = True
     # Development sign-in (pick a demo persona): the dev stack's key file (.data/dev-keys.json); the portal

@@ -8,12 +8,15 @@ Chinese refusals. Nothing here keeps state: a stale form (a second tab) is refus
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.appraisal.rules import BACK as ROUND_BACK
 from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
@@ -59,6 +62,19 @@ async def requests_page(request: Request, status: str = "", short_staffed: str =
                        states=REQUEST_STATES, status=status, short_staffed=bool(short_staffed))
 
 
+def staffing_of(detail: dict[str, Any]) -> dict[str, Any]:
+    """The request's live staffing line (R12.1): its state, the seats, how many confirmed and how many are waiting
+    for an answer, and a version that changes whenever the state or anyone's status does (the open page then
+    offers a reload: the call list is not rewritten under a clerk's hands). From selection's request detail, which
+    carries ids only, so asking every few seconds puts no names in selection's audit log (the call list does)."""
+    counts = Counter(c["status"] for c in detail["candidates"])
+    marks = [detail["status"], sorted((c["supervisor_id"], c["round"], c["status"]) for c in detail["candidates"])]
+    return {"status": detail["status"], "status_label": REQUEST_STATES.get(detail["status"], detail["status"]),
+            "seats": detail["seats"], "confirmed": counts["confirmed"], "pending": counts["pending"],
+            "shortfall": sum((detail.get("shortfall") or {}).values()),
+            "version": hashlib.sha256(json.dumps(marks).encode()).hexdigest()[:16]}
+
+
 async def _request_view(request: Request, request_id: str, token: str) -> dict[str, Any]:
     backend = request.app.state.backend
     detail = await backend.get("selection", f"/requests/{request_id}", token)
@@ -70,7 +86,8 @@ async def _request_view(request: Request, request_id: str, token: str) -> dict[s
         calls = None
     # the first attempt defaults to now (the clerk is on the phone); it stays the clerk's stated time (R12.1)
     now_local = clock.now().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S")
-    return {"detail": detail, "calls": calls, "request_states": REQUEST_STATES, "now_local": now_local}
+    return {"detail": detail, "calls": calls, "request_states": REQUEST_STATES, "now_local": now_local,
+            "staffing": staffing_of(detail), "refresh_seconds": request.app.state.settings.live_refresh_seconds}
 
 
 @router.get("/requests/{request_id}", summary="抽选申请详情与联络名单")
@@ -81,6 +98,15 @@ async def request_page(request: Request, request_id: str) -> Response:
     view = await _request_view(request, request_id, session.token)
     return portal.page(request, "console/request.html", session, active="requests", outcomes=OUTCOMES,
                        channels=ATTEMPT_CHANNELS, done=request.query_params.get("done"), revealed=None, **view)
+
+
+@router.get("/requests/{request_id}/staffing", summary="人员确认情况（申请页面定时读取）")
+async def request_staffing(request: Request, request_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *CLERKS)
+    request_id = parse_uuid(request_id, "抽选申请")
+    detail = await request.app.state.backend.get("selection", f"/requests/{request_id}", session.token)
+    return JSONResponse(staffing_of(detail), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/requests/{request_id}/calls/{supervisor_id}/phone", summary="查看完整电话（记入审计）")

@@ -1,5 +1,6 @@
 """The supervisor's own pages, phone first: my assignments (confirm, decline, recuse), an activity with its
-materials while allowed (R15.1), the feedback form to sign on site (R17.1), and my messages (inbox).
+materials while allowed (R15.1), the feedback form to sign on site (R17.1), my record (the year's ledger of R28.1,
+my training, my subsidies of R42.1), and my messages (inbox).
 
 Self only: every call carries the supervisor's own token, and the services answer for that person alone
 (selection's /assignments, casework's participant check, notify's audience). The portal adds nothing.
@@ -11,8 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.portal.backend import ServiceError
-from services.portal.console import parse_uuid
+from services.portal.console import LINE_STATES, parse_uuid
 from services.portal.web import PageError, portal_of
+from services.registry.rules import FORMAT_ZH, KIND_ZH
+from shared import clock
 
 router = APIRouter(prefix="/me")
 SUPERVISOR = "supervisor"
@@ -123,6 +126,43 @@ async def opinion(request: Request, activity_id: str) -> Response:
     await request.app.state.backend.put("casework", f"/activities/{activity_id}/opinions/{me}", session.token,
                                         {"text": text})
     return RedirectResponse(f"/me/activities/{activity_id}?done=opinion", status_code=303)
+
+
+FIRST_YEAR = 2024  # the measures of 2024: no ledger before
+
+
+@router.get("/record", summary="我的履职记录：台账、培训、补助")
+async def record_page(request: Request, year: str | None = None) -> Response:
+    """The year's ledger (appraisal, R28.1), my training (registry) and my subsidy lines (finance, R42.1), each read
+    with my own token; a service that is down is named and the other parts still show."""
+    portal = portal_of(request)
+    session = portal.signed_in(request, SUPERVISOR)
+    this_year = clock.today().year
+    if year is None or year == "":
+        year_number = this_year
+    elif year.isdigit() and FIRST_YEAR <= int(year) <= this_year:
+        year_number = int(year)
+    else:
+        raise PageError(422, "validation_error", "年度有误", f"请选择 {FIRST_YEAR} 至 {this_year} 年之间的年度。")
+    me = session.user.supervisor_id if session.user else None
+    parts = {"ledger": ("appraisal", f"/ledger/{me}/{year_number}", None),
+             "training": ("registry", f"/supervisors/{me}/training", None),
+             "lines": ("finance", "/subsidy-lines", {"supervisor_id": me, "from": f"{year_number}-01-01",
+                                                     "to": f"{year_number}-12-31", "limit": 100})}
+    view: dict = {"errors": []}
+    for key, (service, path, params) in parts.items():
+        try:
+            view[key] = await request.app.state.backend.get(service, path, session.token, params)
+        except ServiceError as error:
+            view[key] = None
+            view["errors"].append(error)
+    if view["training"] is not None:  # registry answers every year; the page shows the one asked for
+        view["training"] = [t for t in view["training"] if t["held_on"].startswith(str(year_number))]
+    if view["lines"] is not None:
+        view["paid_fen"] = sum(line["amount_fen"] for line in view["lines"]["items"] if line["status"] == "paid")
+    return portal.page(request, "me/record.html", session, active="record", year=year_number, me=me,
+                       years=list(range(this_year, FIRST_YEAR - 1, -1)), kinds=KIND_ZH, formats=FORMAT_ZH,
+                       line_states=LINE_STATES, **view)
 
 
 @router.get("/inbox", summary="我的消息")

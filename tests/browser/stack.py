@@ -159,7 +159,8 @@ def main() -> int:
         key_file.write_text(json.dumps({"private_key": PRIVATE_KEY, "public_key": PUBLIC_KEY}))
         apps["portal"] = portal_app(PortalSettings(
             environment="development", dev_key_file=str(key_file), cookie_secure=False,
-            portal_session_key=Fernet.generate_key().decode(), service_urls=service_urls, log_level="WARNING"))
+            portal_session_key=Fernet.generate_key().decode(), service_urls=service_urls, log_level="WARNING",
+            live_refresh_seconds=1.0))
         apps["control"] = control_app()
         deadline = time.monotonic() + 120
         for name, app in apps.items():

@@ -10,7 +10,7 @@ One system for the module, and the journeys in the order people meet them:
 4. on the day (the stack's clock moved to the hearing), the supervisor writes the opinion (R16.1) and signs the
    feedback form on site (R17.1); the inbox shows "you were drawn";
 5. finance checks a subsidy line, a second finance user approves it (four eyes, R42.1), and the month's
-   table downloads as xlsx;
+   table downloads as xlsx; the supervisor reads the year's ledger (R28.1) and their subsidy on the phone;
 6. a member of the public verifies the draw's real receipt and sees a tampered copy rejected (R11.1).
 Screenshots of each key page go to tests/browser/artifacts/; axe-core runs on every page. Every test takes
 pytest-playwright's `page` (so all are parametrized alike and keep this order).
@@ -216,6 +216,12 @@ def test_clerk_finds_a_person_on_the_roster_and_reveals_their_data_audited_R3_1(
 def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Browser, page: Page, system: System,
                                                                      hearing: dict, state: dict,
                                                                      artifacts: Path) -> None:
+    # the clerk has the request open while the next person is asked (the live staffing line, R12.1)
+    sign_in(page, system, "dev-bureau-admin")
+    page.goto(f"{system.portal}/console/requests/{hearing['request_id']}")
+    expect(page.locator("#live-confirmed")).to_have_text("1")
+    expect(page.locator("#live-update")).to_be_hidden()
+
     phone = browser.new_context(viewport=PHONE, is_mobile=True)
     mine = phone.new_page()
     sign_in(mine, system, "dev-supervisor", state["local_next"])
@@ -230,9 +236,11 @@ def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Brow
     state["supervisor_page"] = mine
     state["confirmed"].append(state["local_next"])
 
-    # the clerk sees it on the call list, confirms the cross-district seat: staffed
-    sign_in(page, system, "dev-bureau-admin")
-    page.goto(f"{system.portal}/console/requests/{hearing['request_id']}")
+    # the clerk's open page sees it without a reload, and offers one for the call list
+    expect(page.locator("#live-confirmed")).to_have_text("2", timeout=30_000)
+    expect(page.locator("#live-update")).to_be_visible()
+    check_page(page, artifacts, "journey-clerk-live-staffing")
+    page.click("#live-reload")
     assert page.locator(f'li.call[data-supervisor-id="{state["local_next"]}"]').get_attribute(
         "data-status") == "confirmed"
     record_confirmed(page, state["cross_next"])
@@ -359,6 +367,34 @@ def test_finance_checks_approves_with_four_eyes_and_downloads_the_table_R42_1(pa
     cells = [c for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
     assert "《威海市人民监督员履职补助发放表》" in cells
     assert line_after["amount_fen"] / 100 in cells  # the approved line's subsidy, in yuan
+
+
+def test_supervisor_reads_the_years_ledger_and_subsidy_on_the_phone_R28_1_R42_1(page: Page, system: System,
+                                                                               hearing: dict, state: dict,
+                                                                               artifacts: Path) -> None:
+    mine: Page = state["supervisor_page"]
+    me, year = state["local_next"], hearing["starts_at"][:4]
+    own = system.call("GET", "finance", "/subsidy-lines", system.headers("finance", "journey-finance"),
+                      params={"supervisor_id": me}).json()["items"]
+    assert len(own) == 1, own  # the signed hearing's line (R42.1)
+    mine.goto(f"{system.portal}/me/record?year={year}")
+    hearing_entry = mine.locator("#ledger-entries li[data-kind=activity]", has_text="公开听证/公开审查")
+    deadline = time.monotonic() + 60  # the signed form reaches appraisal's ledger over the broker (R28.1)
+    while hearing_entry.count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        mine.reload()
+    expect(hearing_entry).to_have_count(1)
+    expect(mine.locator("li.line")).to_have_count(1)
+    line = mine.locator("li.line").first
+    expect(line.locator(".amount")).to_have_text(f"{own[0]['amount_yuan']} 元")
+    expect(line.locator(".status")).to_contain_text({"draft": "待审核", "checked": "待批准",
+                                                     "approved": "已批准"}[own[0]["status"]])
+    expect(mine.locator("#training-heading")).to_have_text(f"{year} 年培训记录")
+    check_page(mine, artifacts, "journey-supervisor-record")
+    pdf = mine.request.get(system.portal + mine.locator("#ledger-pdf").get_attribute("href"))
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.body())).pages).replace("\n", "")
+    assert "公开听证/公开审查" in text, text[:500]
 
 
 def test_bureau_moves_the_appraisal_round_forward_and_back_with_who_and_when_R34_1(page: Page, system: System,

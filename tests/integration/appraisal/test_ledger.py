@@ -67,6 +67,11 @@ async def test_r28_1_ledger_built_from_events(app, client) -> None:
                                "attended_annual_training": True, "reminders": 1, "conduct_records": 0,
                                "other_activities": 0, "late_change_reports": 1, "absences": 0}
     assert len(body["entries"]) == 7
+    # each entry in the ledger's own Chinese words (R28.1), as the supervisor's page shows them
+    labels = {(e["kind_label"], e["subkind_label"]) for e in body["entries"]}
+    assert ("培训学习", "补训") in labels and ("遵纪守法与道德", "提醒教育") in labels, labels
+    assert ("变更逾期报告", "个人信息变更逾期报告") in labels, labels
+    assert all(e["kind_label"] and e["subkind_label"] for e in body["entries"]), body["entries"]
     assert (await client.get(f"/ledger/{sid}/{year + 1}", headers=AUDITOR)).json()["figures"]["activities"] == 1
     # roster facts follow the registry
     await deliver(app, SupervisorUpdated(supervisor_id=sid, changed={"district": "荣成市"}),

@@ -4,6 +4,7 @@ The pages with the services up are walked in Chromium (tests/browser/test_journe
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -13,10 +14,10 @@ from services.portal.sessions import COOKIE_NAME, Session, User, seal
 from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
-PAGES = ["/console/requests", f"/console/requests/{REQUEST}", "/console/roster", f"/console/roster/{REQUEST}",
+PAGES = ["/console/requests", f"/console/requests/{REQUEST}", f"/console/requests/{REQUEST}/staffing", "/console/roster", f"/console/roster/{REQUEST}",
          "/console/training",
          "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
-         "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/inbox"]
+         "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/record", "/me/inbox"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -38,7 +39,8 @@ async def test_an_expired_session_on_a_console_page_comes_back_to_it_after_sign_
 
 @pytest.mark.parametrize(("persona", "path"), [("dev-supervisor", "/console/requests"),
                                                ("dev-procuratorate-weihai", "/console/finance/lines"),
-                                               ("dev-bureau-admin", "/me")])
+                                               ("dev-bureau-admin", "/me"),
+                                               ("dev-finance", "/me/record")])
 async def test_pages_are_for_their_roles_only(client, persona, path):
     await signed_in(client, persona)
     r = await client.get(path)
@@ -51,6 +53,36 @@ async def test_a_service_that_is_down_is_named_and_the_page_says_so_with_its_hea
     assert r.status_code == 502 and "随机抽选服务暂不可用" in r.text
     assert "Traceback" not in r.text
     assert all(r.headers[name] == value for name, value in SECURITY_HEADERS.items())
+
+
+async def test_r12_1_the_live_staffing_line_of_a_request_says_which_service_is_down_as_problem_json(client):
+    """What the request page's script reads every few seconds: with selection down, a problem+json naming it
+    (the script shows its title and keeps asking), never a page of HTML or a stack trace."""
+    await signed_in(client)
+    r = await client.get(f"/console/requests/{REQUEST}/staffing", headers={"accept": "application/json"})
+    assert r.status_code in (502, 503) and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["title"] == "随机抽选服务暂不可用"
+    assert (await client.get("/console/requests/not-a-uuid/staffing", headers={"accept": "application/json"})
+            ).json()["status"] == 404
+
+
+async def test_my_record_names_each_service_that_is_down_and_still_shows_the_page_R28_1_R42_1(client):
+    """The ledger (appraisal), training (registry) and subsidies (finance) are three reads: all three down is
+    three named alerts on a page that renders, with the year chooser, not an error page."""
+    await signed_in(client, "dev-supervisor")
+    r = await client.get("/me/record")
+    assert r.status_code == 200, r.text
+    alerts = re.findall(r'role="alert" data-service="(\w+)"', r.text)
+    assert sorted(alerts) == ["appraisal", "finance", "registry"], alerts
+    assert all(f"{name}暂不可用" in r.text for name in ("考核服务", "人员名册服务", "补助经费服务"))
+    assert 'id="year"' in r.text
+
+
+@pytest.mark.parametrize("year", ["2023", "2999", "abc", "-1"])
+async def test_my_record_for_a_year_outside_the_measures_is_a_clear_page(client, year):
+    await signed_in(client, "dev-supervisor")
+    r = await client.get("/me/record", params={"year": year})
+    assert r.status_code == 422 and "年度有误" in r.text
 
 
 async def test_an_unexpected_error_is_a_chinese_page_with_the_security_headers(client):
