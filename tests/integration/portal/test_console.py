@@ -14,7 +14,8 @@ from services.portal.sessions import COOKIE_NAME, Session, User, seal
 from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
-PAGES = ["/console/requests", f"/console/requests/{REQUEST}", f"/console/requests/{REQUEST}/staffing", "/console/roster", f"/console/roster/{REQUEST}",
+PAGES = ["/console/requests", f"/console/requests/{REQUEST}", f"/console/requests/{REQUEST}/staffing",
+         "/console/roster", f"/console/roster/{REQUEST}",
          "/console/training",
          "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
          "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/record", "/me/inbox"]
