@@ -374,3 +374,72 @@ async def training_page(request: Request) -> Response:
         "registry", "/training/annual-check", session.token, {"year": year, "limit": 100})}
     return portal.page(request, "console/training.html", session, active="training", year=year, sessions=sessions,
                        lists=lists, kinds=KIND_ZH, formats=FORMAT_ZH)
+
+
+TRAINING_EXAMS = ("initial", "makeup")  # the kinds with an exam (R22.1, R22.2)
+ATTENDANCE = {"yes": True, "no": False}
+EXAM = {"pass": True, "fail": False}
+
+
+def training_results(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows the clerk filled in on a session's results form: `attended-<id>` 出勤/缺勤 (a row left at 未录入
+    is not sent), `exam-<id>` 合格/不合格/未考. Values outside the form's choices are a clear refusal; whether a
+    result may be recorded (R22.2 attempts, R21.1 term, an absent person passing) is registry's to say."""
+    results = []
+    for name, value in form.items():
+        if not name.startswith("attended-") or value == "":
+            continue
+        supervisor_id = parse_uuid(name.removeprefix("attended-"), "人民监督员")
+        exam = form.get(f"exam-{supervisor_id}", "")
+        if value not in ATTENDANCE or exam not in ("", *EXAM):
+            raise PageError(422, "validation_error", "培训结果无效",
+                            "出勤请选择出勤或缺勤，考试请选择合格、不合格或未考。")
+        results.append({"supervisor_id": supervisor_id, "attended": ATTENDANCE[value],
+                        "exam_passed": EXAM.get(exam)})
+    if not results:
+        raise PageError(422, "validation_error", "请至少录入一人的培训结果", "未录入的人员不会提交。")
+    return results
+
+
+@router.post("/training/sessions", summary="新建培训班次（R21.1–R24.1）")
+async def create_training_session(request: Request) -> Response:
+    """Relayed to registry as typed: its own validation (kind, format of R24.1, date, hours) answers."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    body = {field: form.get(field, "").strip() for field in ("kind", "format", "title", "held_on", "hours")}
+    created = await request.app.state.backend.post("registry", "/training/sessions", session.token, body)
+    return RedirectResponse(f"/console/training/sessions/{created['id']}?done=created", status_code=303)
+
+
+@router.get("/training/sessions/{session_id}", summary="培训班次：已记录的结果与录入")
+async def training_session_page(request: Request, session_id: str, district: str = "", name: str = "",
+                                cursor: str | None = None) -> Response:
+    """The session and who was recorded; for bureau_admin, the active people of a district (or by name) to record,
+    those already recorded left out."""
+    portal = portal_of(request)
+    session = portal.signed_in(request, *ROSTER_READERS)
+    session_id = parse_uuid(session_id, "培训班次")
+    backend = request.app.state.backend
+    course = await backend.get("registry", f"/training/sessions/{session_id}", session.token)
+    candidates = None
+    if session.user and "bureau_admin" in session.user.roles:
+        params = {"status": "active", "district": district.strip() or None, "name": name.strip() or None,
+                  "limit": 50, "cursor": cursor}
+        candidates = await backend.get("registry", "/supervisors", session.token, params)
+        recorded = {r["supervisor_id"] for r in course["results"]}
+        candidates["items"] = [p for p in candidates["items"] if p["id"] not in recorded]
+    return portal.page(request, "console/training_session.html", session, active="training", course=course,
+                       candidates=candidates, kinds=KIND_ZH, formats=FORMAT_ZH, with_exam=course["kind"] in
+                       TRAINING_EXAMS, district=district, name=name, done=request.query_params.get("done"))
+
+
+@router.post("/training/sessions/{session_id}/results", summary="录入出勤与考试结果（R22.1、R22.2、R23.1）")
+async def record_training_results(request: Request, session_id: str) -> Response:
+    """All rows or none (registry records them in one transaction); a row already recorded (a second tab) is its
+    409, nothing recorded twice."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    session_id = parse_uuid(session_id, "培训班次")
+    answer = await request.app.state.backend.post("registry", f"/training/sessions/{session_id}/results",
+                                                  session.token, {"results": training_results(form)})
+    return RedirectResponse(f"/console/training/sessions/{session_id}?done={answer['recorded']}", status_code=303)

@@ -282,6 +282,19 @@ class TrainingSessionRead(BaseModel):
     hours: float
 
 
+class SessionRecordRead(BaseModel):
+    supervisor_id: uuid.UUID
+    name: str
+    district: str
+    attended: bool
+    exam_passed: bool | None
+    recorded_by: str | None
+
+
+class TrainingSessionDetail(TrainingSessionRead):
+    results: list[SessionRecordRead] = Field(description="已记录的出勤与考试结果（区市司法局仅见本辖区人员，R2.1）")
+
+
 class TrainingResult(_In):
     supervisor_id: uuid.UUID
     attended: bool

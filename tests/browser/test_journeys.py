@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import openpyxl
@@ -41,6 +42,7 @@ from tests.browser.pages import check_page
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = "环翠区"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFFICE = "威海市人民检察院"
 
 
@@ -211,6 +213,25 @@ def test_clerk_finds_a_person_on_the_roster_and_reveals_their_data_audited_R3_1(
     for key in ("overdue", "makeup", "term", "annual"):
         expect(page.locator(f'section.due[data-list="{key}"] .due-total')).to_have_text(re.compile(r"^\d+$"))
     check_page(page, artifacts, "journey-clerk-training")
+    # the year's centralized training (R23.1): a session, and this person's attendance recorded on it
+    page.locator("#new-session summary").click()
+    page.fill("#session-title", "人民监督员年度集中培训")
+    page.select_option("#session-kind", "annual")
+    page.select_option("#session-format", "lecture")
+    page.fill("#session-date", datetime.now(SHANGHAI).date().isoformat())
+    page.fill("#session-hours", "6")
+    page.click("#create-session")
+    expect(page.locator("#done")).to_contain_text("已新建培训班次")
+    page.fill("#name", person["name"])
+    page.click("form.filters button")
+    page.locator(f'tr.candidate[data-supervisor-id="{person["id"]}"] select').first.select_option("yes")
+    page.click("#record-results")
+    expect(page.locator("#done")).to_have_text("已录入 1 人的培训结果。")
+    expect(page.locator(f'#results tr[data-supervisor-id="{person["id"]}"] .attended')).to_have_text("出勤")
+    expect(page.locator(f'tr.candidate[data-supervisor-id="{person["id"]}"]')).to_have_count(0)  # not twice
+    check_page(page, artifacts, "journey-clerk-training-session")
+    page.goto(f"{system.portal}/console/roster/{person['id']}")
+    expect(page.locator("#training")).to_contain_text("年度集中培训")
 
 
 def test_supervisor_confirms_on_a_phone_and_the_request_is_staffed(browser: Browser, page: Page, system: System,

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Response
 from services.registry.models import supervisor
 from services.registry.roster import service as roster
 from services.registry.schemas import (
+    SessionRecordRead,
     TrainingDue,
     TrainingRecordRead,
     TrainingResults,
     TrainingSessionCreate,
+    TrainingSessionDetail,
     TrainingSessionRead,
 )
 from services.registry.training import service as svc
@@ -34,6 +36,14 @@ async def list_sessions(session: SessionDep, page: PageDep, principal: StaffRead
                         year: int | None = Query(None, ge=2000, le=2100)) -> Page[TrainingSessionRead]:
     rows, total = await svc.sessions(session, year=year, limit=page.limit, offset=page.offset)
     return Page(items=[TrainingSessionRead(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/training/sessions/{session_id}", response_model=TrainingSessionDetail,
+            summary="培训班次及已记录的出勤与考试结果")
+async def get_session(session_id: uuid.UUID, session: SessionDep, principal: StaffReader) -> TrainingSessionDetail:
+    course = await svc.get_session_row(session, session_id)
+    records = await svc.session_records(session, session_id, district=scoped_district(principal, None))
+    return TrainingSessionDetail(**course, results=[SessionRecordRead(**r) for r in records])
 
 
 @router.post("/training/sessions/{session_id}/results", summary="记录出勤与考试结果")

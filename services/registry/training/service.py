@@ -35,6 +35,18 @@ async def get_session_row(session: AsyncSession, session_id: uuid.UUID) -> RowMa
     return row
 
 
+async def session_records(session: AsyncSession, session_id: uuid.UUID, *, district: str | None,
+                          ) -> list[RowMapping]:
+    """Who was recorded on a session, by name (a district bureau: its district's people only, R2.1)."""
+    stmt = (select(training_record.c.supervisor_id, supervisor.c.name, supervisor.c.district,
+                   training_record.c.attended, training_record.c.exam_passed, training_record.c.recorded_by)
+            .join(supervisor, supervisor.c.id == training_record.c.supervisor_id)
+            .where(training_record.c.session_id == session_id).order_by(supervisor.c.name, supervisor.c.id))
+    if district:
+        stmt = stmt.where(supervisor.c.district == district)
+    return list((await session.execute(stmt)).mappings().all())
+
+
 async def attempts_of(session: AsyncSession, supervisor_id: uuid.UUID) -> list[rules.Attempt]:
     rows = (await session.execute(
         select(training_session.c.kind, training_record.c.attended, training_record.c.exam_passed)

@@ -16,7 +16,7 @@ from tests.integration.portal.helpers import KEY, csrf_of, signed_in
 REQUEST = "5c1d2f0e-7a43-4b8e-9a76-0d2b1e6f4c21"
 PAGES = ["/console/requests", f"/console/requests/{REQUEST}", f"/console/requests/{REQUEST}/staffing",
          "/console/roster", f"/console/roster/{REQUEST}",
-         "/console/training",
+         "/console/training", f"/console/training/sessions/{REQUEST}",
          "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
          "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/record", "/me/inbox"]
 
@@ -123,6 +123,9 @@ async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status,
     ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/back", {"reason": "有误"}),
     ("dev-supervisor", f"/me/assignments/{REQUEST}/confirm", {}),
     ("dev-supervisor", f"/me/activities/{REQUEST}/sign", {"content_hash": "0" * 64}),
+    ("dev-bureau-admin", "/console/training/sessions", {"kind": "annual", "format": "lecture", "title": "x",
+                                                        "held_on": "2026-12-01", "hours": "4"}),
+    ("dev-bureau-admin", f"/console/training/sessions/{REQUEST}/results", {f"attended-{REQUEST}": "yes"}),
 ])
 async def test_a_form_without_this_sessions_csrf_token_does_nothing(client, persona, path, data):
     await signed_in(client, persona)
@@ -135,6 +138,30 @@ async def test_a_form_without_this_sessions_csrf_token_does_nothing(client, pers
         r = await client.post(path, data={**data, "note": "x", **({"csrf_token": token} if token else {})})
         assert r.status_code == 403 and "表单已失效，未执行任何操作" in r.text
     assert calls == []  # nothing reached a service
+
+
+async def test_r22_2_a_results_form_with_nothing_filled_in_sends_nothing(client):
+    await signed_in(client)
+    token = csrf_of((await client.get("/")).text)
+    calls = []
+
+    async def record(*args, **kwargs):
+        calls.append(args)
+    client._transport.app.state.backend.post = record
+    r = await client.post(f"/console/training/sessions/{REQUEST}/results",
+                          data={"csrf_token": token, f"attended-{REQUEST}": ""})
+    assert r.status_code == 422 and "请至少录入一人的培训结果" in r.text
+    assert calls == []
+
+
+@pytest.mark.parametrize("persona", ["dev-district-huancui", "dev-auditor"])
+async def test_r22_2_only_the_city_bureau_records_training_results(client, persona):
+    """registry's record_results is bureau_admin's; the portal refuses the others before calling it."""
+    await signed_in(client, persona)
+    token = csrf_of((await client.get("/")).text)
+    r = await client.post(f"/console/training/sessions/{REQUEST}/results",
+                          data={"csrf_token": token, f"attended-{REQUEST}": "yes"})
+    assert r.status_code == 403
 
 
 async def test_a_call_outcome_form_is_checked_before_anything_is_sent(client):

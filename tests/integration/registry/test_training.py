@@ -140,3 +140,25 @@ async def test_r23_1_only_a_centralized_annual_or_term_session_meets_the_yearly_
     absentees = await all_ids(client, f"/training/annual-check?year={year}")
     assert {people[n]["id"] for n in ("online", "initial", "none")} <= absentees
     assert not {people[n]["id"] for n in ("annual", "term")} & absentees
+
+
+async def test_r22_2_a_session_reads_back_who_was_recorded_by_name_a_district_its_own_people_only(client):
+    """What the console's session page shows (R22.2: who attended, who passed the exam): names and results of
+    the session; a district bureau sees its district's people only (R2.1); an unknown session is a 404."""
+    here, there = await appointed(client, district="文登区"), await appointed(client, district="荣成市")
+    course = await session(client)
+    await record(client, course, here["id"])
+    await record(client, course, there["id"], attended=False, exam_passed=None)
+    detail = (await client.get(f"/training/sessions/{course}", headers=ADMIN)).json()
+    assert detail["id"] == course and detail["kind"] == "initial"
+    by_id = {r["supervisor_id"]: r for r in detail["results"]}
+    assert by_id[here["id"]]["name"] == here["name"] and by_id[here["id"]]["exam_passed"] is True
+    assert by_id[there["id"]]["attended"] is False and by_id[there["id"]]["district"] == "荣成市"
+    assert all(r["recorded_by"] for r in detail["results"])
+    district = (await client.get(f"/training/sessions/{course}",
+                                 headers=bearer("district_bureau", district="文登区"))).json()
+    assert [r["supervisor_id"] for r in district["results"]] == [here["id"]]
+    missing = await client.get("/training/sessions/00000000-0000-4000-8000-000000000000", headers=ADMIN)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    supervisor = bearer("supervisor", supervisor_id=here["id"])
+    assert (await client.get(f"/training/sessions/{course}", headers=supervisor)).status_code == 403
