@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import console, documents, me, oidc, todo
+from services.portal import console, documents, finance_pages, me, oidc, todo
 from services.portal.backend import SERVICE_NAMES, Backend, ServiceError
 from services.portal.config import PortalSettings
 from services.portal.sessions import CSRF_FIELD, Session, User, expired
@@ -99,6 +99,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     form_of, checked = portal.form_of, portal.checked
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(console.router)
+    app.include_router(finance_pages.router)
     app.include_router(me.router)
     app.include_router(documents.router)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -36,6 +36,9 @@ class ServiceError(Exception):
     code: str
     title: str
     detail: str | None = None
+    # the problem document's other members (registry's import `errors` with row, column and reason; a validation
+    # error's field `errors`): shown beside the form, as the service wrote them
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:
@@ -50,8 +53,9 @@ def error_of(service: str, response: httpx.Response) -> ServiceError:
         body = None
     if isinstance(body, Mapping) and isinstance(body.get("title"), str):
         detail = body.get("detail")
+        extra = {k: v for k, v in body.items() if k not in ("type", "title", "status", "code", "detail", "instance")}
         return ServiceError(service, response.status_code, str(body.get("code") or "error"), body["title"],
-                            detail if isinstance(detail, str) else None)
+                            detail if isinstance(detail, str) else None, extra)
     return ServiceError(service, response.status_code, "upstream_error", f"{SERVICE_NAMES.get(service, service)}出错",
                         f"服务返回 HTTP {response.status_code}，请稍后重试。")
 
@@ -70,17 +74,21 @@ class Backend:
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def _send(self, method: str, service: str, path: str, token: str, *,
-                    params: Mapping[str, Any] | None = None, json: Any = None) -> httpx.Response:
+                    params: Mapping[str, Any] | None = None, json: Any = None, content: bytes | None = None,
+                    media_type: str | None = None) -> httpx.Response:
         """One call as the signed-in person; ServiceError on any refusal or outage (404 included)."""
         base = self.urls.get(service)
         if base is None:
             raise ServiceError(service, 503, "upstream_unknown", f"未配置{SERVICE_NAMES.get(service, service)}",
                                "门户的 SERVICE_URLS 中没有该服务的地址。")
+        headers = {"Authorization": f"Bearer {token}", CORRELATION_HEADER: current_correlation_id()}
+        if media_type is not None:
+            headers["Content-Type"] = media_type
         try:
             response = await self._client.request(
                 method, f"{base.rstrip('/')}{path}",
-                params={k: v for k, v in (params or {}).items() if v is not None}, json=json,
-                headers={"Authorization": f"Bearer {token}", CORRELATION_HEADER: current_correlation_id()})
+                params={k: v for k, v in (params or {}).items() if v is not None}, json=json, content=content,
+                headers=headers)
         except httpx.HTTPError as exc:
             raise unavailable(service, exc) from exc
         if response.status_code >= 400:
@@ -107,6 +115,13 @@ class Backend:
     async def put(self, service: str, path: str, token: str, json: Any) -> Any:
         """PUT (a JSON body) as the signed-in person."""
         return self._json(service, await self._send("PUT", service, path, token, json=json))
+
+    async def send_file(self, method: str, service: str, path: str, token: str, content: bytes,
+                        media_type: str) -> Any:
+        """A file as the whole request body (registry's xlsx import, finance's receipt), its type as the browser
+        said; the service checks the bytes."""
+        return self._json(service, await self._send(method, service, path, token, content=content,
+                                                    media_type=media_type))
 
     async def download(self, service: str, path: str, token: str) -> httpx.Response:
         """A document (PDF, xlsx, a material) as the service sent it, to pass on to the browser."""

@@ -23,8 +23,9 @@ from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
 from services.appraisal.rules import STATES as ROUND_STATES
 from services.appraisal.rules import TRANSITIONS as ROUND_TRANSITIONS
 from services.portal.backend import ServiceError
-from services.portal.web import SHANGHAI, PageError, portal_of
-from services.registry.rules import FORMAT_ZH, KIND_ZH, STATUS_ZH
+from services.portal.web import SHANGHAI, PageError, portal_of, refusal_of
+from services.registry.config import DEFAULT_DISTRICTS
+from services.registry.rules import FORMAT_ZH, GROUND_LABELS, KIND_ZH, LEVEL_ZH, STATUS_ZH
 from shared import clock
 
 router = APIRouter(prefix="/console")
@@ -175,55 +176,6 @@ async def short_notice_decision(request: Request, request_id: str) -> Response:
     return RedirectResponse(f"/console/requests/{request_id}", status_code=303)
 
 
-# --- finance: subsidy lines (R42.1, four eyes) and the monthly table -------------------------------------
-FINANCE_READERS = ("finance", "bureau_admin", "auditor")
-LINE_STATES = {"": "全部", "draft": "待审核", "checked": "待批准", "approved": "已批准", "paid": "已支付",
-               "rejected": "已驳回"}
-LINE_ACTIONS = {"check": "审核通过", "approve": "批准"}
-
-
-def parse_period(value: str) -> str:
-    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
-        raise PageError(404, "not_found", "月份格式错误", "月份应写作 2026-11。")
-    return value
-
-
-@router.get("/finance/lines", summary="履职补助明细：审核与批准（四眼原则）")
-async def lines_page(request: Request, status: str = "", period: str = "", cursor: str | None = None) -> Response:
-    portal = portal_of(request)
-    session = portal.signed_in(request, *FINANCE_READERS)
-    if status not in LINE_STATES:
-        raise PageError(422, "validation_error", "未知的明细状态", f"可选的状态：{'、'.join(LINE_STATES.values())}。")
-    params = {"status": status or None, "period": parse_period(period) if period else None, "cursor": cursor,
-              "limit": 25}
-    answer = await request.app.state.backend.get("finance", "/subsidy-lines", session.token, params)
-    return portal.page(request, "console/lines.html", session, active="finance", answer=answer, states=LINE_STATES,
-                       status=status, period=period, actions=LINE_ACTIONS, done=request.query_params.get("done"))
-
-
-@router.post("/finance/lines/{line_id}/{action}", summary="审核或批准一条明细")
-async def line_action(request: Request, line_id: str, action: str) -> Response:
-    """Relayed to finance, which keeps the four eyes (never approve what one checked) and the budget rule."""
-    portal = portal_of(request)
-    session, form = await portal.signed_form(request, "finance")
-    line_id = parse_uuid(line_id, "补助明细")
-    if action not in LINE_ACTIONS:
-        raise PageError(404, "not_found", "页面不存在", None)
-    await request.app.state.backend.post("finance", f"/subsidy-lines/{line_id}/{action}", session.token)
-    back = form.get("back", "")
-    back = back if back.startswith("/console/finance/lines") else "/console/finance/lines"
-    return RedirectResponse(back + ("&" if "?" in back else "?") + f"done={action}", status_code=303)
-
-
-@router.get("/finance/disbursements/{period}", summary="《威海市人民监督员履职补助发放表》")
-async def disbursement_page(request: Request, period: str) -> Response:
-    portal = portal_of(request)
-    session = portal.signed_in(request, *FINANCE_READERS)
-    period = parse_period(period)
-    table = await request.app.state.backend.get("finance", f"/disbursements/{period}", session.token)
-    return portal.page(request, "console/disbursement.html", session, active="finance", table=table, period=period)
-
-
 # --- the roster (registry): search and a person's page, masked by default (R3.1) --------------------------
 ROSTER_READERS = ("bureau_admin", "district_bureau", "auditor")
 ROSTER_STATES = {"": "全部", **STATUS_ZH}  # the registry's own labels (R3.1 lists, R4.1 terms)
@@ -247,24 +199,226 @@ async def roster_page(request: Request, name: str = "", status: str = "", ending
                        training_states=TRAINING_STATES)
 
 
-async def _person_view(request: Request, supervisor_id: str, token: str, *, unmasked: bool) -> dict[str, Any]:
-    """The person (masked unless revealed), their terms and training from the registry, this year's ledger from
-    appraisal (a service that is down leaves its part empty and is named)."""
+# --- roster writes (registry): register, appoint (R4.1, R5.1), bulk import, resignation (R7.1), dismissal (R8.1, R9.1)
+# Registry decides and checks everything (R2.1 district scope, N-TERM, N-BAN, N-EXCL, id number, phone…); a refused
+# form comes back with what was typed and the service's own Chinese message beside the field it names.
+REGISTRARS = ("bureau_admin", "district_bureau")  # registry's POST /supervisors (a district bureau: its district)
+CANDIDATE_FIELDS = ("name", "id_number", "phone", "district", "employer", "recommending_body")
+APPOINTMENT_FIELDS = ("decision_no", "decision_date", "term_start", "certificate_no", "work_card_no", "level")
+# registry's rule codes that belong to one field of the forms (its detail is shown beside that field)
+FIELD_CODES = {"invalid_id_number": "id_number", "id_number_mismatch": "id_number", "duplicate_id_number": "id_number",
+               "invalid_phone": "phone", "unknown_district": "district", "unknown_specialty": "specialties",
+               "duplicate_certificate_no": "certificate_no", "duplicate_work_card_no": "work_card_no",
+               "invalid_transition": "decision_date", "N-TERM": "decision_date", "R8.1": "appraisal_round_id"}
+RESIGNATION_REASONS = {"job_change": "工作变动", "health": "健康原因", "other": "其他原因"}  # R7.1
+DISMISSAL_STATES = {"": "全部", "pending": "待确认（R37.1）", "confirmed": "已免除", "rejected": "已驳回"}
+RECIPIENTS = {"person": "本人", "employer": "工作单位", "recommending_body": "推荐单位", "procuratorate": "人民检察院"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def parts_of(request: Request, token: str, parts: dict[str, tuple[str, str, dict[str, Any] | None]],
+                   ) -> tuple[dict[str, Any], list[ServiceError]]:
+    """Several reads for one page: each answer, or None and its ServiceError (named on the page, the rest shown)."""
     backend = request.app.state.backend
-    person = await backend.get("registry", f"/supervisors/{supervisor_id}", token,
-                               {"unmasked": "true"} if unmasked else None)
-    year = clock.today().year
-    parts = {"appointments": ("registry", f"/supervisors/{supervisor_id}/appointments"),
-             "training": ("registry", f"/supervisors/{supervisor_id}/training"),
-             "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}")}
-    view: dict[str, Any] = {"person": person, "year": year, "errors": []}
-    for key, (service, path) in parts.items():
+    view: dict[str, Any] = {}
+    errors: list[ServiceError] = []
+    for key, (service, path, params) in parts.items():
         try:
-            view[key] = await backend.get(service, path, token)
+            view[key] = await backend.get(service, path, token, params)
         except ServiceError as error:
             view[key] = None
-            view["errors"].append(error)
-    return view
+            errors.append(error)
+    return view, errors
+
+
+async def _candidate_form(request: Request, session: Any, values: dict[str, Any], refusal: dict | None = None,
+                          ) -> Response:
+    portal = portal_of(request)
+    view, errors = await parts_of(request, session.token, {"specialties": ("registry", "/specialties", None)})
+    return portal.page(request, "console/candidate.html", session, active="roster", values=values, refusal=refusal,
+                       errors=errors, specialties=view["specialties"], districts=DEFAULT_DISTRICTS,
+                       http_status=refusal["status"] if refusal else 200)
+
+
+def _own_district(session: Any, district: str) -> str:
+    """A district bureau registers in its own district only (R2.1: registry checks it too)."""
+    user = session.user
+    return user.district if "bureau_admin" not in user.roles and user.district else district
+
+
+@router.get("/roster/new", summary="登记人民监督员（候选）")
+async def candidate_page(request: Request) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, *REGISTRARS)
+    return await _candidate_form(request, session, {"district": _own_district(session, ""), "specialties": []})
+
+
+@router.post("/roster/new", summary="登记人民监督员（候选）")
+async def create_candidate(request: Request) -> Response:
+    """Relayed to registry's POST /supervisors; a bureau_admin goes on to the appointment, a district bureau's
+    candidate waits for the city bureau's appointment (R4.1)."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, *REGISTRARS)
+    values: dict[str, Any] = {k: form.get(k, "").strip() for k in CANDIDATE_FIELDS}
+    values["district"] = _own_district(session, values["district"])
+    values["specialties"] = [k.split(":", 1)[1] for k, v in form.items() if k.startswith("specialty:") and v]
+    try:
+        created = await request.app.state.backend.post("registry", "/supervisors", session.token, values)
+    except ServiceError as error:
+        return await _candidate_form(request, session, values, refusal_of(error, FIELD_CODES))
+    if "bureau_admin" in session.user.roles:
+        return RedirectResponse(f"/console/roster/{created['id']}/appoint?done=created", status_code=303)
+    return RedirectResponse(f"/console/roster/{created['id']}?done=created", status_code=303)
+
+
+async def _appointment_form(request: Request, session: Any, supervisor_id: str, values: dict[str, Any],
+                            refusal: dict | None = None) -> Response:
+    portal = portal_of(request)
+    person = await request.app.state.backend.get("registry", f"/supervisors/{supervisor_id}", session.token)
+    return portal.page(request, "console/appoint.html", session, active="roster", person=person, values=values,
+                       refusal=refusal, levels={"": "本局默认层级", **LEVEL_ZH}, states=ROSTER_STATES,
+                       done=request.query_params.get("done"),
+                       http_status=refusal["status"] if refusal else 200)
+
+
+@router.get("/roster/{supervisor_id}/appoint", summary="任命（R4.1、R5.1）")
+async def appointment_page(request: Request, supervisor_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, "bureau_admin")
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    today = clock.today().isoformat()
+    return await _appointment_form(request, session, supervisor_id, {"decision_date": today})
+
+
+@router.post("/roster/{supervisor_id}/appoint", summary="任命（R4.1、R5.1、N-TERM、N-BAN、N-EXCL）")
+async def appoint(request: Request, supervisor_id: str) -> Response:
+    """Relayed to registry's POST /supervisors/{id}/appointments: empty numbers are issued by registry (R5.1); a
+    second tab's form for a person already appointed gets registry's 409 (上一任期未结束), nothing twice."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    values = {k: form.get(k, "").strip() for k in APPOINTMENT_FIELDS}
+    body = {k: v for k, v in values.items() if v}
+    try:
+        await request.app.state.backend.post("registry", f"/supervisors/{supervisor_id}/appointments",
+                                             session.token, body)
+    except ServiceError as error:
+        if error.status >= 500 or error.status == 404:
+            raise
+        return await _appointment_form(request, session, supervisor_id, values, refusal_of(error, FIELD_CODES))
+    return RedirectResponse(f"/console/roster/{supervisor_id}?done=appointed", status_code=303)
+
+
+@router.get("/roster/import", summary="批量导入任命人员（xlsx）")
+async def import_page(request: Request) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, "bureau_admin")
+    return portal.page(request, "console/import.html", session, active="roster", result=None, refusal=None)
+
+
+@router.get("/roster/import/template", summary="下载批量导入模板（xlsx）")
+async def import_template(request: Request) -> Response:
+    """Registry's template (its districts and specialties in the notes sheet), passed on as it made it."""
+    portal = portal_of(request)
+    session = portal.signed_in(request, "bureau_admin")
+    answer = await request.app.state.backend.download("registry", "/supervisors/import-template", session.token)
+    return Response(answer.content, media_type=XLSX, headers={
+        "Cache-Control": "no-store", "Content-Disposition": "attachment; filename*=UTF-8''%E4%BA%BA%E6%B0%91%E7%9B%91"
+                                                            "%E7%9D%A3%E5%91%98%E6%89%B9%E9%87%8F%E5%AF%BC%E5%85%A5"
+                                                            "%E6%A8%A1%E6%9D%BF.xlsx"})
+
+
+@router.post("/roster/import", summary="批量导入任命人员（全部正确才导入）")
+async def import_file(request: Request) -> Response:
+    """The file goes to registry as it is (R4.1, R5.1, N-TERM, N-BAN, N-EXCL per row, all or nothing); a refusal
+    lists every bad row with its row number, column and reason exactly as registry reports them."""
+    portal = portal_of(request)
+    session, _, files = await portal.signed_upload(request, "bureau_admin")
+    upload = files.get("file")
+    if upload is None:
+        raise PageError(422, "validation_error", "请选择要导入的文件", "请选择按模板填写的 xlsx 文件。")
+    try:
+        result = await request.app.state.backend.send_file("POST", "registry", "/supervisors/imports", session.token,
+                                                           upload.data, XLSX)
+    except ServiceError as error:
+        if error.status >= 500:
+            raise
+        refusal = refusal_of(error)
+        rows = error.extra.get("errors") if error.code == "import_rejected" else None
+        refusal["rows"] = rows if isinstance(rows, list) else []
+        refusal["bad_rows"], refusal["total_rows"] = error.extra.get("bad_rows"), error.extra.get("rows")
+        return portal.page(request, "console/import.html", session, active="roster", result=None, refusal=refusal,
+                           filename=upload.filename, http_status=error.status)
+    return portal.page(request, "console/import.html", session, active="roster", result=result, refusal=None,
+                       filename=upload.filename)
+
+
+@router.get("/dismissals", summary="免除资格案件（R8.1、R37.1）")
+async def dismissals_page(request: Request, status: str = "", offset: int = 0) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, "bureau_admin", "auditor")
+    if status not in DISMISSAL_STATES:
+        raise PageError(422, "validation_error", "未知的案件状态", f"可选：{'、'.join(DISMISSAL_STATES.values())}。")
+    answer = await request.app.state.backend.get("registry", "/dismissals", session.token,
+                                                 {"status": status or None, "limit": 25, "offset": max(offset, 0)})
+    return portal.page(request, "console/dismissals.html", session, active="roster", answer=answer, status=status,
+                       states=DISMISSAL_STATES)
+
+
+@router.get("/dismissals/{dismissal_id}", summary="免除资格：通知书、公告、收回证件（R9.1）")
+async def dismissal_page(request: Request, dismissal_id: str) -> Response:
+    portal = portal_of(request)
+    session = portal.signed_in(request, "bureau_admin", "auditor")
+    dismissal_id = parse_uuid(dismissal_id, "免除资格案件")
+    case = await request.app.state.backend.get("registry", f"/dismissals/{dismissal_id}", session.token)
+    view, errors = await parts_of(request, session.token, {
+        "person": ("registry", f"/supervisors/{case['supervisor_id']}", None)})
+    return portal.page(request, "console/dismissal.html", session, active="roster", case=case, errors=errors,
+                       person=view["person"], states=DISMISSAL_STATES, recipients=RECIPIENTS,
+                       done=request.query_params.get("done"))
+
+
+@router.post("/dismissals/{dismissal_id}/{decision}", summary="确认或驳回免除资格案件（R37.1）")
+async def decide_dismissal(request: Request, dismissal_id: str, decision: str) -> Response:
+    """A pending case (R37.1: opened by an annual "unqualified" result) confirmed (registry re-checks R8.1 and
+    issues the R9.1 notices) or rejected; a second tab's decision gets registry's 409 (该案件已处理)."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    dismissal_id = parse_uuid(dismissal_id, "免除资格案件")
+    if decision not in ("confirm", "reject"):
+        raise PageError(404, "not_found", "页面不存在", None)
+    note = form.get("evidence_note", "").strip()
+    body = {"evidence_note": note} if decision == "confirm" and note else None
+    await request.app.state.backend.post("registry", f"/dismissals/{dismissal_id}/{decision}", session.token, body)
+    return RedirectResponse(f"/console/dismissals/{dismissal_id}?done={decision}", status_code=303)
+
+
+async def _person_view(request: Request, session: Any, supervisor_id: str, *, unmasked: bool) -> dict[str, Any]:
+    """The person (masked unless revealed), their terms, training, resignations (R7.1) and dismissals (R8.1) from
+    the registry, this year's ledger from appraisal (a service that is down leaves its part empty and is named)."""
+    token = session.token
+    person = await request.app.state.backend.get("registry", f"/supervisors/{supervisor_id}", token,
+                                                 {"unmasked": "true"} if unmasked else None)
+    year = clock.today().year
+    parts: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+        "appointments": ("registry", f"/supervisors/{supervisor_id}/appointments", None),
+        "training": ("registry", f"/supervisors/{supervisor_id}/training", None),
+        "resignations": ("registry", f"/supervisors/{supervisor_id}/resignations", None),
+        "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}", None)}
+    if any(r in session.user.roles for r in ("bureau_admin", "auditor")):  # registry's readers of dismissals
+        parts["dismissals"] = ("registry", "/dismissals", {"supervisor_id": supervisor_id, "limit": 20})
+    view, errors = await parts_of(request, token, parts)
+    return {"person": person, "year": year, "errors": errors, **view}
+
+
+def _person_page(request: Request, session: Any, view: dict[str, Any], *, revealed: bool, form: str | None = None,
+                 values: dict[str, Any] | None = None, refusal: dict | None = None) -> Response:
+    """The person's page; after a refused resignation or dismissal form, with that form's refusal and values."""
+    return portal_of(request).page(
+        request, "console/person.html", session, active="roster", revealed=revealed, states=ROSTER_STATES,
+        kinds=KIND_ZH, formats=FORMAT_ZH, grounds={int(k): v for k, v in GROUND_LABELS.items()},
+        reasons=RESIGNATION_REASONS, dismissal_states=DISMISSAL_STATES, done=request.query_params.get("done"),
+        form=form, values=values or {}, refusal=refusal, http_status=refusal["status"] if refusal else 200, **view)
 
 
 @router.get("/roster/{supervisor_id}", summary="人民监督员详情（脱敏）")
@@ -272,9 +426,8 @@ async def person_page(request: Request, supervisor_id: str) -> Response:
     portal = portal_of(request)
     session = portal.signed_in(request, *ROSTER_READERS)
     supervisor_id = parse_uuid(supervisor_id, "人民监督员")
-    view = await _person_view(request, supervisor_id, session.token, unmasked=False)
-    return portal.page(request, "console/person.html", session, active="roster", revealed=False,
-                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+    view = await _person_view(request, session, supervisor_id, unmasked=False)
+    return _person_page(request, session, view, revealed=False)
 
 
 @router.post("/roster/{supervisor_id}/reveal", summary="查看完整身份号码与手机号（记入审计，R3.1）")
@@ -283,9 +436,66 @@ async def reveal_person(request: Request, supervisor_id: str) -> Response:
     portal = portal_of(request)
     session, _ = await portal.signed_form(request, "bureau_admin")
     supervisor_id = parse_uuid(supervisor_id, "人民监督员")
-    view = await _person_view(request, supervisor_id, session.token, unmasked=True)
-    return portal.page(request, "console/person.html", session, active="roster", revealed=True,
-                       states=ROSTER_STATES, kinds=KIND_ZH, formats=FORMAT_ZH, **view)
+    view = await _person_view(request, session, supervisor_id, unmasked=True)
+    return _person_page(request, session, view, revealed=True)
+
+
+@router.post("/roster/{supervisor_id}/resignations", summary="登记辞职申请（R7.1）")
+async def apply_resignation(request: Request, supervisor_id: str) -> Response:
+    """The supervisor's written application as the bureau received it (registry: one pending at a time, 409)."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, *REGISTRARS)
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    values = {k: form.get(k, "").strip() for k in ("reason_kind", "reason", "applied_on")}
+    body = {k: v for k, v in values.items() if v}
+    try:
+        await request.app.state.backend.post("registry", f"/supervisors/{supervisor_id}/resignations",
+                                             session.token, body)
+    except ServiceError as error:
+        if error.status >= 500 or error.status == 404:
+            raise
+        view = await _person_view(request, session, supervisor_id, unmasked=False)
+        return _person_page(request, session, view, revealed=False, form="resignation", values=values,
+                            refusal=refusal_of(error))
+    return RedirectResponse(f"/console/roster/{supervisor_id}?done=resignation#resignations", status_code=303)
+
+
+@router.post("/roster/{supervisor_id}/resignations/{resignation_id}/decision", summary="辞职申请决定（R7.1、R8.1）")
+async def decide_resignation(request: Request, supervisor_id: str, resignation_id: str) -> Response:
+    """Approval is dismissal on R8.1 ground 1 with the R9.1 notices (registry); a second tab gets its 409."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    supervisor_id, resignation_id = parse_uuid(supervisor_id, "人民监督员"), parse_uuid(resignation_id, "辞职申请")
+    if form.get("approve") not in ("true", "false"):
+        raise PageError(422, "validation_error", "请选择批准或不批准", None)
+    await request.app.state.backend.post("registry", f"/resignations/{resignation_id}/decision", session.token,
+                                         {"approve": form["approve"] == "true", "note": form.get("note", "").strip()})
+    done = "resignation_approved" if form["approve"] == "true" else "resignation_rejected"
+    return RedirectResponse(f"/console/roster/{supervisor_id}?done={done}#resignations", status_code=303)
+
+
+@router.post("/roster/{supervisor_id}/dismissals", summary="免除资格（R8.1、R9.1）")
+async def dismiss(request: Request, supervisor_id: str) -> Response:
+    """One of R8.1's six grounds with its evidence note (ground 5: the annual round whose "unqualified" result
+    registry received); registry decides at once and issues the four notices and the announcement (R9.1)."""
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    supervisor_id = parse_uuid(supervisor_id, "人民监督员")
+    values = {k: form.get(k, "").strip() for k in ("ground", "evidence_note", "appraisal_round_id")}
+    body: dict[str, Any] = {"ground": int(values["ground"]) if values["ground"].isdigit() else values["ground"],
+                            "evidence_note": values["evidence_note"]}
+    if values["appraisal_round_id"]:
+        body["appraisal_round_id"] = values["appraisal_round_id"]
+    try:
+        case = await request.app.state.backend.post("registry", f"/supervisors/{supervisor_id}/dismissals",
+                                                    session.token, body)
+    except ServiceError as error:
+        if error.status >= 500 or error.status == 404:
+            raise
+        view = await _person_view(request, session, supervisor_id, unmasked=False)
+        return _person_page(request, session, view, revealed=False, form="dismissal", values=values,
+                            refusal=refusal_of(error, FIELD_CODES))
+    return RedirectResponse(f"/console/dismissals/{case['id']}?done=dismissed", status_code=303)
 
 
 # --- appraisal rounds as a stepper (R34.1): each step's who and when, forward and back ------------------------
@@ -430,7 +640,8 @@ async def training_session_page(request: Request, session_id: str, district: str
         candidates["items"] = [p for p in candidates["items"] if p["id"] not in recorded]
     return portal.page(request, "console/training_session.html", session, active="training", course=course,
                        candidates=candidates, kinds=KIND_ZH, formats=FORMAT_ZH, with_exam=course["kind"] in
-                       TRAINING_EXAMS, district=district, name=name, done=request.query_params.get("done"))
+                       TRAINING_EXAMS, districts=DEFAULT_DISTRICTS, district=district, name=name,
+                       done=request.query_params.get("done"))
 
 
 @router.post("/training/sessions/{session_id}/results", summary="录入出勤与考试结果（R22.1、R22.2、R23.1）")

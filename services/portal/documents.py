@@ -25,9 +25,12 @@ DOCUMENT_PATHS: dict[str, tuple[re.Pattern[str], ...]] = {
                   re.compile(rf"rounds/{ID}/notices/{ID}\.pdf"),
                   re.compile(rf"rounds/{ID}/participants/{ID}/defence-notice\.pdf"),
                   re.compile(rf"rounds/{ID}/public-notice\.pdf")),
-    "finance": (re.compile(r"disbursements/\d{4}-(0[1-9]|1[0-2])/(pdf|xlsx)"),),
+    "finance": (re.compile(r"disbursements/\d{4}-(0[1-9]|1[0-2])/(pdf|xlsx)"),
+                re.compile(rf"travel-claims/{ID}/items/{ID}/receipt")),  # R43.1: a claim's receipt as uploaded
 }
 MEDIA_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+# a receipt is the file as it was uploaded: one of finance's receipt types, shown in the browser
+RECEIPT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 
 
 def document_path(service: str, path: str) -> bool:
@@ -41,6 +44,14 @@ async def document(request: Request, service: str, path: str) -> Response:
     if not document_path(service, path):
         raise PageError(404, "not_found", "文书不存在", "只能通过页面上的链接下载文书。")
     answer = await request.app.state.backend.download(service, f"/{path}", session.token)
+    if path.endswith("/receipt"):
+        media_type = answer.headers.get("content-type", "").split(";")[0].strip()
+        if media_type not in RECEIPT_TYPES:
+            raise PageError(502, "upstream_error", "票据格式无法显示",
+                            "补助经费服务返回的票据不是 PDF、JPEG 或 PNG 文件。")
+        return Response(answer.content, media_type=media_type, headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="receipt-{path.split("/")[3]}.{RECEIPT_TYPES[media_type]}"'})
     kind = "xlsx" if path.endswith("xlsx") else "pdf"
     name = path.rsplit("/", 1)[-1] if "." in path.rsplit("/", 1)[-1] else path.replace("/", "-") + f".{kind}"
     return Response(answer.content, media_type=MEDIA_TYPES[kind], headers={

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.portal.backend import ServiceError
-from services.portal.console import LINE_STATES, parse_uuid
+from services.portal.console import parse_uuid, parts_of
+from services.portal.finance_pages import LINE_STATES
 from services.portal.web import PageError, portal_of
 from services.registry.rules import FORMAT_ZH, KIND_ZH
 from shared import clock
@@ -149,20 +150,14 @@ async def record_page(request: Request, year: str | None = None) -> Response:
              "training": ("registry", f"/supervisors/{me}/training", None),
              "lines": ("finance", "/subsidy-lines", {"supervisor_id": me, "from": f"{year_number}-01-01",
                                                      "to": f"{year_number}-12-31", "limit": 100})}
-    view: dict = {"errors": []}
-    for key, (service, path, params) in parts.items():
-        try:
-            view[key] = await request.app.state.backend.get(service, path, session.token, params)
-        except ServiceError as error:
-            view[key] = None
-            view["errors"].append(error)
+    view, errors = await parts_of(request, session.token, parts)
     if view["training"] is not None:  # registry answers every year; the page shows the one asked for
         view["training"] = [t for t in view["training"] if t["held_on"].startswith(str(year_number))]
     if view["lines"] is not None:
         view["paid_fen"] = sum(line["amount_fen"] for line in view["lines"]["items"] if line["status"] == "paid")
     return portal.page(request, "me/record.html", session, active="record", year=year_number, me=me,
                        years=list(range(this_year, FIRST_YEAR - 1, -1)), kinds=KIND_ZH, formats=FORMAT_ZH,
-                       line_states=LINE_STATES, **view)
+                       line_states=LINE_STATES, errors=errors, **view)
 
 
 @router.get("/inbox", summary="我的消息")

@@ -16,6 +16,15 @@ WORK_PAGES = {
     ("selection", "reveal_due"): "/console/requests?status=accepted",
     ("selection", "contact_pending"): "/console/requests?status=drawn",
     ("selection", "redraw_needed"): "/console/requests?short_staffed=1",
+    ("registry", "term_end"): "/console/roster?ending=3",
+    ("registry", "initial_training_due"): "/console/training",
+    ("registry", "term_training_due"): "/console/training",
+    ("registry", "annual_training_due"): "/console/training",
+    ("finance", "lines_to_check"): "/console/finance/lines?status=draft",
+    ("finance", "lines_to_approve"): "/console/finance/lines?status=checked",
+    ("finance", "table_due"): "/console/finance/disbursements",
+    ("finance", "claim_to_check"): "/console/finance/travel-claims?status=draft",
+    ("finance", "claim_to_approve"): "/console/finance/travel-claims?status=checked",
 }
 
 

@@ -11,7 +11,9 @@ One system for the module, and the journeys in the order people meet them:
    feedback form on site (R17.1); the inbox shows "you were drawn";
 5. finance checks a subsidy line, a second finance user approves it (four eyes, R42.1), and the month's
    table downloads as xlsx; the supervisor reads the year's ledger (R28.1) and their subsidy on the phone;
-6. a member of the public verifies the draw's real receipt and sees a tampered copy rejected (R11.1).
+6. a member of the public verifies the draw's real receipt and sees a tampered copy rejected (R11.1);
+7. the clerk registers a person (registry's refusal beside the field first), appoints them (R4.1, R5.1), and imports
+   an xlsx with one bad row among eight: that row is named and nothing is imported, then the corrected file is.
 Screenshots of each key page go to tests/browser/artifacts/; axe-core runs on every page. Every test takes
 pytest-playwright's `page` (so all are parametrized alike and keep this order).
 """
@@ -24,6 +26,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,10 +38,12 @@ import pypdf
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from services.registry.bulk.workbook import IMPORT_COLUMNS
 from shared.tokens import load_key_file, mint
 from tests.browser import receipts
 from tests.browser.conftest import PHONE
 from tests.browser.pages import check_page
+from tests.support.registry_helpers import new_id_number, new_phone
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = "环翠区"
@@ -456,3 +461,79 @@ def test_public_verifies_the_real_receipt_and_rejects_a_tampered_one_R11_1(page:
     page.fill("#receipt-text", json.dumps(tampered, ensure_ascii=False))
     page.click("#verify-button")
     expect(page.locator("#verdict")).to_have_attribute("data-ok", "false", timeout=60_000)
+
+
+def roster_file(rows: list[dict]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "人民监督员"
+    sheet.append(list(IMPORT_COLUMNS.values()))
+    for row in rows:
+        sheet.append([row.get(field) for field in IMPORT_COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_clerk_registers_and_appoints_a_person_then_imports_a_file_with_a_bad_row_R4_1_R5_1(page: Page,
+                                                                                          system: System,
+                                                                                          artifacts: Path) -> None:
+    sign_in(page, system, "dev-bureau-admin")
+    page.goto(system.portal + "/console/roster")
+    page.click("#new-link")
+    name = "门户" + uuid.uuid4().hex[:4]
+    page.fill("#f-name", name)
+    page.fill("#f-id_number", new_id_number())
+    page.fill("#f-phone", "12345")  # registry refuses it: its message beside the field, the rest kept
+    page.fill("#f-district", "文登区")
+    page.fill("#f-employer", "威海市某公司")
+    page.fill("#f-recommending_body", "文登区某街道")
+    page.locator("fieldset .choice", has_text="法律").locator("input").check()
+    page.click("#candidate-button")
+    expect(page.locator("#refusal-title")).to_have_text("手机号码无效")
+    expect(page.locator("#e-phone")).to_contain_text("请输入11位中国大陆手机号码")
+    expect(page.locator("#f-name")).to_have_value(name)
+    check_page(page, artifacts, "journey-clerk-register-refused")
+    page.fill("#f-phone", new_phone())
+    page.click("#candidate-button")
+    expect(page.locator("#done")).to_contain_text("已登记为候选人员")
+    page.fill("#f-decision_no", f"威司任〔2026〕{name}号")
+    check_page(page, artifacts, "journey-clerk-appoint")
+    page.click("#appoint-button")
+    expect(page.locator("#done")).to_contain_text("已任命（R4.1）")
+    expect(page.locator("#appointments li")).to_have_count(1)
+    person_id = page.url.split("/")[5].split("?")[0]
+    person = system.call("GET", "registry", f"/supervisors/{person_id}", system.bureau()).json()
+    assert (person["name"], person["status"]) == (name, "active") and person["certificate_no"]
+    check_page(page, artifacts, "journey-clerk-appointed-person")
+
+    page.goto(system.portal + "/console/roster")
+    page.click("#import-link")
+    with page.expect_download() as download:
+        page.click("#template-link")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    prefix = "批" + uuid.uuid4().hex[:4]
+    rows = [{"name": f"{prefix}{i}", "id_number": new_id_number(), "phone": new_phone(), "district": "荣成市",
+             "employer": "荣成市某单位", "recommending_body": "荣成市某社区", "specialties": "法律",
+             "decision_no": f"威司任〔2026〕{prefix}{i}号", "decision_date": datetime.now().date().isoformat()}
+            for i in range(8)]
+    rows[4]["id_number"] = "370000000000000000"  # Excel row 6: not a valid id number
+    page.set_input_files("#import-file", files=[{"name": "名单.xlsx", "buffer": roster_file(rows),
+                                                 "mimeType": "application/octet-stream"}])
+    page.click("#import-button")
+    expect(page.locator("#refusal-title")).to_have_text("导入文件有误，未导入任何记录")
+    bad = page.locator("#import-errors tbody tr")
+    expect(bad).to_have_count(1)
+    expect(bad.first).to_have_attribute("data-row", "6")
+    expect(bad.first).to_contain_text("公民身份号码")
+    check_page(page, artifacts, "journey-clerk-import-rejected")
+    listed = system.call("GET", "registry", "/supervisors", system.bureau(), params={"name": prefix}).json()
+    assert listed["total"] == 0  # all or nothing
+    rows[4]["id_number"] = new_id_number()
+    page.set_input_files("#import-file", files=[{"name": "名单.xlsx", "buffer": roster_file(rows),
+                                                 "mimeType": "application/octet-stream"}])
+    page.click("#import-button")
+    expect(page.locator("#imported-count")).to_have_text("8")
+    check_page(page, artifacts, "journey-clerk-imported")
+    listed = system.call("GET", "registry", "/supervisors", system.bureau(), params={"name": prefix}).json()
+    assert listed["total"] == 8

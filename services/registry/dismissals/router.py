@@ -79,6 +79,17 @@ async def apply_resignation(supervisor_id: uuid.UUID, body: ResignationCreate, s
                                                          actor=principal.subject))
 
 
+@router.get("/supervisors/{supervisor_id}/resignations", response_model=list[ResignationRead],
+            summary="辞职申请记录（R7.1，新者在前）")
+async def list_resignations(supervisor_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+                            ) -> list[ResignationRead]:
+    """R7.1: a person's applications and their decisions, so the bureau can find the pending one to decide; read as
+    the person's record (R2.1 district scope, the supervisor their own) and audited like the other personal reads."""
+    authorize_record(principal, await roster.get(session, supervisor_id))
+    await audit_personal_read(session, principal, supervisor_id, "read_resignations", ["resignations"])
+    return [ResignationRead(**r) for r in await svc.resignations_of(session, supervisor_id)]
+
+
 @router.post("/resignations/{resignation_id}/decision", response_model=ResignationRead, summary="辞职申请决定")
 async def decide_resignation(resignation_id: uuid.UUID, body: ResignationDecision, session: SessionDep,
                              outbox: OutboxDep, settings: SettingsDep, principal: Principal = ADMIN,

@@ -46,6 +46,12 @@ async def get_resignation(session: AsyncSession, resignation_id: uuid.UUID) -> R
     return row
 
 
+async def resignations_of(session: AsyncSession, supervisor_id: uuid.UUID) -> list[RowMapping]:
+    """R7.1: a person's resignation applications, newest first."""
+    return list((await session.execute(select(resignation).where(resignation.c.supervisor_id == supervisor_id)
+                                       .order_by(resignation.c.applied_on.desc(), resignation.c.id))).mappings())
+
+
 async def decide_resignation(session: AsyncSession, *, outbox: Outbox, settings: RegistrySettings,
                              resignation_id: uuid.UUID, approve: bool, note: str, actor: str) -> RowMapping:
     """Approval dismisses on R8.1 ground 1 (own resignation), without a ban."""

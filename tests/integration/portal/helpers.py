@@ -32,3 +32,17 @@ async def signed_in(client: httpx.AsyncClient, persona: str = "dev-bureau-admin"
     return r.headers["location"]
 
 
+
+
+class Services(httpx.AsyncBaseTransport):
+    """The portal's calls to each service's in-process app by host name (http://registry/…); any other host is
+    down, as a service that is not running."""
+
+    def __init__(self, apps: dict[str, httpx.AsyncBaseTransport]) -> None:
+        self.apps = apps
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        app = self.apps.get(request.url.host)
+        if app is None:
+            raise httpx.ConnectError(f"{request.url.host} is down", request=request)
+        return await app.handle_async_request(request)

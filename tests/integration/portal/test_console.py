@@ -18,7 +18,13 @@ PAGES = ["/console/requests", f"/console/requests/{REQUEST}", f"/console/request
          "/console/roster", f"/console/roster/{REQUEST}",
          "/console/training", f"/console/training/sessions/{REQUEST}",
          "/console/appraisal", f"/console/appraisal/{REQUEST}", "/console/finance/lines",
-         "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/record", "/me/inbox"]
+         "/console/finance/disbursements/2026-12", "/me", f"/me/activities/{REQUEST}", "/me/record", "/me/inbox",
+         # issue 15's roster writes and finance pages
+         "/console/roster/new", f"/console/roster/{REQUEST}/appoint", "/console/roster/import",
+         "/console/roster/import/template", "/console/dismissals", f"/console/dismissals/{REQUEST}",
+         "/console/finance/rates", "/console/finance/plans", "/console/finance/travel-claims",
+         "/console/finance/travel-claims/new", f"/console/finance/travel-claims/{REQUEST}",
+         "/console/finance/disbursements"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -86,6 +92,28 @@ async def test_my_record_for_a_year_outside_the_measures_is_a_clear_page(client,
     assert r.status_code == 422 and "年度有误" in r.text
 
 
+@pytest.mark.parametrize(("persona", "path", "status", "text"), [
+    # the form still renders (typed in, sent when registry is back); the service is named
+    ("dev-bureau-admin", "/console/roster/new", 200, "人员名册服务暂不可用"),
+    ("dev-finance", "/console/finance/plans?year=2027", 200, "补助经费服务暂不可用"),
+    ("dev-bureau-admin", "/console/dismissals", 502, "人员名册服务暂不可用"),
+    ("dev-finance", "/console/finance/rates", 502, "补助经费服务暂不可用"),
+    ("dev-finance", "/console/finance/travel-claims", 502, "补助经费服务暂不可用"),
+    ("dev-finance", "/console/finance/travel-claims/new", 200, "代为申报差旅费"),  # needs no service to render
+])
+async def test_the_new_pages_name_the_service_that_is_down(client, persona, path, status, text):
+    await signed_in(client, persona)
+    r = await client.get(path)
+    assert r.status_code == status and text in r.text and "Traceback" not in r.text
+
+
+async def test_a_form_posted_while_its_service_is_down_keeps_what_was_typed_and_names_the_service(client):
+    await signed_in(client)
+    token = csrf_of((await client.get("/")).text)
+    r = await client.post("/console/roster/new", data={"name": "王五", "phone": "13900000000", "csrf_token": token})
+    assert r.status_code == 503 and "人员名册服务暂不可用" in r.text and 'value="王五"' in r.text
+
+
 async def test_an_unexpected_error_is_a_chinese_page_with_the_security_headers(client):
     await signed_in(client)
 
@@ -121,6 +149,18 @@ async def test_bad_input_in_a_page_address_is_a_clear_page(client, path, status,
     ("dev-bureau-admin", f"/console/roster/{REQUEST}/reveal", {}),
     ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/forward", {"to": "reviewed"}),
     ("dev-bureau-admin", f"/console/appraisal/{REQUEST}/back", {"reason": "有误"}),
+    ("dev-bureau-admin", "/console/roster/new", {"name": "张三"}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/appoint", {"decision_no": "x"}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/resignations", {"reason_kind": "health", "reason": "病"}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/resignations/{REQUEST}/decision", {"approve": "true"}),
+    ("dev-bureau-admin", f"/console/roster/{REQUEST}/dismissals", {"ground": "2", "evidence_note": "x"}),
+    ("dev-bureau-admin", f"/console/dismissals/{REQUEST}/confirm", {}),
+    ("dev-finance", "/console/finance/rates", {"activity_type": "other", "amount": "1"}),
+    ("dev-finance", "/console/finance/rates/1/approve", {}),
+    ("dev-procuratorate-weihai", "/console/finance/plans/2027", {"c-other-1": "1"}),
+    ("dev-finance", "/console/finance/travel-claims/new", {"item1_amount": "1"}),
+    ("dev-finance", f"/console/finance/travel-claims/{REQUEST}/check", {}),
+    ("dev-finance", f"/console/finance/travel-claims/{REQUEST}/budget-excess", {"reason": "x"}),
     ("dev-supervisor", f"/me/assignments/{REQUEST}/confirm", {}),
     ("dev-supervisor", f"/me/activities/{REQUEST}/sign", {"content_hash": "0" * 64}),
     ("dev-bureau-admin", "/console/training/sessions", {"kind": "annual", "format": "lecture", "title": "x",
@@ -162,6 +202,26 @@ async def test_r22_2_only_the_city_bureau_records_training_results(client, perso
     r = await client.post(f"/console/training/sessions/{REQUEST}/results",
                           data={"csrf_token": token, f"attended-{REQUEST}": "yes"})
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize(("persona", "path", "field"), [
+    ("dev-bureau-admin", "/console/roster/import", "file"),
+    ("dev-finance", f"/console/finance/travel-claims/{REQUEST}/items/{REQUEST}/receipt", "receipt"),
+])
+async def test_a_file_form_without_this_sessions_csrf_token_sends_nothing(client, persona, path, field):
+    await signed_in(client, persona)
+    calls = []
+
+    async def record(*args, **kwargs):
+        calls.append(args)
+    client._transport.app.state.backend.send_file = record
+    for token in (None, "forged"):
+        r = await client.post(path, data={"csrf_token": token} if token else {},
+                              files={field: ("a.xlsx", b"PK\x03\x04 bytes", "application/octet-stream")})
+        assert r.status_code == 403 and "表单已失效，未执行任何操作" in r.text
+    r = await client.post(path, data={"csrf_token": "x"})  # not multipart: refused before anything is read
+    assert r.status_code == 415
+    assert calls == []
 
 
 async def test_a_call_outcome_form_is_checked_before_anything_is_sent(client):

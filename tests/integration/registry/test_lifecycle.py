@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from services.registry import consumers
 from services.registry.appointments.service import term_end_job
 from services.registry.dismissals.service import record_appraisal_result
-from services.registry.models import ban, dismissal
+from services.registry.models import ban, dismissal, platform
 from shared import clock
 from shared.events.contracts import AppraisalFinalized
 from shared.events.envelope import Envelope
@@ -189,6 +189,31 @@ async def test_r7_1_resignation_application_then_bureau_decision(client):
     assert after["status"] == "resigned" and after["permanent_ban"] is False
     cases = (await client.get(f"/dismissals?supervisor_id={sup['id']}", headers=ADMIN)).json()["items"]
     assert [(c["ground"], c["source"], c["permanent_ban"]) for c in cases] == [(1, "resignation", False)]
+
+
+async def test_r7_1_a_persons_resignations_are_listed_for_the_bureau_to_decide(client, app):
+    """GET /supervisors/{id}/resignations (added for the portal's person page: the pending application to decide)."""
+    sup = await appointed(client, district="文登区")
+    applied = await client.post(f"/supervisors/{sup['id']}/resignations", headers=ADMIN,
+                                json={"reason_kind": "health", "reason": "身体原因"})
+    listed = await client.get(f"/supervisors/{sup['id']}/resignations", headers=ADMIN)
+    assert listed.status_code == 200
+    assert [(r["id"], r["status"], r["reason"]) for r in listed.json()] == [
+        (applied.json()["id"], "pending", "身体原因")]
+    await client.post(f"/resignations/{applied.json()['id']}/decision", headers=ADMIN,
+                      json={"approve": False, "note": "请继续履职"})
+    [decided] = (await client.get(f"/supervisors/{sup['id']}/resignations", headers=ADMIN)).json()
+    assert (decided["status"], decided["decision_note"], decided["decided_by"]) == ("rejected", "请继续履职", "admin-1")
+    # R2.1: another district's bureau does not read it; the person reads their own
+    other = bearer("district_bureau", district="环翠区")
+    assert (await client.get(f"/supervisors/{sup['id']}/resignations", headers=other)).status_code == 403
+    own = bearer("supervisor", supervisor_id=sup["id"])
+    assert (await client.get(f"/supervisors/{sup['id']}/resignations", headers=own)).status_code == 200
+    async with app.state.db.transaction() as session:  # audited like the other personal reads (R3.1)
+        reads = await session.scalar(select(func.count()).select_from(platform.audit).where(
+            platform.audit.c.subject == f"supervisor:{sup['id']}",
+            platform.audit.c.action == "supervisor.read_resignations"))
+    assert reads == 3
 
 
 async def test_r6_1_change_report_late_flag_and_confirmation(client):
