@@ -537,3 +537,46 @@ def test_clerk_registers_and_appoints_a_person_then_imports_a_file_with_a_bad_ro
     check_page(page, artifacts, "journey-clerk-imported")
     listed = system.call("GET", "registry", "/supervisors", system.bureau(), params={"name": prefix}).json()
     assert listed["total"] == 8
+
+
+EVERY_PAGE = [  # (persona, path): every page of the portal a person can open, after the journeys filled the system
+    (None, "/verify"), (None, "/sign-in"),
+    ("dev-bureau-admin", "/"), ("dev-bureau-admin", "/console/requests"),
+    ("dev-bureau-admin", "/console/requests/{request_id}"), ("dev-bureau-admin", "/console/roster"),
+    ("dev-bureau-admin", "/console/roster/{person_id}"), ("dev-bureau-admin", "/console/roster/new"),
+    ("dev-bureau-admin", "/console/roster/import"), ("dev-bureau-admin", "/console/dismissals"),
+    ("dev-bureau-admin", "/console/training"), ("dev-bureau-admin", "/console/training/sessions/{session_id}"),
+    ("dev-bureau-admin", "/console/appraisal"), ("dev-bureau-admin", "/console/appraisal/{round_id}"),
+    ("dev-district-huancui", "/console/requests"), ("dev-auditor", "/console/roster"),
+    ("dev-finance", "/console/finance/lines"), ("dev-finance", "/console/finance/disbursements"),
+    ("dev-finance", "/console/finance/rates"), ("dev-finance", "/console/finance/plans"),
+    ("dev-finance", "/console/finance/travel-claims"), ("dev-finance", "/console/finance/travel-claims/new"),
+    ("dev-procuratorate-weihai", "/console/finance/plans"),
+    ("supervisor", "/me"), ("supervisor", "/me/record"), ("supervisor", "/me/inbox"),
+    ("supervisor", "/me/activities/{activity_id}"),
+]
+
+
+def test_every_page_is_accessible_fits_a_phone_and_has_no_error_at_360_px(page: Page, system: System, hearing: dict,
+                                                                        state: dict, artifacts: Path) -> None:
+    """Issue 15: axe-core on every page (no serious or critical violation), nothing wider than 360 px, a Chinese
+    page and never an error, for the role that uses it, over the data the journeys left."""
+    bureau = system.bureau()
+    sessions = system.call("GET", "registry", "/training/sessions", bureau, params={"limit": 1}).json()["items"]
+    rounds = system.call("GET", "appraisal", "/rounds", bureau).json()
+    ids = {"request_id": hearing["request_id"], "activity_id": hearing["activity_id"],
+           "person_id": state["confirmed"][0], "session_id": sessions[0]["id"],
+           "round_id": (rounds["items"] if isinstance(rounds, dict) else rounds)[0]["id"]}
+    signed_as = "none"
+    for n, (persona, path) in enumerate(EVERY_PAGE, start=1):
+        if persona != signed_as:
+            page.context.clear_cookies()
+            if persona == "supervisor":
+                sign_in(page, system, "dev-supervisor", state["local_next"])
+            elif persona is not None:
+                sign_in(page, system, persona)
+            signed_as = persona
+        answer = page.goto(system.portal + path.format(**ids))
+        assert answer is not None and answer.status == 200, (persona, path, answer and answer.status)
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        check_page(page, artifacts, f"every-page-{n:02d}" + re.sub(r"[^a-z0-9]+", "-", path.split("{")[0]).rstrip("-"))
