@@ -60,6 +60,14 @@ async def record_outcome(
     An outcome recorded by someone other than the supervisor carries its evidence (attempts: when,
     how; `contacts.evidence_problem`), and the supervisor is told what was recorded for them.
     """
+    # A confirmation needs the person's contact from the registry: asked before any lock, so an HTTP call never
+    # runs under selection's chain lock (a slow registry would hold every draw and acceptance). Only for someone
+    # whose turn it is (R12.1); the state is checked again under the lock below.
+    contact = None
+    if outcome == "confirmed" and contact_lookup is not None:
+        waiting = await _candidate(session, request_id, supervisor_id)
+        if waiting is not None and waiting.status == "pending":
+            contact = await contact_lookup(supervisor_id)
     req = await requests.require(session, request_id, lock=True)
     if req.status in ("refused", "cancelled"):
         raise Conflict("request_closed", "该申请已结束", f"该申请的状态为{req.status}，没有待联络的人员。")
@@ -82,7 +90,7 @@ async def record_outcome(
                              recorded_by=recorded_by, log=log)
     elif cand.status == "pending" and outcome == "confirmed":
         await _confirm(session, outbox=outbox, settings=settings, req=req, cand=cand,
-                       recorded_by=recorded_by, contact_lookup=contact_lookup, log=log)
+                       recorded_by=recorded_by, contact=contact, log=log)
     elif cand.status == "pending":
         await _set_status(session, req, cand, outcome, reason, recorded_by, log=log)
         await requests.fill_window(session, outbox=outbox, settings=settings, req=req, group=cand.group)
@@ -125,7 +133,7 @@ async def _set_status(session, req, cand, status: str, reason: str | None, recor
         attempts=log.get("attempts"))
 
 
-async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact_lookup, log) -> None:
+async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact: dict | None, log) -> None:
     sid = cand.supervisor_id
     person = (await session.execute(select(supervisor).where(supervisor.c.id == sid))).one_or_none()
     if person is None or not person.eligible or person.dismissed:
@@ -141,7 +149,6 @@ async def _confirm(session, *, outbox, settings, req, cand, recorded_by, contact
         booking.c.supervisor_id == sid, booking.c.active, booking.c.year == req.year))
     if served >= settings.yearly_cap:
         raise Conflict("yearly_cap", "已达年度上限", f"该人民监督员本年度已参加{served}次，达到上限。")
-    contact = await contact_lookup(sid) if contact_lookup else None
     if not contact or not contact.get("phone"):
         raise ProblemError(503, "upstream_unavailable", "无法获取联系方式",
                            "人民监督员信息库未返回联系方式，未做任何修改。")

@@ -8,6 +8,8 @@ import asyncio
 import itertools
 import uuid
 
+from sqlalchemy import func, select
+
 from services.selection.requests import service as requests
 from shared.events.topics import REGISTRY_SUPERVISORS
 from tests.integration.selection.conftest import appointed
@@ -58,3 +60,28 @@ async def test_r11_1_locking_a_request_row_takes_the_chain_lock_first(svc) -> No
     release.set()
     await holder
     await asyncio.wait_for(locking, 30)
+
+
+async def test_r12_1_a_confirmation_asks_the_registry_before_taking_the_chain_lock(svc, unique_name) -> None:
+    """A confirmation needs the person's phone from the registry (an HTTP call that may be slow): it is asked with
+    no lock held, so a slow registry never holds up every other draw, acceptance and contact of selection."""
+    from tests.integration.selection.conftest import appoint, fake_contact, new_request, window_of
+    from tests.integration.selection.test_contact import contact
+
+    app, client = svc
+    await appoint(app, unique_name, unique_name, 2)
+    view = await new_request(svc, unique_name, unique_name, seats=1, seats_local=1)
+    chain_free_during_lookup = []
+
+    async def lookup(sid):
+        async with app.state.db.transaction() as session:  # another connection: is the chain lock free now?
+            free = await session.scalar(select(func.pg_try_advisory_xact_lock(requests.CHAIN_LOCK)))
+        chain_free_during_lookup.append(free)
+        return await fake_contact(sid)
+    app.state.contact_lookup = lookup
+    try:
+        after = await contact(client, view, window_of(view)[0], "confirmed")
+    finally:
+        app.state.contact_lookup = fake_contact
+    assert chain_free_during_lookup == [True]
+    assert after["roster"] == [window_of(view)[0]]
