@@ -7,7 +7,11 @@ person's token (dev sign-in, the same key selection verifies). One client, one p
 - `/console/requests` (the bureau's work list) beside selection's `GET /requests` it makes;
 - `/console/requests/{id}` (request + call list in draw order) beside `GET /requests/{id}` + `GET
   /requests/{id}/call-list`, made one after the other as the page makes them;
-- `/me` of a drawn supervisor beside `GET /assignments`.
+- `/me` of a drawn supervisor beside `GET /assignments`;
+- the registry's pages over its 20 000 supervisors (bench_registry's rows, the registry service in its own
+  process): `/console/roster` (a name prefix) beside `GET /supervisors`, a person's page `/console/roster/{id}`
+  beside its registry calls (the person, terms, training, resignations, dismissals; appraisal is not running and is
+  named on the page), `/console/training` beside its five registry lists.
 Baseline in the same run: those API calls made directly by this client. Ratio = page / its API calls at the same
 percentile; target: every page p95 ≤ 300 ms (absolute). The registry and notify are not running: the call list
 shows no phones (selection says so), and /me names notify as unavailable; what is measured is the portal's own
@@ -20,16 +24,20 @@ served (no compression); target ≤ 100 KB.
 import asyncio
 import json
 import os
+import random
 import re
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
 
+from bench import bench_registry as registry_bench
 from bench import event_keys, ratio, serve, servers, summarize_ms
 from bench.bench_selection import body, random_key, replace_pool
+from shared.crypto import FieldCipher
 from shared.db import Database
 from shared.db.migrations import service_migrations, upgrade
 from shared.tokens import generate_dev_keypair, mint
@@ -87,13 +95,20 @@ async def main(args) -> dict:
     load_before = os.getloadavg()[0]
     private, public = generate_dev_keypair()
     bureau = {"Authorization": "Bearer " + mint(private, subject="bench", roles=["bureau_admin"])}
-    signing, verify_keys = event_keys("selection")
+    signing, verify_keys = event_keys("selection", "registry")
     with servers("portal") as (url, bootstrap), \
             tempfile.TemporaryDirectory(prefix="bench-portal-", ignore_cleanup_errors=True) as tmp:
         await asyncio.to_thread(upgrade, service_migrations("selection"), url)
+        await asyncio.to_thread(upgrade, service_migrations("registry"), url)
         db = Database(url, pool_size=2)
         await replace_pool(db, POOL)
         await db.dispose()
+        enc_key, hash_key = random_key(), random_key()
+        roster = await asyncio.to_thread(registry_bench.rows, POOL, FieldCipher.from_settings(enc_key, hash_key),
+                                         random.Random(7))
+        await registry_bench.load(url.replace("postgresql+asyncpg://", "postgresql://"), roster)
+        person_id = str(roster[len(roster) // 2][0])
+        prefix = roster[len(roster) // 3][1][:1]
         key_file = Path(tmp) / "keys.json"
         key_file.write_text(json.dumps({"private_key": private, "public_key": public}))
         selection_env = {
@@ -102,13 +117,18 @@ async def main(args) -> dict:
             "FIELD_HASH_KEY": random_key(), "JWT_VERIFY_KEY": public, "LOG_JSON": "false", "LOG_LEVEL": "WARNING",
             "YEARLY_CAP": "10000", "EVENT_SIGNING_KEY": signing["selection"],
             "EVENT_VERIFY_KEYS": json.dumps(verify_keys)}
-        async with serve("bench.bench_selection:server_app", selection_env, Path(tmp) / "selection.log") as api:
-            nowhere = "http://127.0.0.1:9"  # registry and notify are not part of this benchmark
+        registry_env = {**selection_env, "FIELD_ENCRYPTION_KEY": enc_key, "FIELD_HASH_KEY": hash_key,
+                        "EVENT_SIGNING_KEY": signing["registry"]}
+        async with serve("bench.bench_selection:server_app", selection_env, Path(tmp) / "selection.log") as api, \
+                serve("services.registry.app:create_app", registry_env, Path(tmp) / "registry.log") as registry:
+            nowhere = "http://127.0.0.1:9"  # appraisal and notify are not part of this benchmark
             portal_env = {"ENVIRONMENT": "development", "DEV_KEY_FILE": str(key_file), "COOKIE_SECURE": "false",
                           "PORTAL_SESSION_KEY": Fernet.generate_key().decode(), "LOG_LEVEL": "WARNING",
-                          "SERVICE_URLS": json.dumps({"selection": api, "registry": nowhere, "notify": nowhere})}
+                          "SERVICE_URLS": json.dumps({"selection": api, "registry": registry, "notify": nowhere,
+                                                      "appraisal": nowhere})}
             async with serve("bench.bench_portal:portal_app", portal_env, Path(tmp) / "portal.log") as site, \
-                    httpx.AsyncClient(base_url=api, timeout=60, headers=bureau) as client:
+                    httpx.AsyncClient(base_url=api, timeout=60, headers=bureau) as client, \
+                    httpx.AsyncClient(base_url=registry, timeout=60, headers=bureau) as registry_client:
                 request_ids = []
                 for k in range(requests_n):
                     created = ok_created(await client.post("/requests", json=body(k)))
@@ -131,6 +151,22 @@ async def main(args) -> dict:
                             lambda: _both(client, f"/requests/{target}", f"/requests/{target}/call-list")),
                         "/me": (lambda: person.get("/me"),
                                 lambda: client.get("/assignments", headers=supervisor)),
+                        "/console/roster?name=": (
+                            lambda: clerk.get("/console/roster", params={"name": prefix}),
+                            lambda: registry_client.get("/supervisors", params={"name": prefix, "limit": 25})),
+                        "/console/roster/{id}": (
+                            lambda: clerk.get(f"/console/roster/{person_id}"),
+                            lambda: _all(registry_client, f"/supervisors/{person_id}",
+                                         f"/supervisors/{person_id}/appointments",
+                                         f"/supervisors/{person_id}/training",
+                                         f"/supervisors/{person_id}/resignations",
+                                         f"/dismissals?supervisor_id={person_id}&limit=20")),
+                        "/console/training": (
+                            lambda: clerk.get("/console/training"),
+                            lambda: _all(registry_client, "/training/sessions?limit=100",
+                                         "/training/overdue?limit=100", "/training/makeup-needed?limit=100",
+                                         "/training/term-pending?limit=100",
+                                         f"/training/annual-check?limit=100&year={date.today().year}")),
                     }
                     results = {}
                     for name, (page, bare) in pages.items():
@@ -151,7 +187,8 @@ async def main(args) -> dict:
                  "unit": "KB", "target": f"≤ {TARGET_FIRST_LOAD_BYTES // 1024} KB",
                  "ok": first_load <= TARGET_FIRST_LOAD_BYTES})
     return {"rows": rows, "results": results, "first_load_bytes": first_load, "first_load_assets": assets,
-            "notes": [f"pool {POOL:,} supervisors, {requests_n} drawn requests; {repeats} sequential page loads each;",
+            "notes": [f"pool {POOL:,} supervisors (selection) and the same number on the registry's roster, "
+                      f"{requests_n} drawn requests; {repeats} sequential page loads each;",
                       "baseline: the API calls the page makes, made directly by the same client in the same run.",
                       f"load average before: {load_before:.1f}, after: {os.getloadavg()[0]:.1f}"]}
 
@@ -163,8 +200,13 @@ def ok_created(response: httpx.Response) -> str:
 
 
 async def _both(client: httpx.AsyncClient, first: str, second: str) -> None:
-    ok(await client.get(first))
-    ok(await client.get(second))
+    await _all(client, first, second)
+
+
+async def _all(client: httpx.AsyncClient, *paths: str) -> None:
+    """The API calls a page makes, one after the other as the page makes them."""
+    for path in paths:
+        ok(await client.get(path))
 
 
 if __name__ == "__main__":
