@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -173,6 +174,15 @@ def safe_traceback(exc: BaseException) -> str:
     return "\n\nThe above exception led to the following one:\n\n".join(reversed(parts))
 
 
+def transactions_crossed(exc: BaseException) -> bool:
+    """Two transactions crossed and PostgreSQL rolled this one back whole: a deadlock it broke (40P01), a
+    serialization failure (40001), a lock wait given up (55P03). The same work again normally goes through."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = sqlstate(exc)
+    return state.startswith("40") or state == "55P03"
+
+
 def classify_database_error(exc: DBAPIError) -> tuple[int, str, str, str]:
     """Map a database refusal to a client answer: the request changed nothing in every case."""
     state = sqlstate(exc)
@@ -183,6 +193,8 @@ def classify_database_error(exc: DBAPIError) -> tuple[int, str, str, str]:
         return 422, "invalid_data", "数据无法保存", "请检查字段的长度、取值范围和特殊字符，未做任何修改。"
     if exc.connection_invalidated or isinstance(exc, OperationalError) or state.startswith(("08", "57")):
         return 503, "unavailable", "服务暂不可用", "数据库暂不可用，请稍后重试；本次请求未做任何修改。"
+    if transactions_crossed(exc):
+        return 503, "busy", "系统繁忙", "同时处理的请求发生冲突，本次请求未做任何修改，请稍后重试。"
     return 500, "internal_error", "系统内部错误", "请稍后重试；如持续出现请联系管理员。"
 
 
@@ -219,6 +231,13 @@ def install_problem_handlers(app: FastAPI) -> None:
                      describe_exception(exc))
         headers = {"Retry-After": "5"} if status == 503 else None
         return problem_response(status, code, title, detail, request.url.path, headers=headers)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # every pooled connection stayed busy for the pool's timeout: nothing of this request was done
+        log.warning("no database connection for %s %s within the pool timeout", request.method, request.url.path)
+        return problem_response(503, "busy", "系统繁忙", "当前请求较多，本次请求未做任何修改，请稍后重试。",
+                                request.url.path, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

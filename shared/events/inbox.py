@@ -40,11 +40,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import reset_correlation_id, set_correlation_id
 from shared.db import Database
-from shared.errors import describe_exception
+from shared.errors import describe_exception, transactions_crossed
 from shared.events.contracts import Event, contract_for
 from shared.events.envelope import Envelope
 from shared.events.kafka import (
@@ -103,12 +104,14 @@ def define_inbox_sequence_table(metadata: MetaData) -> Table:
     )
 
 
-TRANSIENT_ERRORS = (OSError, ConnectionError, OperationalError, InterfaceError, TimeoutError)
+# PoolTimeout: no pooled connection came within the pool's timeout (a database that stopped answering holds them)
+TRANSIENT_ERRORS = (OSError, ConnectionError, OperationalError, InterfaceError, TimeoutError, PoolTimeout)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Errors of an unavailable database: wait and retry, never dead-letter."""
-    if isinstance(exc, TRANSIENT_ERRORS):
+    """Errors of an unavailable database, or of two transactions that crossed (a deadlock PostgreSQL broke): wait
+    and retry, never dead-letter."""
+    if isinstance(exc, TRANSIENT_ERRORS) or transactions_crossed(exc):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -717,7 +720,8 @@ class InboxConsumer:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("consumer %s: database unavailable, retrying in %.1fs", self.name, delay)
+                log.warning("consumer %s: database unavailable or busy, retrying in %.1fs: %s", self.name, delay,
+                            describe_exception(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
