@@ -22,10 +22,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
+from shared.documents.archive import define_document_tables
 
 SCHEMA = "registry"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
+# R5.1, R9.1: issued certificates, dismissal notices and announcements + their 文号 sequences (0008, issue 18)
+documents = define_document_tables(metadata)
 
 NOW = func.now()
 
