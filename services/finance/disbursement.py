@@ -593,6 +593,7 @@ KIND = "disbursement_table"
 # 12 mm margins = 273 mm; 序号 holds five digits (10 000 lines; 2 mm from 支付状态, which wraps anyway).
 COLUMNS_MM = (11, 15, 15, 10, 20, 18, 21, 55, 44, 36, 28)
 FONT_PT, INSET_PT, LEADING_EM = 9, (3, 3.5), 0.6
+FIXED_LINES_AT_MOST = 6  # a row of fixed height cannot break across pages: a taller one stays auto (typst splits it)
 
 
 def pdf_document(table: Table, *, unit: str, dated: date) -> dict:
@@ -623,7 +624,7 @@ def layout(rows: list[list[str]]) -> dict:
     counts = []
     for row in rows:
         needed = [fit.lines(cell, width, FONT_PT) for cell, width in zip(row, inner, strict=True)]
-        counts.append(0 if None in needed else max(needed))
+        counts.append(0 if None in needed or max(needed) > FIXED_LINES_AT_MOST else max(needed))
     return {"columns": list(COLUMNS_MM), "size": FONT_PT, "inset": list(INSET_PT), "leading": LEADING_EM,
             "cap": fit.cap_height(), "lines": counts}
 

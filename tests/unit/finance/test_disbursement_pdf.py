@@ -2,6 +2,7 @@
 page, long bank names and remarks wrapped inside their cells, totals in figures and 大写, batch number, signature
 lines, page numbers, fonts embedded, golden page 1."""
 
+import dataclasses
 import io
 import uuid
 from datetime import datetime
@@ -130,3 +131,16 @@ def test_r42_1_rows_of_known_height_print_exactly_as_typst_measures_them() -> No
     assert len(ours) == len(typsts) >= 8
     for number, (page, expected) in enumerate(zip(ours, typsts, strict=True), start=1):
         assert page == expected, number
+
+
+def test_r42_1_a_row_taller_than_a_few_lines_stays_auto_and_breaks_across_pages() -> None:
+    """A row of fixed height cannot break across pages: a 2 000-ideograph remark leaves its row to typst, which
+    continues it on the next pages (nothing cut off)."""
+    table = _table(3)
+    remark = "".join(BANK_CHARS[i % 10] for i in range(2_000))
+    table.rows[1] = dataclasses.replace(table.rows[1], remark=remark)
+    data = d.pdf_document(table, unit="威海市司法局", dated=table.issued_at.date())
+    assert d.layout(data["rows"])["lines"] == [1, 0, 0]  # row 3: the long remark of _table
+    document = d.to_pdf(table, unit="威海市司法局")
+    assert read.page_count(document) >= 3
+    assert "".join(read.text(document).split()).count("甲乙丙丁戊己庚辛壬癸") >= 150
