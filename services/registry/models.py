@@ -208,6 +208,7 @@ dismissal = Table(
     Column("permanent_ban", Boolean, nullable=False, server_default="false"),
     Column("notices", JSONB),
     Column("announcement", Text),
+    Column("announcement_number", Text),  # R9.1: its 文号 威司公告〔年〕n号, given by the decision (0009)
     Column("recall", JSONB),
     Column("opened_by", Text, nullable=False),
     Column("decided_by", Text),

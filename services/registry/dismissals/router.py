@@ -158,7 +158,7 @@ async def dismissal_notice_pdf(
     record = next(n for n in row["notices"] if n["recipient_kind"] == recipient_kind)
     data = papers.dismissal_notice_document(record, authority=settings.bureau_name)
     doc = await papers.issue(session, kind=papers.NOTICE_KIND, subject=f"{dismissal_id}:{recipient_kind}",
-                             data=data, actor=principal.subject)
+                             data=data, actor=principal.subject, number=record.get("number"))
     return _pdf(doc, f"dismissal-{dismissal_id}-{recipient_kind}.pdf")
 
 
@@ -171,5 +171,5 @@ async def dismissal_announcement_pdf(dismissal_id: uuid.UUID, session: SessionDe
     data = papers.announcement_document(row["announcement"], authority=settings.bureau_name,
                                         on=clock.local_date(row["decided_at"]))
     doc = await papers.issue(session, kind=papers.ANNOUNCEMENT_KIND, subject=str(dismissal_id), data=data,
-                             actor=principal.subject)
+                             actor=principal.subject, number=row["announcement_number"])
     return _pdf(doc, f"announcement-{dismissal_id}.pdf")

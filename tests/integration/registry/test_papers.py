@@ -68,25 +68,33 @@ async def test_r5_1_certificate_archived_once_byte_identical_with_who_and_when(a
     assert datetime.fromisoformat(again.headers["x-document-issued-at"]) == ISSUED_AT
 
 
-async def test_r9_1_dismissal_notices_and_announcement_numbered_archived_byte_identical(app, client):
+async def _dismissed(client, name: str, **extra) -> dict:
+    sup = await trained(client, name=name, **extra)
+    done = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
+                             json={"ground": 6, "evidence_note": "受到刑事处罚"})
+    assert done.status_code == 201, done.text
+    return done.json()
+
+
+async def test_r9_1_the_decision_numbers_the_notices_and_announcement_reads_print_and_archive_them(app, client):
+    """The decision issues the papers: each notice and the announcement have their 文号 in the decision's answer
+    (consecutive in their kind's sequence of the year) before anyone prints them; each PDF carries that number, is
+    archived on first read (who, when) and served again byte-identical; reading numbers nothing."""
     year = ISSUED_AT.year
     with clock.frozen(ISSUED_AT):
-        sup = await trained(client, name="王存档", employer="威海某厂", recommending_body="文登区某社区")
-        done = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
-                                 json={"ground": 6, "evidence_note": "受到刑事处罚"})
-        assert done.status_code == 201, done.text
-        case = done.json()
-        numbers = {}
+        case = await _dismissed(client, "王存档", employer="威海某厂", recommending_body="文登区某社区")
+        numbers = {n["recipient_kind"]: n["number"] for n in case["notices"]}
+        announced = case["announcement_number"]
+        sequences = [_sequence(numbers[kind], "威司免", year) for kind in KINDS]
+        assert sequences == list(range(sequences[0], sequences[0] + 4))
+        counters = (await _last(app, papers.NOTICE_KIND, year), await _last(app, papers.ANNOUNCEMENT_KIND, year))
+        assert counters == (sequences[-1], _sequence(announced, "威司公告", year))
+        assert (await client.get(f"/dismissals/{case['id']}", headers=ADMIN)).json()["announcement_number"] == announced
         for kind in KINDS:
-            numbers[kind] = _number_in(await client.get(f"/dismissals/{case['id']}/notices/{kind}.pdf",
-                                                        headers=ADMIN), "威司免", year)
+            printed = await client.get(f"/dismissals/{case['id']}/notices/{kind}.pdf", headers=ADMIN)
+            assert _number_in(printed, "威司免", year) == numbers[kind]
         announcement = await client.get(f"/dismissals/{case['id']}/announcement.pdf", headers=ADMIN)
-        announced = _number_in(announcement, "威司公告", year)
-    # one 文号 per notice, consecutive in the notices' sequence of the year
-    sequences = [_sequence(numbers[kind], "威司免", year) for kind in KINDS]
-    assert sequences == list(range(sequences[0], sequences[0] + 4))
-    assert await _last(app, papers.NOTICE_KIND, year) == sequences[-1]
-    assert await _last(app, papers.ANNOUNCEMENT_KIND, year) == _sequence(announced, "威司公告", year)
+        assert _number_in(announcement, "威司公告", year) == announced
     with clock.frozen(LATER):  # asked again, by another reader: the same bytes, the same number, nothing new issued
         for kind in KINDS:
             again = await client.get(f"/dismissals/{case['id']}/notices/{kind}.pdf", headers=AUDITOR)
@@ -98,36 +106,25 @@ async def test_r9_1_dismissal_notices_and_announcement_numbered_archived_byte_id
     assert again.content == announcement.content
     [row] = await _stored(app, papers.ANNOUNCEMENT_KIND, case["id"])
     assert (row.issued_by, row.issued_at, row.number) == ("admin-1", ISSUED_AT, announced)
-    assert await _last(app, papers.NOTICE_KIND, year) == sequences[-1]  # serving again numbers nothing
+    assert (await _last(app, papers.NOTICE_KIND, year), await _last(app, papers.ANNOUNCEMENT_KIND, year)) == counters
 
 
 async def test_r9_1_the_announcement_has_its_own_sequence_apart_from_the_notices(app, client):
-    """A second kind gets its own per-year sequence: issuing announcements does not advance the notices' numbers,
-    and a notice issued after them continues where the notices stopped."""
+    """A second kind gets its own per-year sequence: each decision takes four notice numbers and one announcement
+    number, the two sequences side by side; a new year starts both at 1."""
     year = ISSUED_AT.year
     with clock.frozen(ISSUED_AT):
-        cases = []
-        for name in ("李公告", "赵公告"):
-            sup = await trained(client, name=name)
-            done = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
-                                     json={"ground": 6, "evidence_note": "受到刑事处罚"})
-            assert done.status_code == 201, done.text
-            cases.append(done.json()["id"])
-        notices_before = await _last(app, papers.NOTICE_KIND, year) or 0
-        announced = [_sequence(_number_in(await client.get(f"/dismissals/{case}/announcement.pdf", headers=ADMIN),
-                                          "威司公告", year), "威司公告", year) for case in cases]
-        assert announced[1] == announced[0] + 1
-        assert (await _last(app, papers.NOTICE_KIND, year) or 0) == notices_before
-        notice = await client.get(f"/dismissals/{cases[0]}/notices/person.pdf", headers=ADMIN)
-        assert _sequence(_number_in(notice, "威司免", year), "威司免", year) == notices_before + 1
-        assert await _last(app, papers.ANNOUNCEMENT_KIND, year) == announced[1]
-    # another year starts both sequences again at 1 (the 文号's year is the document's date's year)
+        first, second = await _dismissed(client, "李公告"), await _dismissed(client, "赵公告")
+    announced = [_sequence(c["announcement_number"], "威司公告", year) for c in (first, second)]
+    notices = [_sequence(n["number"], "威司免", year) for c in (first, second) for n in c["notices"]]
+    assert announced[1] == announced[0] + 1 and notices == list(range(notices[0], notices[0] + 8))
+    assert await _last(app, papers.ANNOUNCEMENT_KIND, year) == announced[1]
+    assert await _last(app, papers.NOTICE_KIND, year) == notices[-1]
     with clock.frozen(datetime(2028, 1, 3, 9, 0, tzinfo=clock.SHANGHAI)):
-        sup = await trained(client, name="钱新年")
-        done = await client.post(f"/supervisors/{sup['id']}/dismissals", headers=ADMIN,
-                                 json={"ground": 6, "evidence_note": "受到刑事处罚"})
-        case = done.json()["id"]
-        assert _number_in(await client.get(f"/dismissals/{case}/announcement.pdf", headers=ADMIN),
+        case = await _dismissed(client, "钱新年")
+        assert case["announcement_number"] == "威司公告〔2028〕1号"
+        assert [n["number"] for n in case["notices"]] == [f"威司免〔2028〕{i}号" for i in range(1, 5)]
+        assert _number_in(await client.get(f"/dismissals/{case['id']}/announcement.pdf", headers=ADMIN),
                           "威司公告", 2028) == "威司公告〔2028〕1号"
-        assert _number_in(await client.get(f"/dismissals/{case}/notices/employer.pdf", headers=ADMIN),
-                          "威司免", 2028) == "威司免〔2028〕1号"
+        assert _number_in(await client.get(f"/dismissals/{case['id']}/notices/employer.pdf", headers=ADMIN),
+                          "威司免", 2028) == "威司免〔2028〕2号"
