@@ -249,6 +249,8 @@ feedback_form = Table(
     Column("content_hash", Text, nullable=False),
     Column("frozen_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
+    # R17.1: 编号 威检监反〔年〕n号, given with the last signature (completed_at), never changed (0010)
+    Column("number", Text, nullable=True),
 )
 
 # R17.1: one signature per participant: who, when, how, hash of exactly what was signed

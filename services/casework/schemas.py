@@ -308,6 +308,7 @@ class FormRead(BaseModel):
     content_hash: str
     frozen_at: datetime | None
     completed_at: datetime | None
+    number: str | None = Field(None, description="反馈表编号（全部签字确认时编号，如 威检监反〔2026〕3号；此前为空）")
     signatures: list[SignatureRead]
     adoption_annex: list[AdoptionAnnexItem] = []
 

@@ -35,6 +35,7 @@ from services.finance.rules import month_bounds, payment_status, yuan
 from shared import audit, clock
 from shared.activity_types import label as activity_label
 from shared.crypto import DecryptionError, FieldCipher
+from shared.documents import fit
 from shared.documents.engine import render_pdf
 from shared.documents.words import amount_in_words, document_date
 
@@ -588,6 +589,11 @@ async def export_xlsx(session: AsyncSession, year: int, month: int, *, scope: st
 
 TEMPLATE = Path(__file__).with_name("disbursement_table.typ")
 KIND = "disbursement_table"
+# The printed table's geometry (disbursement_table.typ reads it from the data's "layout"): landscape A4 less two
+# 12 mm margins = 273 mm; 序号 holds five digits (10 000 lines; 2 mm from 支付状态, which wraps anyway).
+COLUMNS_MM = (11, 15, 15, 10, 20, 18, 21, 55, 44, 36, 28)
+FONT_PT, INSET_PT, LEADING_EM = 9, (3, 3.5), 0.6
+FIXED_LINES_AT_MOST = 6  # a row of fixed height cannot break across pages: a taller one stays auto (typst splits it)
 
 
 def pdf_document(table: Table, *, unit: str, dated: date) -> dict:
@@ -610,10 +616,29 @@ def document_day(table: Table) -> date:
     return clock.local_date(table.issued_at) if table.issued_at else clock.today()
 
 
+def layout(rows: list[list[str]]) -> dict:
+    """How the template sets the rows: column widths, and per row its number of lines when certain (fit.lines;
+    0: typst measures the row). A row given its height is laid out once instead of twice: the 10 000-line table
+    renders ≈ 1.5× faster (bench/bench_documents.py), every character in the same place."""
+    inner = [mm * 72 / 25.4 - 2 * INSET_PT[0] for mm in COLUMNS_MM]
+    counts = []
+    for row in rows:
+        needed = [fit.lines(cell, width, FONT_PT) for cell, width in zip(row, inner, strict=True)]
+        counts.append(0 if None in needed or max(needed) > FIXED_LINES_AT_MOST else max(needed))
+    return {"columns": list(COLUMNS_MM), "size": FONT_PT, "inset": list(INSET_PT), "leading": LEADING_EM,
+            "cap": fit.cap_height(), "lines": counts}
+
+
+def render(data: dict, *, dated: date) -> bytes:
+    """The PDF of `pdf_document`'s data; the layout is derived here, not part of the data (an archived table's
+    data hash stays what it was)."""
+    return render_pdf(TEMPLATE, {**data, "layout": layout(data["rows"])}, dated=dated)
+
+
 def to_pdf(table: Table, *, unit: str) -> bytes:
     """R42.1: the table as PDF (landscape A4, header repeated on every page, page numbers, fonts embedded)."""
     day = document_day(table)
-    return render_pdf(TEMPLATE, pdf_document(table, unit=unit, dated=day), dated=day)
+    return render(pdf_document(table, unit=unit, dated=day), dated=day)
 
 
 # --- reconciliation ------------------------------------------------------------------------------

@@ -46,7 +46,6 @@ from shared.app import CipherDep, OutboxDep, SessionDep
 from shared.auth import DISTRICT_SCOPED_ROLES, Principal, Role, ensure_district, ensure_self_or, forbidden, require
 from shared.crypto import FieldCipher
 from shared.documents import archive
-from shared.documents.engine import render_pdf
 from shared.errors import NotFound, ProblemError, Unprocessable
 
 router = APIRouter()
@@ -576,7 +575,7 @@ async def get_disbursement_pdf(period: Period, request: Request, session: Sessio
     name = f"disbursement-{table.year}-{table.month:02d}.pdf"
     day = disbursement.document_day(table)
     data = disbursement.pdf_document(table, unit=settings.bureau_name, dated=day)
-    render = partial(render_pdf, disbursement.TEMPLATE, dated=day)
+    render = partial(disbursement.render, dated=day)
     if table.status == "draft" or not table.masked:
         return Response(await asyncio.to_thread(render, data), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

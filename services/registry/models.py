@@ -22,10 +22,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db import service_metadata
 from shared.db.platform import define_platform_tables
+from shared.documents.archive import define_document_tables
 
 SCHEMA = "registry"
 metadata = service_metadata(SCHEMA)
 platform = define_platform_tables(metadata)
+# R5.1, R9.1: issued certificates, dismissal notices and announcements + their 文号 sequences (0008, issue 18)
+documents = define_document_tables(metadata)
 
 NOW = func.now()
 
@@ -205,6 +208,7 @@ dismissal = Table(
     Column("permanent_ban", Boolean, nullable=False, server_default="false"),
     Column("notices", JSONB),
     Column("announcement", Text),
+    Column("announcement_number", Text),  # R9.1: its 文号 威司公告〔年〕n号, given by the decision (0009)
     Column("recall", JSONB),
     Column("opened_by", Text, nullable=False),
     Column("decided_by", Text),

@@ -1,16 +1,29 @@
 """Registry's papers of record as PDF (issue 18): the selection certificate (R5.1), the four dismissal notices and
 the public announcement (R9.1) in the GB/T 9704 layout. Each is rendered from what was recorded when it was
-decided (appointment row, dismissal notices and announcement), so asking again gives the same bytes."""
+decided (appointment row, dismissal notices and announcement) and archived once issued (shared/documents/archive.py:
+content hash, who, when; served again byte-identical); a notice and an announcement get a 文号 of their own kind's
+per-year sequence (威司免〔2026〕3号, 威司公告〔2026〕1号), given by the decision (dismissals/service.py)."""
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shared.documents import official
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry.models import documents
+from shared.documents import archive, official
 from shared.documents.engine import render_pdf
-from shared.documents.words import document_date
+from shared.documents.words import document_date, document_number
 
 CERTIFICATE = Path(__file__).with_name("certificate.typ")
+
+# Kinds of issued paper (issued_document.kind) and the 发文机关代字 of those with a 文号: a sequence per kind and
+# year, a code per kind, so no two of the bureau's registry papers share a number.
+CERTIFICATE_KIND = "registry_certificate"  # R5.1: numbered by its certificate no., no 文号
+NOTICE_KIND = "registry_dismissal_notice"  # R9.1: the four written notices
+ANNOUNCEMENT_KIND = "registry_dismissal_announcement"  # R9.1: the public announcement
+NUMBER_CODES = {NOTICE_KIND: "威司免", ANNOUNCEMENT_KIND: "威司公告"}
 
 
 def certificate_document(*, name: str, appointment: dict[str, Any], bureau: str) -> dict:
@@ -50,3 +63,21 @@ def announcement_document(text: str, *, authority: str, on: date) -> dict:
     """R9.1: the public announcement as recorded at the decision (its first line is its title)."""
     title = text.split("\n", 1)[0].strip()
     return _from_text(text, title=title, authority=authority, on=on)
+
+
+async def next_number(session: AsyncSession, kind: str, year: int) -> str:
+    """R9.1: the next 文号 of `kind` in `year` (gap-free: the sequence row stays locked until the caller commits);
+    taken by the decision that issues the paper, never by a read of it."""
+    return document_number(NUMBER_CODES[kind], year, await archive.next_sequence(session, documents, kind, year))
+
+
+async def issue(session: AsyncSession, *, kind: str, subject: str, data: dict[str, Any], actor: str,
+                number: str | None = None) -> archive.Issued:
+    """R5.1/R9.1: the archived paper of this content (stored once: sha256, who, when), or a new one; a dismissal
+    notice or announcement carries the 文号 its decision gave it (`number`). One decided before numbers were given
+    at the decision (and not numbered by migration 0009) takes the next of its kind's year here."""
+    render: Callable[[dict[str, Any]], bytes] = render_certificate if kind == CERTIFICATE_KIND else official.render
+    code = NUMBER_CODES.get(kind)
+    numbered = (code, date.fromisoformat(data["on"]).year) if code and number is None else None
+    return await archive.issue(session, documents, kind=kind, subject=subject, data=data, render=render,
+                               actor=actor, numbered=numbered, number=number)

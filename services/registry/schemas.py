@@ -213,6 +213,7 @@ class NoticeRead(BaseModel):
     basis: str | None = None
     issued_by: str | None = None
     issued_on: date | None = None
+    number: str | None = Field(None, description="文号（如 威司免〔2026〕3号），决定时编号")
 
 
 class DismissalRead(BaseModel):
@@ -227,6 +228,7 @@ class DismissalRead(BaseModel):
     permanent_ban: bool
     notices: list[NoticeRead] | None
     announcement: str | None
+    announcement_number: str | None = Field(None, description="公告文号（如 威司公告〔2026〕1号），决定时编号")
     recall: dict | None
     opened_by: str
     decided_by: str | None

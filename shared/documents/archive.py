@@ -94,9 +94,11 @@ async def next_sequence(session: AsyncSession, tables: DocumentTables, kind: str
 
 async def issue(session: AsyncSession, tables: DocumentTables, *, kind: str, subject: str, data: dict[str, Any],
                 render: Callable[[dict[str, Any]], bytes], actor: str,
-                numbered: tuple[str, int] | None = None) -> Issued:
+                numbered: tuple[str, int] | None = None, number: str | None = None) -> Issued:
     """The stored document for this content, or a new one: `numbered` = (authority code, year) gives it the next
-    文号 of `kind` in that year (in `data["number"]` for the template); `render(data)` makes the PDF."""
+    文号 of `kind` in that year, `number` the 文号 the act that issued it already gave it (a completed feedback form:
+    numbered at its last signature, not when first read); either is in `data["number"]` for the template;
+    `render(data)` makes the PDF."""
     digest = data_hash(data)
     t = tables.document
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"document:{kind}:{subject}"))))
@@ -104,8 +106,7 @@ async def issue(session: AsyncSession, tables: DocumentTables, *, kind: str, sub
                                                    t.c.data_sha256 == digest))).first()
     if found is not None:
         return Issued(found.content, found.sha256, found.number, found.issued_by, found.issued_at, new=False)
-    number = None
-    if numbered is not None:  # a subject keeps its 文号 through its versions
+    if number is None and numbered is not None:  # a subject keeps its 文号 through its versions
         number = await session.scalar(select(t.c.number).where(t.c.kind == kind, t.c.subject == subject,
                                                                 t.c.number.is_not(None)).limit(1))
         if number is None:

@@ -94,3 +94,19 @@ def test_a_character_no_font_has_prints_as_the_missing_glyph_mark_never_dropped_
     document = engine.render_pdf(SAMPLE, {"title": "通知\U00098f3a", "body": ["正文😀"]}, dated=date(2026, 11, 30))
     text = read.text(document)
     assert "通知〓" in text and "正文〓" in text
+
+
+def test_fit_predicts_lines_only_where_certain() -> None:
+    """shared/documents/fit.py: ideographs are 1 em each and break anywhere; text that fits is one line; anything
+    else (punctuation, spaces, 〓, a cell within 2 % of a whole number of characters) is left to typst."""
+    from shared.documents import fit
+
+    assert 0.7 < fit.cap_height() < 0.75  # Noto Serif SC: 729 / 1000
+    assert fit.lines("", 40, 9) == 1
+    assert fit.lines("王建国", 37, 9) == 1 and fit.lines("欧阳建国", 37, 9) == 1  # 4 × 9 pt = 36 pt ≤ 37 pt
+    assert fit.lines("欧阳建国华", 37, 9) == 2 and fit.lines("甲" * 60, 149, 9) == 4  # 16 a line
+    assert fit.lines("6222********0001", 120, 9) == 1 and fit.lines("6222********0001", 60, 9) is None
+    assert fit.lines("甲" * 8, 36.1, 9) is None  # 4.01 characters a line: too close to call
+    for text in ("含未知活动类型（按“其他”标准）", "王 建国", "张〓三", "阿依古丽·买买提"):
+        assert fit.lines(text, 40, 9) is None, text
+    assert fit.lines("第3支行", 40, 9) == 1 and fit.lines("第3支行", 30, 9) is None  # mixed: one line or typst's

@@ -1,5 +1,6 @@
 """HTTP of opinions (R16.1), the feedback form and signatures (R17.1), adoption notices (R18.1)."""
 
+import asyncio
 import uuid
 from typing import Annotated
 
@@ -71,7 +72,7 @@ async def get_form(activity_id: uuid.UUID, session: SessionDep, principal: ANYON
 
 
 @router.get("/activities/{activity_id}/feedback-form.pdf", response_class=Response,
-            summary="反馈表 PDF（可打印）", tags=["feedback"])
+            summary="反馈表 PDF（可打印；全部签字确认后为存档件，带编号）", tags=["feedback"])
 async def form_pdf(activity_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: ANYONE) -> Response:
     act = await access.require_activity(session, activity_id)
     await access.ensure_reader(session, principal, act)
@@ -85,11 +86,15 @@ async def form_pdf(activity_id: uuid.UUID, session: SessionDep, settings: Settin
     data = pdf.form_document(view["content"], sigs, procuratorate=act.office or settings.procuratorate_name,
                              content_hash=view["content_hash"], annex=annex, completed_at=completed)
     dated = pdf.document_day(view["content"], completed, annex)
+    name = f"feedback-{activity_id}.pdf"
+    if view["number"] is None:  # R17.1: not yet signed by all: a working copy, unnumbered, never archived
+        return Response(await asyncio.to_thread(pdf.render, data, dated=dated), media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{name}"'})
+    # completed: the document of record, with the number its last signature gave it (a read never numbers)
     doc = await archive.issue(session, documents, kind=pdf.KIND, subject=str(activity_id), data=data,
                               render=lambda d: pdf.render(d, dated=dated), actor=principal.subject,
-                              numbered=(pdf.NUMBER_CODE, dated.year))
-    return Response(doc.pdf, media_type="application/pdf",
-                    headers=archive.headers(doc, f"feedback-{activity_id}.pdf"))
+                              number=view["number"])
+    return Response(doc.pdf, media_type="application/pdf", headers=archive.headers(doc, name))
 
 
 @router.post("/activities/{activity_id}/feedback-form/signatures", response_model=FormRead,

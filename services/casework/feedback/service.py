@@ -10,7 +10,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.casework import rules
+from services.casework import pdf, rules
 from services.casework.access import (
     audit_log,
     ensure_office,
@@ -20,6 +20,7 @@ from services.casework.access import (
 )
 from services.casework.models import (
     adoption,
+    documents,
     feedback_form,
     opinion,
     opinion_version,
@@ -30,6 +31,8 @@ from services.casework.requests.service import current_request, known_request
 from shared import activity_types, clock
 from shared.auth import Principal, Role, forbidden
 from shared.clock import SHANGHAI, local_date
+from shared.documents import archive
+from shared.documents.words import document_number
 from shared.errors import Conflict, ProblemError
 from shared.events.contracts import (
     FeedbackSigned,
@@ -161,6 +164,7 @@ async def form_view(session: AsyncSession, act) -> dict[str, Any]:
             "draft" if form is None else ("signed" if form.completed_at else "signing"),
             "content": content, "content_hash": form.content_hash if form else rules.content_hash(content),
             "frozen_at": form.frozen_at if form else None, "completed_at": form.completed_at if form else None,
+            "number": form.number if form else None,
             "signatures": sigs, "adoption_annex": await adoption_annex(session, act, content, frozen=form is not None)}
 
 
@@ -221,7 +225,9 @@ async def sign(session: AsyncSession, *, outbox: Outbox, act, principal: Princip
 
 
 async def complete_if_signed(session: AsyncSession, *, act, form, at: datetime) -> bool:
-    """R17.1: every signer present has signed → the form is completed (its FeedbackSigned left with each signature).
+    """R17.1: every signer present has signed → the form is completed (its FeedbackSigned left with each signature)
+    and numbered: 威检监反〔year of completion〕n号, the next of the year's gap-free sequence (the sequence row stays
+    locked until this transaction commits). A read of the form never numbers it.
 
     Signers are the participants of the frozen content, less those the bureau recorded absent.
     """
@@ -232,7 +238,10 @@ async def complete_if_signed(session: AsyncSession, *, act, form, at: datetime) 
         signature.c.form_id == form.id))).all()}
     if form.completed_at is not None or not signers or not signed >= signers:
         return False
-    await session.execute(update(feedback_form).where(feedback_form.c.id == form.id).values(completed_at=at))
+    year = local_date(at).year
+    number = document_number(pdf.NUMBER_CODE, year, await archive.next_sequence(session, documents, pdf.KIND, year))
+    await session.execute(update(feedback_form).where(feedback_form.c.id == form.id).values(completed_at=at,
+                                                                                          number=number))
     return True
 
 

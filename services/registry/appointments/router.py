@@ -1,6 +1,5 @@
 """HTTP of appointments: appoint (R4.1, R5.1, N-TERM, N-BAN, N-EXCL), history, the term end (R4.1)."""
 
-import asyncio
 import uuid
 
 from fastapi import APIRouter, Depends
@@ -13,6 +12,7 @@ from services.registry.schemas import AppointmentCreate, AppointmentRead, Superv
 from services.registry.web import ADMIN, SettingsDep, audit_personal_read, authorize_record, to_read
 from shared.app import OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, require
+from shared.documents import archive
 from shared.errors import NotFound
 
 router = APIRouter(tags=["registry"])
@@ -45,7 +45,7 @@ async def list_appointments(supervisor_id: uuid.UUID, session: SessionDep, princ
 
 
 @router.get("/supervisors/{supervisor_id}/appointments/{appointment_id}/certificate.pdf", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}}, summary="人民监督员选任证书 PDF（R5.1）")
+            responses={200: {"content": {"application/pdf": {}}}}, summary="人民监督员选任证书 PDF（R5.1；存档）")
 async def certificate_pdf(supervisor_id: uuid.UUID, appointment_id: uuid.UUID, session: SessionDep,
                           settings: SettingsDep, principal: CurrentPrincipal) -> Response:
     person = await roster.get(session, supervisor_id)
@@ -55,5 +55,7 @@ async def certificate_pdf(supervisor_id: uuid.UUID, appointment_id: uuid.UUID, s
         raise NotFound("任命记录", appointment_id)
     await audit_personal_read(session, principal, supervisor_id, "read_certificate", ["appointments"])
     data = papers.certificate_document(name=person["name"], appointment=dict(found[0]), bureau=settings.bureau_name)
-    return Response(await asyncio.to_thread(papers.render_certificate, data), media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="certificate-{appointment_id}.pdf"'})
+    doc = await papers.issue(session, kind=papers.CERTIFICATE_KIND, subject=str(appointment_id), data=data,
+                             actor=principal.subject)
+    return Response(doc.pdf, media_type="application/pdf",
+                    headers=archive.headers(doc, f"certificate-{appointment_id}.pdf"))

@@ -1,6 +1,5 @@
 """HTTP of resignation, dismissal, exclusions (R7.1, R8.1, R9.1, R37.1, N-EXCL)."""
 
-import asyncio
 import uuid
 from typing import Literal
 
@@ -27,7 +26,7 @@ from services.registry.web import ADMIN, SettingsDep, audit_personal_read, autho
 from shared import clock
 from shared.app import OutboxDep, SessionDep
 from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require
-from shared.documents import official
+from shared.documents import archive
 from shared.errors import NotFound
 from shared.pagination import Page, PageDep
 
@@ -148,9 +147,8 @@ async def reject_case(dismissal_id: uuid.UUID, session: SessionDep, outbox: Outb
 PDF = {200: {"content": {"application/pdf": {}}}}
 
 
-def _pdf(content: bytes, name: str) -> Response:
-    return Response(content, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+def _pdf(doc: archive.Issued, name: str) -> Response:
+    return Response(doc.pdf, media_type="application/pdf", headers=archive.headers(doc, name))
 
 
 async def _decided(session, dismissal_id: uuid.UUID) -> RowMapping:
@@ -161,7 +159,7 @@ async def _decided(session, dismissal_id: uuid.UUID) -> RowMapping:
 
 
 @router.get("/dismissals/{dismissal_id}/notices/{recipient_kind}.pdf", response_class=Response, responses=PDF,
-            summary="免除资格通知书 PDF（R9.1；本人、工作单位、推荐单位、检察院；公文格式）")
+            summary="免除资格通知书 PDF（R9.1；本人、工作单位、推荐单位、检察院；公文格式，文号，存档）")
 async def dismissal_notice_pdf(
     dismissal_id: uuid.UUID, recipient_kind: Literal["person", "employer", "recommending_body", "procuratorate"],
     session: SessionDep, settings: SettingsDep,
@@ -170,15 +168,19 @@ async def dismissal_notice_pdf(
     row = await _decided(session, dismissal_id)
     record = next(n for n in row["notices"] if n["recipient_kind"] == recipient_kind)
     data = papers.dismissal_notice_document(record, authority=settings.bureau_name)
-    return _pdf(await asyncio.to_thread(official.render, data), f"dismissal-{dismissal_id}-{recipient_kind}.pdf")
+    doc = await papers.issue(session, kind=papers.NOTICE_KIND, subject=f"{dismissal_id}:{recipient_kind}",
+                             data=data, actor=principal.subject, number=record.get("number"))
+    return _pdf(doc, f"dismissal-{dismissal_id}-{recipient_kind}.pdf")
 
 
 @router.get("/dismissals/{dismissal_id}/announcement.pdf", response_class=Response, responses=PDF,
-            summary="免除资格公告 PDF（R9.1；公文格式）")
+            summary="免除资格公告 PDF（R9.1；公文格式，文号，存档）")
 async def dismissal_announcement_pdf(dismissal_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
                                      principal: Principal = Depends(require(Role.BUREAU_ADMIN, Role.AUDITOR))
                                      ) -> Response:
     row = await _decided(session, dismissal_id)
     data = papers.announcement_document(row["announcement"], authority=settings.bureau_name,
                                         on=clock.local_date(row["decided_at"]))
-    return _pdf(await asyncio.to_thread(official.render, data), f"announcement-{dismissal_id}.pdf")
+    doc = await papers.issue(session, kind=papers.ANNOUNCEMENT_KIND, subject=str(dismissal_id), data=data,
+                             actor=principal.subject, number=row["announcement_number"])
+    return _pdf(doc, f"announcement-{dismissal_id}.pdf")

@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import rules
+from services.registry import papers, rules
 from services.registry.appointments.service import end_current_term
 from services.registry.config import RegistrySettings
 from services.registry.models import appraisal_result, ban, dismissal, exclusion, platform, resignation, supervisor
@@ -88,9 +88,13 @@ async def _execute_dismissal(session: AsyncSession, *, outbox: Outbox, settings:
     banned = rules.bans_permanently(ground)
     recall = {"certificate_no": row["certificate_no"], "work_card_no": row["work_card_no"],
               "recalled_on": decided_on.isoformat(), "recorded_by": actor}
+    # R9.1: the decision issues the papers: each notice and the announcement take their 文号 now, in decision order
+    notices = [{**n.as_record(), "number": await papers.next_number(session, papers.NOTICE_KIND, decided_on.year)}
+               for n in docs.notices]
+    announcement_number = await papers.next_number(session, papers.ANNOUNCEMENT_KIND, decided_on.year)
     await session.execute(update(dismissal).where(dismissal.c.id == dismissal_id).values(
         status="confirmed", permanent_ban=banned, decided_by=actor, decided_at=decided_at,
-        notices=[n.as_record() for n in docs.notices], announcement=docs.announcement, recall=recall))
+        notices=notices, announcement=docs.announcement, announcement_number=announcement_number, recall=recall))
     final = Status.RESIGNED if ground == rules.DismissalGround.RESIGNATION else Status.DISMISSED
     await session.execute(update(supervisor).where(supervisor.c.id == row["id"]).values(
         status=final, updated_at=func.now(), **({"permanent_ban": True} if banned else {})))

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import io
+import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -346,3 +347,70 @@ async def test_r19_1_observers_recorded_not_participants(cw, producer):
     form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
     assert shadow not in {p["supervisor_id"] for p in form["content"]["participants"]}
     assert len((await client.get(f"/activities/{aid}/observers", headers=proc())).json()) == 2
+
+
+async def _counter(app, year: int) -> int:
+    async with app.state.db.transaction() as session:
+        return await session.scalar(select(documents.number.c.last).where(
+            documents.number.c.kind == pdf.KIND, documents.number.c.year == year)) or 0
+
+
+async def _archived(app, activity_id: str) -> list:
+    async with app.state.db.transaction() as session:
+        return (await session.execute(select(documents.document).where(
+            documents.document.c.kind == pdf.KIND, documents.document.c.subject == activity_id))).all()
+
+
+async def test_r17_1_the_form_is_numbered_by_its_last_signature_never_by_a_read(cw, producer):
+    """A read does not issue: the PDF of a form still being signed is an unnumbered working copy, not archived, and
+    takes no number; the signature that completes the form gives it the next 编号 of the year it was completed."""
+    app, client = cw
+    staffed = await staffed_activity(client, producer, n=2)
+    aid, (first, second) = staffed["activity_id"], staffed["supervisors"]
+    year = datetime.fromisoformat(staffed["activity"]["starts_at"]).astimezone(SHANGHAI).year
+    for sid in (first, second):
+        assert (await client.put(f"/activities/{aid}/opinions/{sid}", headers=proc(),
+                                 json={"text": OPINION})).status_code == 200
+    url = f"/activities/{aid}/feedback-form.pdf"
+    with during(staffed["activity"]):
+        assert (await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(first),
+                                  json={"method": "on_site_token"})).status_code == 200
+        before = await _counter(app, year)
+        form = (await client.get(f"/activities/{aid}/feedback-form", headers=proc())).json()
+        assert form["status"] == "signing" and form["number"] is None
+        working = await client.get(url, headers=proc())
+        assert working.status_code == 200 and "x-document-number" not in working.headers
+        assert "编号：（全部签字确认后编号）" in _pdf_text(working.content)
+        assert await _archived(app, aid) == [] and await _counter(app, year) == before  # nothing issued
+        done = await client.post(f"/activities/{aid}/feedback-form/signatures", headers=supervisor(second),
+                                 json={"method": "on_site_token"})
+    assert done.status_code == 200 and done.json()["status"] == "signed"
+    number = done.json()["number"]
+    assert number == f"威检监反〔{year}〕{before + 1}号" and await _counter(app, year) == before + 1
+    printed = await client.get(url, headers=proc())
+    assert f"编号：{number}" in _pdf_text(printed.content) and "全部签字确认后编号" not in _pdf_text(printed.content)
+    assert read.pdfa_2b_problems(printed.content) == []
+    [stored] = await _archived(app, aid)
+    assert stored.number == number and stored.content == printed.content
+    assert (await client.get(url, headers=proc())).content == printed.content
+    assert await _counter(app, year) == before + 1
+    with pytest.raises(DBAPIError, match=r"R17\.1"):  # the number is part of the signed form
+        async with app.state.db.transaction() as session:
+            await session.execute(update(feedback_form).where(feedback_form.c.activity_id == uuid.UUID(aid))
+                                  .values(number=f"威检监反〔{year}〕999号"))
+
+
+async def test_r17_1_forms_are_numbered_in_the_order_they_were_completed_not_printed(cw, producer):
+    _, client = cw
+    early, late = await _signed(client, producer, n=1), await _signed(client, producer, n=1)
+    views = [(await client.get(f"/activities/{s['activity_id']}/feedback-form", headers=proc())).json()
+             for s in (early, late)]
+    assert all(v["status"] == "signed" for v in views)
+    (year_a, seq_a), (year_b, seq_b) = [
+        tuple(map(int, re.fullmatch(r"威检监反〔(\d{4})〕(\d+)号", v["number"]).groups())) for v in views]
+    assert seq_b == seq_a + 1 or year_b != year_a  # the next number of the year (a new year starts again)
+    # printed the other way round: each PDF carries the number of its completion
+    for staffed, view in ((late, views[1]), (early, views[0])):
+        text = _pdf_text((await client.get(f"/activities/{staffed['activity_id']}/feedback-form.pdf",
+                                           headers=proc())).content)
+        assert f"编号：{view['number']}" in text

@@ -2,6 +2,7 @@
 page, long bank names and remarks wrapped inside their cells, totals in figures and 大写, batch number, signature
 lines, page numbers, fonts embedded, golden page 1."""
 
+import dataclasses
 import io
 import uuid
 from datetime import datetime
@@ -83,3 +84,63 @@ def test_r42_1_draft_says_so_and_issued_table_matches_the_golden_page() -> None:
     document = _pdf(_table(12))
     assert document == _pdf(_table(12))
     read.assert_golden(document, "disbursement_table")
+
+
+def test_r42_1_rows_of_known_height_print_exactly_as_typst_measures_them() -> None:
+    """The table gives typst the height of each row whose wrapping is certain (disbursement.layout, fit.lines) and
+    leaves the others auto: over names, bank names, accounts, remarks and states of every length, across pages,
+    every character is in the same place on the same page as when typst measures every row itself."""
+    import random
+
+    from shared.documents.engine import render_pdf
+
+    pick = random.Random(18)
+    hanzi = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏甲乙丙丁"
+    extras = ["（", "）", "“", "”", "、", "·", " ", "3", "A", "〓", "\U00098f3a"]
+
+    def words(low: int, high: int, *, mixed: bool = False) -> str:
+        out = "".join(pick.choice(hanzi) for _ in range(pick.randint(low, high)))
+        if mixed and out and pick.random() < 0.1:
+            at = pick.randrange(len(out))
+            out = out[:at] + pick.choice(extras) + out[at:]
+        return out
+
+    rows = []
+    for i in range(160):
+        subsidy, travel = pick.randint(0, 9_999_999), pick.choice([0, pick.randint(0, 999_999)])
+        account = pick.choice(["6222********0001", "6222021234567890123", "", "6" * 24])
+        rows.append(d.Row(i + 1, uuid.UUID(int=i + 1), words(2, 7, mixed=True), words(2, 6), pick.randint(1, 30),
+                          subsidy, travel, subsidy + travel, words(0, 60, mixed=True), account,
+                          pick.choice(["", "", "", LONG_REMARK, words(1, 40, mixed=True)]), 0,
+                          pick.choice(["未支付", "已支付", "未支付", "已支付", "部分支付（已付12.30元）"])))
+    issued = datetime(2026, 12, 8, 10, 0, tzinfo=clock.SHANGHAI)
+    table = d.Table(2026, 11, True, rows, status="issued", batch_no="202611-001", version=1, issued_at=issued)
+    data = d.pdf_document(table, unit="威海市司法局", dated=issued.date())
+    layout = d.layout(data["rows"])
+    known = sum(1 for lines in layout["lines"] if lines)
+    assert 0.3 * len(rows) < known < len(rows)  # some rows of each kind
+    assert {1, 2, 3} <= set(layout["lines"])
+    fast = d.render(data, dated=issued.date())
+    measured = render_pdf(d.TEMPLATE, {**data, "layout": {**layout, "lines": [0] * len(rows)}}, dated=issued.date())
+
+    def placed(document: bytes) -> list[list[tuple]]:
+        with pdfplumber.open(io.BytesIO(document)) as doc:
+            return [[(c["text"], round(c["x0"], 2), round(c["top"], 2)) for c in page.chars] for page in doc.pages]
+
+    ours, typsts = placed(fast), placed(measured)
+    assert len(ours) == len(typsts) >= 8
+    for number, (page, expected) in enumerate(zip(ours, typsts, strict=True), start=1):
+        assert page == expected, number
+
+
+def test_r42_1_a_row_taller_than_a_few_lines_stays_auto_and_breaks_across_pages() -> None:
+    """A row of fixed height cannot break across pages: a 2 000-ideograph remark leaves its row to typst, which
+    continues it on the next pages (nothing cut off)."""
+    table = _table(3)
+    remark = "".join(BANK_CHARS[i % 10] for i in range(2_000))
+    table.rows[1] = dataclasses.replace(table.rows[1], remark=remark)
+    data = d.pdf_document(table, unit="威海市司法局", dated=table.issued_at.date())
+    assert d.layout(data["rows"])["lines"] == [1, 0, 0]  # row 3: the long remark of _table
+    document = d.to_pdf(table, unit="威海市司法局")
+    assert read.page_count(document) >= 3
+    assert "".join(read.text(document).split()).count("甲乙丙丁戊己庚辛壬癸") >= 150
