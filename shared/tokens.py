@@ -109,6 +109,8 @@ class Persona:
 
 DEV_PERSONAS: list[Persona] = [
     Persona("dev-bureau-admin", "市司法局管理员", (Role.BUREAU_ADMIN,)),
+    # four eyes (R30.1): a second bureau user approves the justification of more than 15 % excellent
+    Persona("dev-bureau-reviewer", "市司法局复核人员", (Role.BUREAU_ADMIN,)),
     Persona("dev-district-huancui", "环翠区司法局", (Role.DISTRICT_BUREAU,), district="环翠区"),
     Persona(
         "dev-procuratorate-weihai", "威海市人民检察院", (Role.PROCURATORATE,),

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.appraisal.rules import BACK as ROUND_BACK
+from services.appraisal.rules import EDITABLE_IN as ROUND_EDITABLE_IN
 from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
 from services.appraisal.rules import STATES as ROUND_STATES
 from services.appraisal.rules import TRANSITIONS as ROUND_TRANSITIONS
@@ -519,7 +520,48 @@ async def round_page(request: Request, round_id: str) -> Response:
     forward_to, back_to = round_moves(data["state"])
     return portal.page(request, "console/round.html", session, active="appraisal", round=data,
                        stepper=stepper(data), forward_to=forward_to, back_to=back_to, labels=ROUND_STATE_ZH,
+                       cap=cap_path(data, session.user.subject if session.user else None),
                        done=request.query_params.get("done"))
+
+
+def cap_path(data: dict[str, Any], me: str | None) -> dict[str, Any]:
+    """R30.1 on the round's page: more excellent than floor(15 %) needs a recorded justification approved by a
+    second bureau user. What may be done now (appraisal's EDITABLE_IN) and by whom: the author never approves."""
+    open_now = data["state"] in ROUND_EDITABLE_IN["cap_justification"]
+    justified = data.get("cap_justification") is not None
+    approved = data.get("cap_approved_by") is not None
+    covered = justified and (data.get("cap_justified_count") or 0) >= data["excellent_count"]
+    return {"shown": data.get("cap_exceeded") or justified, "may_justify": open_now and data.get("cap_exceeded"),
+            "may_approve": open_now and justified and not approved and data.get("cap_justified_by") != me,
+            "waiting_for_other": open_now and justified and not approved and data.get("cap_justified_by") == me,
+            "covered": covered, "approved": approved}
+
+
+@router.post("/appraisal/{round_id}/cap-justification", summary="说明优秀等次超过比例的理由（R30.1）")
+async def justify_cap(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, form = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    text = form.get("text", "").strip()
+    if not text:
+        raise PageError(422, "validation_error", "请填写理由", "超出优秀等次比例须说明理由（R30.1）。")
+    body: dict[str, Any] = {"text": text}
+    if count := form.get("excellent_count", "").strip():
+        if not count.isdigit():
+            raise PageError(422, "validation_error", "人数应为整数", None)
+        body["excellent_count"] = int(count)
+    await request.app.state.backend.put("appraisal", f"/rounds/{round_id}/cap-justification", session.token, body)
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=justified#cap", status_code=303)
+
+
+@router.post("/appraisal/{round_id}/cap-approval", summary="批准超出比例的理由说明（R30.1，非说明人）")
+async def approve_cap(request: Request, round_id: str) -> Response:
+    portal = portal_of(request)
+    session, _ = await portal.signed_form(request, "bureau_admin")
+    round_id = parse_uuid(round_id, "考核轮次")
+    await request.app.state.backend.post("appraisal", f"/rounds/{round_id}/cap-justification/approval",
+                                         session.token)
+    return RedirectResponse(f"/console/appraisal/{round_id}?done=approved#cap", status_code=303)
 
 
 def round_moves(state: str) -> tuple[str | None, str | None]:

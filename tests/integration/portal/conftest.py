@@ -6,6 +6,8 @@ import json
 import httpx
 import pytest
 
+from services.appraisal.app import create_app as create_appraisal
+from services.appraisal.config import AppraisalSettings
 from services.finance.app import create_app as create_finance
 from services.finance.config import FinanceSettings
 from services.portal.app import create_app
@@ -29,7 +31,7 @@ async def client(tmp_path):
 # --- the portal in front of the real registry and finance (real PostgreSQL and broker, in-process) -------------
 @pytest.fixture(scope="session")
 def migrated(database_url) -> None:
-    for service in ("registry", "finance"):
+    for service in ("registry", "finance", "appraisal"):
         upgrade(service_migrations(service), database_url)
 
 
@@ -47,18 +49,30 @@ async def finance_app(settings_env, migrated):
         yield app
 
 
+@pytest.fixture(scope="session")
+async def appraisal_app(settings_env, migrated):
+    settings = service_settings(settings_env, AppraisalSettings, outbox_poll_seconds=0.2)
+    async with running(create_appraisal(settings)) as (app, _):
+        yield app
+
+
 @pytest.fixture
-async def live(tmp_path, registry_app, finance_app):
-    """A client of the portal whose calls reach the real registry and finance apps (the tests' signing key: the
-    portal's demo sign-in mints tokens those services verify); the other services are down."""
+async def live(tmp_path, registry_app, finance_app, appraisal_app):
+    """A client of the portal whose calls reach the real registry, finance and appraisal apps (the tests' signing
+    key: the portal's demo sign-in mints tokens those services verify); the other services are down."""
     key_file = tmp_path / "keys.json"
     key_file.write_text(json.dumps({"private_key": PRIVATE_KEY, "public_key": PUBLIC_KEY}))
-    urls = {**DOWN, "registry": "http://registry", "finance": "http://finance"}
+    urls = {**DOWN, "registry": "http://registry", "finance": "http://finance", "appraisal": "http://appraisal"}
     app = create_app(settings(tmp_path, dev_key_file=str(key_file), service_urls=urls))
     async with app.router.lifespan_context(app):
         await app.state.backend.close()
         app.state.backend = Backend(urls, timeout=30, transport=Services({
-            "registry": httpx.ASGITransport(app=registry_app), "finance": httpx.ASGITransport(app=finance_app)}))
+            "registry": httpx.ASGITransport(app=registry_app), "finance": httpx.ASGITransport(app=finance_app),
+            "appraisal": httpx.ASGITransport(app=appraisal_app)}))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                                      base_url="http://portal", headers={"accept": "text/html"}) as c:
-            yield c
+            c.appraisal = appraisal_app  # for tests that hand appraisal its registry events
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=appraisal_app),
+                                         base_url="http://appraisal") as api:
+                c.appraisal_api = api  # and that set a round up through appraisal's own API
+                yield c

@@ -4,7 +4,7 @@ offers exactly the moves appraisal allows (forward to the next step; back one st
 import pytest
 
 from services.appraisal.rules import BACK, STATES, TRANSITIONS
-from services.portal.console import round_moves, stepper
+from services.portal.console import cap_path, round_moves, stepper
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -53,8 +53,27 @@ def test_the_round_page_renders_in_every_state_with_the_allowed_buttons(state: s
     forward, back = round_moves(state)
     html = templates.env.get_template("console/round.html").render(
         round=data, stepper=stepper(data), forward_to=forward, back_to=back, labels=STATE_ZH, done=None,
+        cap=cap_path(data, "a"),
         user={"roles": ["bureau_admin"], "name": "管理员"}, csrf="t", csrf_field_name="csrf_token", site_name="s",
         role_labels={}, state_labels={}, active="appraisal")
     assert ('id="forward-button"' in html) == (forward is not None)
     assert ('id="back-button"' in html) == (back is not None)
     assert f'data-state="{state}" data-status="current"' in html
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_r30_1_the_cap_path_is_offered_exactly_where_appraisal_accepts_it_and_never_to_its_author(state) -> None:
+    from services.appraisal.rules import EDITABLE_IN
+
+    over = {"state": state, "excellent_count": 3, "excellent_allowed": 1, "cap_exceeded": True,
+            "cap_justification": None, "cap_justified_by": None, "cap_approved_by": None, "cap_justified_count": None}
+    editable = state in EDITABLE_IN["cap_justification"]
+    assert cap_path(over, "me")["shown"] and cap_path(over, "me")["may_justify"] == editable
+    justified = {**over, "cap_justification": "理由", "cap_justified_by": "me", "cap_justified_count": 3}
+    assert not cap_path(justified, "me")["may_approve"]  # four eyes: never the author
+    assert cap_path(justified, "me")["waiting_for_other"] == editable
+    assert cap_path(justified, "other")["may_approve"] == editable
+    assert cap_path({**justified, "excellent_count": 4}, "other")["covered"] is False  # a fourth is not covered
+    approved = {**justified, "cap_approved_by": "other"}
+    assert not cap_path(approved, "third")["may_approve"] and cap_path(approved, "third")["approved"]
+    assert not cap_path({**over, "cap_exceeded": False}, "me")["shown"]
