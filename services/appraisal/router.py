@@ -14,6 +14,7 @@ from services.appraisal import service as svc
 from services.appraisal.config import AppraisalSettings
 from services.appraisal.models import supervisor
 from services.appraisal.schemas import (
+    AppraisalOfRead,
     BackIn,
     CandidatesRead,
     ConductCreate,
@@ -169,6 +170,16 @@ async def get_ledger(supervisor_id: uuid.UUID, year: Year, request: Request, ses
     return LedgerRead(supervisor_id=supervisor_id, year=year, name=person.name if person else None,
                       district=person.district if person else None, figures=FiguresRead(**figures.__dict__),
                       entries=[entry_read(r) for r in rows])
+
+
+@router.get("/supervisors/{supervisor_id}/appraisals", tags=["results"],
+            summary="本人历次考核：轮次、进度与确定的等次（R38.1；本人、本辖区或市级可读）")
+async def appraisals_of(supervisor_id: uuid.UUID, request: Request, session: SessionDep,
+                        principal: LedgerReader) -> list[AppraisalOfRead]:
+    """A person's appraisal history for their page: each round with its state and the grade once finalized."""
+    await authorize_ledger(session, principal, supervisor_id)
+    await _audit_read(request, session, principal, "appraisals.read", f"supervisor:{supervisor_id}")
+    return [AppraisalOfRead(**a) for a in await svc.appraisals_of(session, supervisor_id)]
 
 
 @router.get("/ledger", tags=["ledger"], summary="年度台账汇总（区市司法局仅见本辖区）")

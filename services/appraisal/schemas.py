@@ -27,6 +27,19 @@ class ConductCreate(BaseModel):
                                description="提醒教育或“经提醒教育仍未改正”记录针对的第三十二条情形（1–5）")
 
 
+class AppraisalOfRead(BaseModel):
+    round_id: uuid.UUID
+    kind: str
+    year: int | None
+    term_start: date | None
+    term_end: date | None
+    state: str
+    state_label: str
+    final_grade: str | None = Field(description="确定的等次（考核确定前为空）")
+    final_grade_label: str | None
+    result_version: int | None
+
+
 class LedgerEntryRead(BaseModel):
     id: int
     kind: str

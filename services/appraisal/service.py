@@ -791,3 +791,18 @@ async def overdue_deadlines(session: AsyncSession, on: date) -> list[dict]:
             if rules.overdue(due, getattr(r, f"{which}_done_at") is not None, on):
                 out.append({"round_id": r.id, "period": period_label(r), "deadline": which, "due": due})
     return out
+
+
+async def appraisals_of(session: AsyncSession, supervisor_id: uuid.UUID) -> list[dict]:
+    """R38.1: the rounds a person took part in, newest first, with the grade once it is final (proposals stay the
+    bureau's working papers until the round is finalized)."""
+    rows = (await session.execute(
+        select(R.id, R.kind, R.year, R.term_start, R.term_end, R.state, participant.c.final_grade,
+               participant.c.result_version)
+        .join(participant, participant.c.round_id == R.id)
+        .where(participant.c.supervisor_id == supervisor_id)
+        .order_by(R.created_at.desc(), R.id))).all()
+    return [{"round_id": r.id, "kind": r.kind, "year": r.year, "term_start": r.term_start, "term_end": r.term_end,
+             "state": r.state, "state_label": rules.STATE_ZH.get(r.state, r.state), "final_grade": r.final_grade,
+             "final_grade_label": rules.GRADE_ZH.get(r.final_grade) if r.final_grade else None,
+             "result_version": r.result_version} for r in rows]

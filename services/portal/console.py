@@ -219,7 +219,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 async def parts_of(request: Request, token: str, parts: dict[str, tuple[str, str, dict[str, Any] | None]],
                    ) -> tuple[dict[str, Any], list[ServiceError]]:
-    """Several reads for one page: each answer, or None and its ServiceError (named on the page, the rest shown)."""
+    """Several reads for one page: each answer, or None and its ServiceError (each service that failed named once on
+    the page, the rest shown)."""
     backend = request.app.state.backend
     view: dict[str, Any] = {}
     errors: list[ServiceError] = []
@@ -228,7 +229,8 @@ async def parts_of(request: Request, token: str, parts: dict[str, tuple[str, str
             view[key] = await backend.get(service, path, token, params)
         except ServiceError as error:
             view[key] = None
-            errors.append(error)
+            if all(e.service != error.service for e in errors):  # a service is named once on the page
+                errors.append(error)
     return view, errors
 
 
@@ -405,7 +407,8 @@ async def _person_view(request: Request, session: Any, supervisor_id: str, *, un
         "appointments": ("registry", f"/supervisors/{supervisor_id}/appointments", None),
         "training": ("registry", f"/supervisors/{supervisor_id}/training", None),
         "resignations": ("registry", f"/supervisors/{supervisor_id}/resignations", None),
-        "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}", None)}
+        "ledger": ("appraisal", f"/ledger/{supervisor_id}/{year}", None),
+        "appraisals": ("appraisal", f"/supervisors/{supervisor_id}/appraisals", None)}
     if any(r in session.user.roles for r in ("bureau_admin", "auditor")):  # registry's readers of dismissals
         parts["dismissals"] = ("registry", "/dismissals", {"supervisor_id": supervisor_id, "limit": 20})
     view, errors = await parts_of(request, token, parts)

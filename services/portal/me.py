@@ -148,6 +148,7 @@ async def record_page(request: Request, year: str | None = None) -> Response:
     me = session.user.supervisor_id if session.user else None
     parts = {"ledger": ("appraisal", f"/ledger/{me}/{year_number}", None),
              "training": ("registry", f"/supervisors/{me}/training", None),
+             "appraisals": ("appraisal", f"/supervisors/{me}/appraisals", None),
              "lines": ("finance", "/subsidy-lines", {"supervisor_id": me, "from": f"{year_number}-01-01",
                                                      "to": f"{year_number}-12-31", "limit": 100})}
     view, errors = await parts_of(request, session.token, parts)

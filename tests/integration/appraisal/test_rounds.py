@@ -38,6 +38,7 @@ from tests.integration.appraisal.helpers import (
     trained,
 )
 from tests.support import pdf as read
+from tests.support.apps import bearer
 
 WRONG_TITLE = "《威海市人民监督员管理办法》"
 TITLE = "《威海市人民监督员履职管理实施办法》"
@@ -184,6 +185,14 @@ async def test_r30_1_above_the_cap_is_flagged_when_graded_and_goes_on_with_an_ap
     history = (await client.get(f"/rounds/{round_id}/history", headers=ADMIN)).json()
     assert [h["actor"] for h in history if h["action"] in ("cap.justified", "cap.approved")] == [
         "admin-appraisal", "admin-appraisal-2"]
+    # R38.1: each person's appraisal history shows the round with the grade now that it is final
+    mine = (await client.get(f"/supervisors/{ids[1]}/appraisals", headers=ADMIN)).json()
+    assert [(a["round_id"], a["state"], a["final_grade"], a["final_grade_label"]) for a in mine] == [
+        (round_id, "finalized", "excellent", "优秀")]
+    own = bearer("supervisor", subject="s", supervisor_id=str(ids[3]))
+    assert [a["final_grade_label"] for a in (await client.get(f"/supervisors/{ids[3]}/appraisals",
+                                                             headers=own)).json()] == ["合格"]
+    assert (await client.get(f"/supervisors/{ids[1]}/appraisals", headers=own)).status_code == 403
 
 
 async def test_r36_1_r30_1_five_person_term_round_with_automatic_excellent_finalizes(fresh, kafka_bootstrap) -> None:

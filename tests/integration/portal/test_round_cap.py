@@ -7,9 +7,16 @@ from __future__ import annotations
 import re
 
 from shared import clock
-from tests.integration.appraisal.flow import grade, open_round, people, to_district_proposed
+from tests.integration.appraisal.flow import grade, open_round, people, step, to_district_proposed, to_notice
 from tests.integration.appraisal.helpers import ADMIN, at
 from tests.integration.portal.helpers import csrf_of, signed_in
+
+
+async def signed_in_as_supervisor(client, supervisor_id: str) -> None:
+    token = csrf_of((await client.get("/sign-in")).text)
+    r = await client.post("/sign-in", data={"persona": "dev-supervisor", "supervisor_id": supervisor_id,
+                                            "next": "/me/record", "csrf_token": token})
+    assert r.status_code == 303, r.text
 
 
 async def test_r30_1_the_round_page_records_the_justification_and_a_second_user_approves_it(live):
@@ -49,3 +56,14 @@ async def test_r30_1_the_round_page_records_the_justification_and_a_second_user_
         assert (rnd["cap_justified_by"], rnd["cap_approved_by"]) == ("dev-bureau-admin", "dev-bureau-reviewer")
         page = await live.get(r.headers["location"])
         assert "dev-bureau-reviewer 已批准" in page.text and 'data-approved="true"' in page.text
+
+        await to_notice(appraisal_client, round_id)
+    with clock.frozen(at(2025, 12, 10)):
+        await step(appraisal_client, round_id, "finalized")
+        # R38.1: the person's page and the supervisor's own record show the final grade
+        await signed_in_as_supervisor(live, str(ids[1]))
+        mine = await live.get("/me/record")
+        assert mine.status_code == 200
+        assert re.search(rf'data-round-id="{round_id}" data-grade="excellent">2025 年度考核：<strong>优秀', mine.text)
+        await signed_in_as_supervisor(live, str(ids[5]))
+        assert "<strong>合格</strong>" in (await live.get("/me/record")).text
