@@ -491,13 +491,16 @@ async def post_statement(round_id: uuid.UUID, supervisor_id: uuid.UUID, body: St
 @router.get("/rounds/{round_id}/notices", tags=["results"], summary="考核结果通知与通报表扬（R38.1、R39.1）")
 async def list_notices(round_id: uuid.UUID, session: SessionDep,
                        principal: Annotated[Principal, Depends(require(*CITY, Role.SUPERVISOR))],
-                       supervisor_id: uuid.UUID | None = None) -> list[NoticeRead]:
+                       supervisor_id: uuid.UUID | None = None,
+                       kind: Annotated[Literal["result", "commendation"] | None, Query(
+                           description="result 考核结果通知，commendation 通报表扬")] = None) -> list[NoticeRead]:
     await svc.get_round(session, round_id)
     if not principal.has(*CITY):
         if supervisor_id is not None and not principal.is_self(supervisor_id):
             raise forbidden("人民监督员只能查看本人的考核通知。")
         supervisor_id = uuid.UUID(principal.supervisor_id)
-    return [NoticeRead(**n._mapping) for n in await svc.notices(session, round_id, supervisor_id=supervisor_id)]
+    return [NoticeRead(**n._mapping) for n in await svc.notices(session, round_id, supervisor_id=supervisor_id,
+                                                                kind=kind)]
 
 
 @router.get("/rounds/{round_id}/notices/{notice_id}.pdf", tags=["results"],

@@ -38,6 +38,7 @@ class AppraisalOfRead(BaseModel):
     final_grade: str | None = Field(description="确定的等次（考核确定前为空）")
     final_grade_label: str | None
     result_version: int | None
+    defence_sent_on: date | None = Field(description="告知书送达日（R35.1；未发出为空）")
 
 
 class LedgerEntryRead(BaseModel):

@@ -757,10 +757,13 @@ async def defence_document(session: AsyncSession, settings: AppraisalSettings, r
         bureau=settings.bureau_name, on=row.defence_sent_on))
 
 
-async def notices(session: AsyncSession, round_id: uuid.UUID, *, supervisor_id: uuid.UUID | None = None) -> Sequence:
+async def notices(session: AsyncSession, round_id: uuid.UUID, *, supervisor_id: uuid.UUID | None = None,
+                  kind: str | None = None) -> Sequence:
     query = select(notice).where(notice.c.round_id == round_id).order_by(notice.c.id)
     if supervisor_id is not None:
         query = query.where(notice.c.supervisor_id == supervisor_id)
+    if kind is not None:
+        query = query.where(notice.c.kind == kind)
     return (await session.execute(query)).all()
 
 
@@ -798,11 +801,11 @@ async def appraisals_of(session: AsyncSession, supervisor_id: uuid.UUID) -> list
     bureau's working papers until the round is finalized)."""
     rows = (await session.execute(
         select(R.id, R.kind, R.year, R.term_start, R.term_end, R.state, participant.c.final_grade,
-               participant.c.result_version)
+               participant.c.result_version, participant.c.defence_sent_on)
         .join(participant, participant.c.round_id == R.id)
         .where(participant.c.supervisor_id == supervisor_id)
         .order_by(R.created_at.desc(), R.id))).all()
     return [{"round_id": r.id, "kind": r.kind, "year": r.year, "term_start": r.term_start, "term_end": r.term_end,
              "state": r.state, "state_label": rules.STATE_ZH.get(r.state, r.state), "final_grade": r.final_grade,
              "final_grade_label": rules.GRADE_ZH.get(r.final_grade) if r.final_grade else None,
-             "result_version": r.result_version} for r in rows]
+             "result_version": r.result_version, "defence_sent_on": r.defence_sent_on} for r in rows]

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.appraisal.rules import BACK as ROUND_BACK
 from services.appraisal.rules import EDITABLE_IN as ROUND_EDITABLE_IN
+from services.appraisal.rules import RECIPIENT_ZH
 from services.appraisal.rules import STATE_ZH as ROUND_STATE_ZH
 from services.appraisal.rules import STATES as ROUND_STATES
 from services.appraisal.rules import TRANSITIONS as ROUND_TRANSITIONS
@@ -234,6 +235,18 @@ async def parts_of(request: Request, token: str, parts: dict[str, tuple[str, str
     return view, errors
 
 
+CITY_READERS = ("bureau_admin", "auditor")  # appraisal lets the city roles (and the person) read notices
+
+
+async def result_notices(request: Request, token: str, supervisor_id: str, appraisals: list[dict] | None,
+                         ) -> tuple[dict[str, list], list[ServiceError]]:
+    """A person's result notices (R39.1) per finalized round, for links to their PDFs: round id -> notices."""
+    finalized = [a["round_id"] for a in appraisals or [] if a.get("final_grade")]
+    return await parts_of(request, token, {rid: ("appraisal", f"/rounds/{rid}/notices",
+                                                 {"supervisor_id": supervisor_id, "kind": "result"})
+                                           for rid in finalized})
+
+
 async def _candidate_form(request: Request, session: Any, values: dict[str, Any], refusal: dict | None = None,
                           ) -> Response:
     portal = portal_of(request)
@@ -412,6 +425,10 @@ async def _person_view(request: Request, session: Any, supervisor_id: str, *, un
     if any(r in session.user.roles for r in ("bureau_admin", "auditor")):  # registry's readers of dismissals
         parts["dismissals"] = ("registry", "/dismissals", {"supervisor_id": supervisor_id, "limit": 20})
     view, errors = await parts_of(request, token, parts)
+    view["notices"] = {}
+    if set(session.user.roles) & set(CITY_READERS):
+        view["notices"], more = await result_notices(request, token, supervisor_id, view.get("appraisals"))
+        errors += [e for e in more if all(e.service != x.service for x in errors)]
     return {"person": person, "year": year, "errors": errors, **view}
 
 
@@ -422,6 +439,7 @@ def _person_page(request: Request, session: Any, view: dict[str, Any], *, reveal
         request, "console/person.html", session, active="roster", revealed=revealed, states=ROSTER_STATES,
         kinds=KIND_ZH, formats=FORMAT_ZH, grounds={int(k): v for k, v in GROUND_LABELS.items()},
         reasons=RESIGNATION_REASONS, dismissal_states=DISMISSAL_STATES, done=request.query_params.get("done"),
+        recipients=RECIPIENT_ZH,
         form=form, values=values or {}, refusal=refusal, http_status=refusal["status"] if refusal else 200, **view)
 
 
@@ -511,7 +529,8 @@ async def rounds_page(request: Request, cursor: str | None = None) -> Response:
     portal = portal_of(request)
     session = portal.signed_in(request, *APPRAISAL_READERS)
     answer = await request.app.state.backend.get("appraisal", "/rounds", session.token, {"cursor": cursor, "limit": 25})
-    return portal.page(request, "console/rounds.html", session, active="appraisal", answer=answer)
+    return portal.page(request, "console/rounds.html", session, active="appraisal", answer=answer,
+                       year=clock.today().year)
 
 
 @router.get("/appraisal/{round_id}", summary="考核轮次：步骤、操作人和时间")
@@ -521,7 +540,12 @@ async def round_page(request: Request, round_id: str) -> Response:
     round_id = parse_uuid(round_id, "考核轮次")
     data = await request.app.state.backend.get("appraisal", f"/rounds/{round_id}", session.token)
     forward_to, back_to = round_moves(data["state"])
+    commendations = []  # R38.1: the 通报表扬 of a finalized round, one click away
+    if data["state"] == "finalized" and set(session.user.roles) & set(CITY_READERS):
+        commendations = await request.app.state.backend.get("appraisal", f"/rounds/{round_id}/notices",
+                                                            session.token, {"kind": "commendation"})
     return portal.page(request, "console/round.html", session, active="appraisal", round=data,
+                       commendations=commendations,
                        stepper=stepper(data), forward_to=forward_to, back_to=back_to, labels=ROUND_STATE_ZH,
                        cap=cap_path(data, session.user.subject if session.user else None),
                        done=request.query_params.get("done"))

@@ -22,7 +22,7 @@ DOCUMENT_PATHS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(rf"dismissals/{ID}/notices/[a-z_]{{1,40}}\.pdf"),
                  re.compile(rf"dismissals/{ID}/announcement\.pdf")),
     "appraisal": (re.compile(r"ledger/\d{4}\.pdf"), re.compile(rf"ledger/{ID}/\d{{4}}\.pdf"),
-                  re.compile(rf"rounds/{ID}/notices/{ID}\.pdf"),
+                  re.compile(rf"rounds/{ID}/notices/\d{{1,12}}\.pdf"),
                   re.compile(rf"rounds/{ID}/participants/{ID}/defence-notice\.pdf"),
                   re.compile(rf"rounds/{ID}/public-notice\.pdf")),
     "finance": (re.compile(r"disbursements/\d{4}-(0[1-9]|1[0-2])/(pdf|xlsx)"),
@@ -54,6 +54,8 @@ async def document(request: Request, service: str, path: str) -> Response:
             "Content-Disposition": f'inline; filename="receipt-{path.split("/")[3]}.{RECEIPT_TYPES[media_type]}"'})
     kind = "xlsx" if path.endswith("xlsx") else "pdf"
     name = path.rsplit("/", 1)[-1] if "." in path.rsplit("/", 1)[-1] else path.replace("/", "-") + f".{kind}"
+    # the archive's own marks of the paper (issue 18: its sha256, 文号, when issued) go through as the service sent them
+    marks = {k: v for k, v in answer.headers.items() if k.lower().startswith("x-document-")}
     return Response(answer.content, media_type=MEDIA_TYPES[kind], headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'{"inline" if kind == "pdf" else "attachment"}; '
-                                                           f'filename="{name}"'})
+        **marks, "Cache-Control": "no-store",
+        "Content-Disposition": f'{"inline" if kind == "pdf" else "attachment"}; filename="{name}"'})

@@ -11,8 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.appraisal.rules import RECIPIENT_ZH
 from services.portal.backend import ServiceError
-from services.portal.console import parse_uuid, parts_of
+from services.portal.console import parse_uuid, parts_of, result_notices
 from services.portal.finance_pages import LINE_STATES
 from services.portal.web import PageError, portal_of
 from services.registry.rules import FORMAT_ZH, KIND_ZH
@@ -152,13 +153,15 @@ async def record_page(request: Request, year: str | None = None) -> Response:
              "lines": ("finance", "/subsidy-lines", {"supervisor_id": me, "from": f"{year_number}-01-01",
                                                      "to": f"{year_number}-12-31", "limit": 100})}
     view, errors = await parts_of(request, session.token, parts)
+    view["notices"], more = await result_notices(request, session.token, me, view["appraisals"])
+    errors += [e for e in more if all(e.service != x.service for x in errors)]
     if view["training"] is not None:  # registry answers every year; the page shows the one asked for
         view["training"] = [t for t in view["training"] if t["held_on"].startswith(str(year_number))]
     if view["lines"] is not None:
         view["paid_fen"] = sum(line["amount_fen"] for line in view["lines"]["items"] if line["status"] == "paid")
     return portal.page(request, "me/record.html", session, active="record", year=year_number, me=me,
                        years=list(range(this_year, FIRST_YEAR - 1, -1)), kinds=KIND_ZH, formats=FORMAT_ZH,
-                       line_states=LINE_STATES, errors=errors, **view)
+                       line_states=LINE_STATES, recipients=RECIPIENT_ZH, errors=errors, **view)
 
 
 @router.get("/inbox", summary="我的消息")

@@ -65,5 +65,15 @@ async def test_r30_1_the_round_page_records_the_justification_and_a_second_user_
         mine = await live.get("/me/record")
         assert mine.status_code == 200
         assert re.search(rf'data-round-id="{round_id}" data-grade="excellent">2025 年度考核：<strong>优秀', mine.text)
+        # the papers one click away (issue 18): my result notices to each recipient (R39.1), as PDFs of record
+        links = re.findall(r'class="result-notice" href="([^"]+)"', mine.text)
+        assert len(links) == 4, links  # person, employer, recommending body, procuratorate
+        pdf = await live.get(links[0])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and pdf.headers["x-document-number"]
         await signed_in_as_supervisor(live, str(ids[5]))
         assert "<strong>合格</strong>" in (await live.get("/me/record")).text
+        # the round's 通报表扬 (R38.1) on its page for the city bureau
+        await signed_in(live, "dev-bureau-admin")
+        page = await live.get(f"/console/appraisal/{round_id}")
+        commendation = re.findall(r'class="commendation" href="([^"]+)"', page.text)
+        assert len(commendation) == 1 and (await live.get(commendation[0])).content.startswith(b"%PDF")
