@@ -174,6 +174,7 @@ notice = Table(
     Column("recipient", Text, nullable=False),  # person | employer | recommending_body | procuratorate | public
     Column("text", Text, nullable=False),
     Column("document", JSONB, nullable=True),  # the notice as a document: title, addressee, paragraphs (0006)
+    Column("number", Text, nullable=True),  # its 文号, given when it was issued (0007; before: at its first print)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.appraisal import ledger
 from services.appraisal.models import documents
 from shared.documents import archive, official, tables
-from shared.documents.words import document_date
+from shared.documents.words import document_date, document_number
 
 NUMBER_CODE = "威司"  # the bureau's 发文机关代字: 威司〔2026〕12号
 
@@ -31,10 +31,18 @@ def official_data(doc: dict[str, Any], *, authority: str) -> dict[str, Any]:
 
 
 async def issue_notice(session: AsyncSession, *, kind: str, subject: str, doc: dict[str, Any], authority: str,
-                       actor: str) -> archive.Issued:
+                       actor: str, number: str | None = None) -> archive.Issued:
+    """The notice's PDF of record: with the 文号 the act that issued it gave it (`number`), else the next of its
+    kind and year at this first print (the papers issued before 0007, the 告知书 and the public notice)."""
     data = official_data(doc, authority=authority)
     return await archive.issue(session, documents, kind=kind, subject=subject, data=data, render=official.render,
-                               actor=actor, numbered=(NUMBER_CODE, date.fromisoformat(data["on"]).year))
+                               actor=actor, number=number,
+                               numbered=None if number else (NUMBER_CODE, date.fromisoformat(data["on"]).year))
+
+
+async def take_number(session: AsyncSession, kind: str, on: date) -> str:
+    """The next 文号 of a kind of paper in the year of `on` (威司〔2025〕7号), taken by the act that issues it."""
+    return document_number(NUMBER_CODE, on.year, await archive.next_sequence(session, documents, kind, on.year))
 
 
 def _flag(value: Any) -> Any:

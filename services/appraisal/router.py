@@ -514,7 +514,7 @@ async def notice_pdf(round_id: uuid.UUID, notice_id: int, session: SessionDep, s
         raise forbidden("人民监督员只能查看本人的考核通知。")
     doc = await papers.issue_notice(session, kind=f"appraisal_{row.kind}", subject=f"notice:{row.id}",
                                     doc=svc.notice_document(row), authority=settings.bureau_name,
-                                    actor=principal.subject)
+                                    actor=principal.subject, number=row.number)
     return _pdf(doc.pdf, "", archive.headers(doc, f"notice-{row.id}.pdf"))
 
 

@@ -329,6 +329,7 @@ class NoticeRead(BaseModel):
     kind: str
     recipient: str
     text: str
+    number: str | None = Field(None, description="文号（确定考核结果时编号）")
     created_at: datetime
 
 

@@ -27,7 +27,7 @@ from services.appraisal.models import (
     round_step,
     supervisor,
 )
-from services.appraisal.papers import jsonable
+from services.appraisal.papers import jsonable, take_number
 from shared import audit, clock
 from shared.calendar import WorkingCalendar
 from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
@@ -699,7 +699,8 @@ async def history(session: AsyncSession, round_id: uuid.UUID) -> Sequence:
 
 async def _write_notices(session: AsyncSession, settings: AppraisalSettings, rnd, people: Sequence[uuid.UUID],
                          finals: dict[uuid.UUID, str], on: date, *, correction: str | None = None) -> None:
-    """R39.1: result notices to person, employer, recommending body and procuratorate; R38.1 commendation."""
+    """R39.1: result notices to person, employer, recommending body and procuratorate; R38.1 commendation. Each
+    takes its 文号 here, when finalizing (or a correction) issues it, in this order: never at its first print."""
     info = {r.id: r for r in (await session.execute(select(supervisor).where(
         supervisor.c.id.in_(list(finals))))).all()} if finals else {}
     label = period_label(rnd)
@@ -715,13 +716,15 @@ async def _write_notices(session: AsyncSession, settings: AppraisalSettings, rnd
                 recipient=recipient, addressee=addressees[recipient], name=name, period_label=label,
                 grade=finals[supervisor_id], bureau=settings.bureau_name, on=on, correction=correction)
             rows.append({"round_id": rnd.id, "supervisor_id": supervisor_id, "kind": "result",
-                         "recipient": recipient, "text": rules.document_text(doc), "document": jsonable(doc)})
+                         "recipient": recipient, "text": rules.document_text(doc), "document": jsonable(doc),
+                         "number": await take_number(session, "appraisal_result", on)})
     excellent = [(info[s].name if s in info and info[s].name else str(s))
                  for s, g in finals.items() if g == rules.EXCELLENT]
     if excellent:
         doc = rules.commendation_document(period_label=label, names=excellent, bureau=settings.bureau_name, on=on)
         rows.append({"round_id": rnd.id, "supervisor_id": None, "kind": "commendation", "recipient": "public",
-                     "text": rules.document_text(doc), "document": jsonable(doc)})
+                     "text": rules.document_text(doc), "document": jsonable(doc),
+                     "number": await take_number(session, "appraisal_commendation", on)})
     if rows:
         await session.execute(notice.insert(), rows)
 

@@ -554,13 +554,20 @@ async def test_r2_1_district_bureau_sees_only_own_district_in_a_round(fresh) -> 
 async def _printed_papers(client, round_id, notices, mine, best, weak) -> None:
     """Issue 18: the notices (R39.1, R38.1), the public notice (R34.1(5)) and the 告知书 (R35.1) print in the
     GB/T 9704 layout with a 文号 each, archived (asked again: the same bytes); same access as their JSON."""
+    # each notice took its 文号 when finalizing issued it, in order, one sequence per kind — not at its first print
+    results = [n for n in notices if n["kind"] == "result"]
+    seq = [int(re.fullmatch(r"威司〔2025〕(\d+)号", n["number"]).group(1)) for n in results]
+    assert seq == list(range(seq[0], seq[0] + len(results))), seq
+    last = results[-1]  # printed first: it keeps the number it was issued with
+    assert last["number"] in read.text((await client.get(f"/rounds/{round_id}/notices/{last['id']}.pdf",
+                                                         headers=ADMIN)).content)
     person = next(n for n in mine if n["recipient"] == "person")
     url = f"/rounds/{round_id}/notices/{person['id']}.pdf"
     r = await client.get(url, headers=self_token(best))
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     text = read.text(r.content)
     assert "威海市司法局" in text and "2025年12月10日" in text and "考核等次为“优秀”，并予以通报表扬" in text
-    assert re.search(r"威司〔2025〕\d+号", text) and "— 1 —" in text and TITLE in text
+    assert person["number"] in text and "— 1 —" in text and TITLE in text
     assert all(read.fonts(r.content).values())
     assert (await client.get(url, headers=ADMIN)).content == r.content  # archived: byte-identical
     assert (await client.get(url, headers=self_token(weak))).status_code == 403  # not theirs
