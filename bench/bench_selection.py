@@ -163,7 +163,7 @@ def body(k: int) -> dict:
     # far enough ahead for R10.1 whatever the holidays; windows spread so no booking ever overlaps
     starts = datetime.now(UTC) + timedelta(days=30, minutes=k)
     return {"request_id": str(uuid.uuid4()), "activity_id": str(uuid.uuid4()), "case_ref": "bench",
-            "activity_type": "公开听证", "office": "bench", "district": "环翠区", "starts_at": starts.isoformat(),
+            "activity_type": "public_hearing", "office": "bench", "district": "环翠区", "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(minutes=1)).isoformat(), "place": "bench", "seats": 3,
             "specialty": None}
 

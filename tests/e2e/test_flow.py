@@ -387,7 +387,7 @@ async def test_flow_r10_1_two_working_days_ahead_refused_at_once_with_earliest_d
     assert (await casework.get(f"/activities/{aid}/supervision-requests", headers=proc())).json() == []
     # one door: a procuratorate token cannot create a request in selection
     window = {k: activity_body(8)[k] for k in ("starts_at", "ends_at")}
-    body = {"request_id": str(uuid.uuid4()), "activity_id": aid, "case_ref": "c", "activity_type": "公开听证",
+    body = {"request_id": str(uuid.uuid4()), "activity_id": aid, "case_ref": "c", "activity_type": "public_hearing",
             "office": "威海市人民检察院", "district": HOME, **window, "place": "p", "seats": 1}
     assert (await selection.post("/requests", headers=proc(), json=body)).status_code == 403
 

@@ -5,7 +5,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.activity_types import ACTIVITY_TYPES
 from shared.lead_time import ActivityMoment
+
+# N-ACT: the activity types of the measures (shared.activity_types); anything else is a 422, never a request
+# nobody can label, pay (finance's rates are per type) or count in the statistics
+ActivityType = Literal[ACTIVITY_TYPES]
 
 
 class ShortNoticeIn(BaseModel):
@@ -26,7 +31,7 @@ class RequestCreate(BaseModel):
     request_id: uuid.UUID
     activity_id: uuid.UUID
     case_ref: str = Field(min_length=1, max_length=100)
-    activity_type: str = Field(min_length=1, max_length=100)
+    activity_type: ActivityType = Field(description="N-ACT 活动类型代码，如 public_hearing（公开听证）")
     office: str = Field(min_length=1, max_length=100)
     district: str = Field(min_length=1, max_length=50)
     starts_at: ActivityMoment

@@ -170,7 +170,7 @@ def request_body(district: str, specialty: str, *, seats: int = 3, working_days_
     _, starts, ends = activity_window(working_days_ahead, hour=hour)
     body = {
         "request_id": str(uuid.uuid4()), "activity_id": str(uuid.uuid4()), "case_ref": "威检刑诉〔2026〕1号",
-        "activity_type": "公开听证", "office": "威海市人民检察院", "district": district,
+        "activity_type": "public_hearing", "office": "威海市人民检察院", "district": district,
         "starts_at": starts.isoformat(), "ends_at": ends.isoformat(), "place": "听证室",
         "seats": seats, "specialty": specialty,
     }

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text, update
 
 from services.selection.draw import algorithm as alg
@@ -569,3 +570,16 @@ async def test_r11_2_a_specialty_nobody_has_is_refused_not_drawn_into_a_silent_s
     assert await draws_of(app, event.request_id) == 0
     known = await client.post("/requests", json=request_body(unique_name, unique_name, seats=1), headers=ADMIN)
     assert known.status_code == 201, known.text
+
+
+@pytest.mark.parametrize("activity_type", ["公开听证", "hearing", "", "public_hearing "])
+async def test_r10_1_a_request_of_an_activity_type_outside_n_act_is_refused_and_nothing_is_kept(
+        svc, unique_name, activity_type):
+    """The bureau's door for paper and phone requests takes the N-ACT codes only (shared.activity_types): a label
+    or an unknown type is a 422 naming the field, and no request exists afterwards."""
+    _, client = svc
+    body = {**request_body(unique_name, unique_name, seats=1), "activity_type": activity_type}
+    refused = await client.post("/requests", json=body, headers=ADMIN)
+    assert refused.status_code == 422 and refused.json()["code"] == "validation_error", refused.text
+    assert any(e["loc"][-1] == "activity_type" for e in refused.json()["errors"])
+    assert (await client.get(f"/requests/{body['request_id']}", headers=ADMIN)).status_code == 404
