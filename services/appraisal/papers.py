@@ -33,7 +33,7 @@ def official_data(doc: dict[str, Any], *, authority: str) -> dict[str, Any]:
 async def issue_notice(session: AsyncSession, *, kind: str, subject: str, doc: dict[str, Any], authority: str,
                        actor: str, number: str | None = None) -> archive.Issued:
     """The notice's PDF of record: with the 文号 the act that issued it gave it (`number`), else the next of its
-    kind and year at this first print (the papers issued before 0007, the 告知书 and the public notice)."""
+    kind and year at this first print (the papers issued before 0007 and 0008)."""
     data = official_data(doc, authority=authority)
     return await archive.issue(session, documents, kind=kind, subject=subject, data=data, render=official.render,
                                actor=actor, number=number,

@@ -525,9 +525,9 @@ async def defence_notice_pdf(round_id: uuid.UUID, supervisor_id: uuid.UUID, sess
                              settings: SettingsDep,
                              principal: Annotated[Principal, Depends(require(*CITY, Role.SUPERVISOR))]) -> Response:
     ensure_self_or(principal, supervisor_id, *CITY)
-    data = await svc.defence_document(session, settings, round_id, supervisor_id)
+    data, number = await svc.defence_document(session, settings, round_id, supervisor_id)
     doc = await papers.issue_notice(session, kind="appraisal_defence_notice", subject=f"{round_id}:{supervisor_id}",
-                                    doc=data, authority=settings.bureau_name, actor=principal.subject)
+                                    doc=data, authority=settings.bureau_name, actor=principal.subject, number=number)
     return _pdf(doc.pdf, "", archive.headers(doc, f"defence-notice-{supervisor_id}.pdf"))
 
 
@@ -540,7 +540,8 @@ async def public_notice_pdf(round_id: uuid.UUID, session: SessionDep, settings: 
     if not rnd.notice_document:
         raise NotFound("公示", round_id)
     doc = await papers.issue_notice(session, kind="appraisal_public_notice", subject=str(round_id),
-                                    doc=rnd.notice_document, authority=settings.bureau_name, actor=principal.subject)
+                                    doc=rnd.notice_document, authority=settings.bureau_name, actor=principal.subject,
+                                    number=rnd.notice_number)
     return _pdf(doc.pdf, "", archive.headers(doc, f"public-notice-{round_id}.pdf"))
 
 

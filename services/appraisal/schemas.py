@@ -173,6 +173,7 @@ class RoundRead(BaseModel):
     notice_text: str | None
     notice_start: date | None
     notice_end: date | None
+    notice_number: str | None = Field(None, description="公示文号（公示开始时编号，R34.1(5)）")
     finalized_on: date | None
     entered_by: date | None
     entered_done_at: datetime | None
@@ -204,6 +205,7 @@ class ParticipantRead(BaseModel):
     grounds: list[int]
     defence_sent_on: date | None
     defence_window_end: date | None
+    defence_number: str | None = Field(None, description="告知书文号（送达时编号，R35.1）")
     statement: str | None
     statement_final: bool
     statement_by: str | None = None

@@ -424,8 +424,11 @@ async def send_defence_notice(session: AsyncSession, settings: AppraisalSettings
                                         reasons=reasons, basis=basis, grounds=row.grounds or [], window_end=end,
                                         bureau=settings.bureau_name, on=sent_on)
     text = rules.document_text(doc)
+    # its 文号 is taken now, when it is sent; a 告知书 sent again keeps the number (a subject keeps its 文号)
+    number = row.defence_number or await take_number(session, "appraisal_defence_notice", sent_on)
     await _set(session, round_id, supervisor_id, defence_sent_on=sent_on, defence_reasons=reasons,
-               defence_basis=basis, defence_window_end=end, defence_notice_text=text, statement_final=False)
+               defence_basis=basis, defence_window_end=end, defence_notice_text=text, statement_final=False,
+               defence_number=number)
     await _audit(session, actor=actor, action="defence.notice_sent", subject=f"round:{round_id}",
                  supervisor_id=str(supervisor_id), sent_on=sent_on.isoformat(), window_end=end.isoformat())
     # the person is told (notify): the 告知书 and the last day to state and defend (R35.1)
@@ -535,7 +538,9 @@ async def advance(session: AsyncSession, settings: AppraisalSettings, calendar: 
             doc = rules.public_notice_document(year_label=period_label(rnd), names=names, start=start, end=end,
                                                bureau=settings.bureau_name)
             values.update(notice_start=start, notice_end=end, notice_text=rules.document_text(doc),
-                          notice_document=jsonable(doc))
+                          notice_document=jsonable(doc),  # its 文号 now; kept if the round comes back here
+                          notice_number=rnd.notice_number or await take_number(session, "appraisal_public_notice",
+                                                                               start))
         elif to == "finalized":
             values.update(await _finalize(session, settings, calendar, outbox, rnd, actor=actor))
     except rules.RuleViolation as exc:
@@ -748,16 +753,18 @@ def notice_document(row) -> dict:
 
 
 async def defence_document(session: AsyncSession, settings: AppraisalSettings, round_id: uuid.UUID,
-                           supervisor_id: uuid.UUID) -> dict:
-    """R35.1: the 告知书 as it was sent (its reasons, basis, grounds, last day); 404 when none was sent."""
+                           supervisor_id: uuid.UUID) -> tuple[dict, str | None]:
+    """R35.1: the 告知书 as it was sent (its reasons, basis, grounds, last day) and its 文号 (None for one sent before
+    0008: numbered at its first print); 404 when none was sent."""
     rnd = await get_round(session, round_id)
     row = await get_participant(session, round_id, supervisor_id)
     if row.defence_sent_on is None:
         raise NotFound("告知书", f"{round_id}/{supervisor_id}")
-    return jsonable(rules.defence_notice_document(
+    doc = jsonable(rules.defence_notice_document(
         name=await _name(session, supervisor_id), period_label=period_label(rnd), reasons=row.defence_reasons,
         basis=row.defence_basis, grounds=row.grounds or [], window_end=row.defence_window_end,
         bureau=settings.bureau_name, on=row.defence_sent_on))
+    return doc, row.defence_number
 
 
 async def notices(session: AsyncSession, round_id: uuid.UUID, *, supervisor_id: uuid.UUID | None = None,

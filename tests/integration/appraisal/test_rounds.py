@@ -577,10 +577,17 @@ async def _printed_papers(client, round_id, notices, mine, best, weak) -> None:
     r = await client.get(f"/rounds/{round_id}/public-notice.pdf", headers=ADMIN)
     text = read.text(r.content)
     assert r.status_code == 200 and "拟确定优秀等次人员的公示" in text and "2025年12月2日至2025年12月9日" in text
+    # the public notice and the 告知书 took their 文号 when the notice began and when it was sent (0008)
+    rnd = (await client.get(f"/rounds/{round_id}", headers=ADMIN)).json()
+    assert re.fullmatch(r"威司〔2025〕\d+号", rnd["notice_number"]) and rnd["notice_number"] in text
+    sent = next(p for p in (await client.get(f"/rounds/{round_id}/participants", headers=ADMIN)).json()
+                if p["supervisor_id"] == str(weak))
+    assert re.fullmatch(r"威司〔2025〕\d+号", sent["defence_number"])
     r = await client.get(f"/rounds/{round_id}/participants/{weak}/defence-notice.pdf", headers=self_token(weak))
     text = read.text(r.content)
     assert r.status_code == 200 and "人民监督员考核拟确定不合格等次告知书" in text and "陈述和申辩的权利" in text
     assert "2025年12月12日二十四时" in text and "2025-12" not in text
+    assert sent["defence_number"] in text
     assert (await client.get(f"/rounds/{round_id}/participants/{weak}/defence-notice.pdf",
                              headers=self_token(best))).status_code == 403
     assert (await client.get(f"/rounds/{round_id}/participants/{best}/defence-notice.pdf",
